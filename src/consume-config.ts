@@ -1,0 +1,74 @@
+import { parseArgv, type OptionSpec } from './args.js';
+import { CONNECTION_OPTIONS, DEFAULTS, integer, resolveConnection, seconds, str, type ConnectionConfig } from './config.js';
+import { UsageError } from './errors.js';
+
+export const CONSUME_OPTIONS: readonly OptionSpec[] = [
+  ...CONNECTION_OPTIONS,
+  { name: 'count', short: 'c', type: 'string', arg: 'N', help: `messages to process, then exit (default ${DEFAULTS.count}; 0 = no limit)` },
+  { name: 'prefetch', short: 'p', type: 'string', arg: 'N', help: 'unacked messages the broker may push ahead (default: --concurrency)' },
+  { name: 'declare', short: 'd', type: 'boolean', help: 'declare the queue (durable) if it does not exist' },
+  { name: 'queue-type', type: 'string', arg: 'TYPE', help: 'classic|quorum, for --declare (default classic)' },
+  { name: 'wait', short: 'w', type: 'string', arg: 'SECONDS', help: 'give up (exit 75) if no message arrives in time (default: wait forever)' },
+  { name: 'until-empty', type: 'boolean', help: 'drain: process messages until the queue stays empty for --idle seconds, then exit 0' },
+  { name: 'idle', type: 'string', arg: 'SECONDS', help: `with --until-empty: how long empty means empty (default ${DEFAULTS.idleSeconds})` },
+  { name: 'concurrency', short: 'j', type: 'string', arg: 'K', help: `commands run at once (default ${DEFAULTS.concurrency})` },
+  { name: 'timeout', short: 't', type: 'string', arg: 'SECONDS', help: 'stop a command that runs longer (exit 124; default: no limit)' },
+  { name: 'grace', type: 'string', arg: 'SECONDS', help: `time between SIGTERM and SIGKILL for the command (default ${DEFAULTS.graceSeconds})` },
+  { name: 'max-attempts', type: 'string', arg: 'N', help: 'dead-letter a message after N failed attempts (default: retry forever)' },
+  { name: 'dead-letter-queue', type: 'string', arg: 'NAME', help: 'where --max-attempts moves a message (default QUEUE.dead)' },
+];
+
+export interface ConsumeConfig extends ConnectionConfig {
+  command: string;
+  args: string[];
+  count: number;
+  prefetch: number;
+  concurrency: number;
+  declare: boolean;
+  queueType: 'classic' | 'quorum';
+  waitSeconds: number;
+  untilEmpty: boolean;
+  idleSeconds: number;
+  timeoutSeconds: number;
+  graceSeconds: number;
+  maxAttempts: number;
+  deadLetterQueue: string;
+}
+
+export type ConsumeRequest = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; config: ConsumeConfig };
+
+/** argv (without node and script) + env -> a complete, validated configuration. */
+export function parseConsumeArgs(argv: readonly string[], env: Record<string, string | undefined>): ConsumeRequest {
+  const { values, positionals } = parseArgv(argv, CONSUME_OPTIONS, true);
+  if (values.help) return { kind: 'help' };
+  if (values.version) return { kind: 'version' };
+  const connection = resolveConnection(values, env);
+  const [command, ...args] = positionals;
+  if (!command) throw new UsageError('no command given: put the worker after "--", e.g. wq-consume -q jobs -- python3 worker.py');
+  const concurrency = integer(values.concurrency, 'concurrency', DEFAULTS.concurrency, 1);
+  const queueType = str(values['queue-type']) ?? 'classic';
+  if (queueType !== 'classic' && queueType !== 'quorum') throw new UsageError(`--queue-type must be classic or quorum; got "${queueType}".`);
+  const untilEmpty = values['until-empty'] === true;
+  const count = integer(values.count, 'count', untilEmpty ? 0 : DEFAULTS.count);
+  if (untilEmpty && values.wait !== undefined) throw new UsageError('--wait does not apply to --until-empty; use --idle SECONDS.');
+  return {
+    kind: 'run',
+    config: {
+      ...connection,
+      command,
+      args,
+      count,
+      concurrency,
+      prefetch: integer(values.prefetch, 'prefetch', concurrency, 1),
+      declare: values.declare === true,
+      queueType,
+      waitSeconds: seconds(values.wait, 'wait', DEFAULTS.waitSeconds),
+      untilEmpty,
+      idleSeconds: seconds(values.idle, 'idle', DEFAULTS.idleSeconds),
+      timeoutSeconds: seconds(values.timeout, 'timeout', DEFAULTS.timeoutSeconds),
+      graceSeconds: seconds(values.grace, 'grace', DEFAULTS.graceSeconds),
+      maxAttempts: integer(values['max-attempts'], 'max-attempts', DEFAULTS.maxAttempts),
+      deadLetterQueue: str(values['dead-letter-queue']) ?? `${connection.queue}.dead`,
+    },
+  };
+}

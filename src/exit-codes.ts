@@ -1,0 +1,35 @@
+// Every exit status wq sets itself, in one table (README "Exit codes" mirrors it).
+// Codes 1-125 that are not listed here come from the command and pass through.
+export const EXIT = {
+  /** The message(s) were processed and acked, dead-lettered on purpose, or the drain found the queue empty. */
+  OK: 0,
+  /** Bad flags or a bad value (sysexits EX_USAGE). */
+  USAGE: 64,
+  /** The broker cannot be reached, or the connection was lost (EX_UNAVAILABLE). */
+  BROKER_UNAVAILABLE: 69,
+  /** An internal error in wq itself (EX_SOFTWARE). */
+  INTERNAL: 70,
+  /** --wait expired and no message arrived (EX_TEMPFAIL). */
+  NO_MESSAGE: 75,
+  /** The broker refused the login or the vhost (EX_NOPERM). */
+  ACCESS_REFUSED: 77,
+  /** The queue is missing, was deleted, or exists with other arguments (EX_CONFIG). */
+  QUEUE_CONFIG: 78,
+  /** The command ran longer than --timeout and was stopped (as GNU timeout). */
+  TIMEOUT: 124,
+  /** The command exists but cannot be executed. */
+  COMMAND_NOT_EXECUTABLE: 126,
+  /** The command was not found. */
+  COMMAND_NOT_FOUND: 127,
+} as const;
+
+/** 128 + N, the shell's status for a death by signal N. */
+export function signalExitCode(signal: NodeJS.Signals | string): number {
+  const n = SIGNAL_NUMBERS[signal as string];
+  return 128 + (n ?? 15);
+}
+
+const SIGNAL_NUMBERS: Record<string, number> = {
+  SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8,
+  SIGKILL: 9, SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15,
+};

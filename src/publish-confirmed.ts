@@ -1,0 +1,34 @@
+import type { ConfirmChannel, Options } from 'amqplib';
+
+// Publish one message and resolve only once the broker confirmed it; reject if it was returned
+// (mandatory, unroutable) or nacked. A returned message arrives before its confirm.
+export function publishConfirmed(ch: ConfirmChannel, exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<void> {
+  const returned = trackReturns(ch);
+  const id = `${process.pid}-${++sequence}`;
+  const headers = { ...options.headers, 'x-wq-publish-id': id };
+  return new Promise<void>((resolve, reject) => {
+    ch.publish(exchange, routingKey, content, { ...options, headers, mandatory: true }, (err) => {
+      const wasReturned = returned.delete(id);
+      if (err) reject(new Error(`the broker refused the message (basic.nack) for ${exchange || 'the default exchange'} / ${routingKey}`));
+      else if (wasReturned) reject(new Error(`the message to ${exchange || 'the default exchange'} / ${routingKey} was unroutable (basic.return): does the queue exist?`));
+      else resolve();
+    });
+  });
+}
+
+let sequence = 0;
+const returnSets = new WeakMap<ConfirmChannel, Set<string>>();
+
+function trackReturns(ch: ConfirmChannel): Set<string> {
+  let set = returnSets.get(ch);
+  if (!set) {
+    const s = new Set<string>();
+    ch.on('return', (msg: { properties: { headers?: Record<string, unknown> } }) => {
+      const id = msg.properties.headers?.['x-wq-publish-id'];
+      if (typeof id === 'string') s.add(id);
+    });
+    returnSets.set(ch, s);
+    set = s;
+  }
+  return set;
+}

@@ -1,0 +1,99 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+import amqp, { type ChannelModel, type Options } from 'amqplib';
+import { afterAll, inject } from 'vitest';
+
+const run = promisify(execFile);
+
+export const brokerUrl = (): string => inject('brokerUrl');
+
+let shared: Promise<ChannelModel> | undefined;
+const created = new Set<string>();
+
+/** One connection per test file for setup and inspection; closed, with every queue made, after the file. */
+export function admin(): Promise<ChannelModel> {
+  shared ??= amqp.connect(brokerUrl(), { noDelay: true });
+  return shared;
+}
+
+afterAll(async () => {
+  if (!shared) return;
+  const conn = await shared;
+  const ch = await conn.createChannel();
+  for (const q of created) await ch.deleteQueue(q).catch(() => undefined);
+  await conn.close().catch(() => undefined);
+  shared = undefined;
+  created.clear();
+});
+
+/** A unique queue name, deleted after the file. */
+export function uniqueQueue(label = 'q'): string {
+  const name = `wq-test-${label}-${randomBytes(4).toString('hex')}`;
+  created.add(name);
+  return name;
+}
+
+export function forget(queue: string): void {
+  created.add(queue);
+}
+
+/** A durable queue with a unique name (quorum if asked), deleted after the file. */
+export async function freshQueue(label = 'q', args: Record<string, unknown> = {}): Promise<string> {
+  const name = uniqueQueue(label);
+  const ch = await (await admin()).createChannel();
+  await ch.assertQueue(name, { durable: true, arguments: args });
+  await ch.close();
+  return name;
+}
+
+/** Publish persistent messages to a queue through the default exchange, confirmed. */
+export async function publish(queue: string, bodies: (string | Buffer)[], options: Options.Publish = {}): Promise<void> {
+  const ch = await (await admin()).createConfirmChannel();
+  for (const body of bodies) ch.publish('', queue, Buffer.isBuffer(body) ? body : Buffer.from(body), { persistent: true, ...options });
+  await ch.waitForConfirms();
+  await ch.close();
+}
+
+/** Take every ready message off a queue (acked), bodies as Buffers. */
+export async function drain(queue: string): Promise<Buffer[]> {
+  const ch = await (await admin()).createChannel();
+  const out: Buffer[] = [];
+  for (;;) {
+    const msg = await ch.get(queue, { noAck: true });
+    if (!msg) break;
+    out.push(msg.content);
+  }
+  await ch.close();
+  return out;
+}
+
+export interface QueueState {
+  ready: number;
+  unacked: number;
+  consumers: number;
+}
+
+/** The queue's ready and unacked counts and consumers, straight from the broker (rabbitmqctl). */
+export async function queueState(queue: string): Promise<QueueState> {
+  const [cmd, ...prefix] = inject('rabbitmqctl');
+  const { stdout } = await run(cmd as string, [...prefix, 'list_queues', '-q', '--no-table-headers', 'name', 'messages_ready', 'messages_unacknowledged', 'consumers']);
+  for (const line of stdout.split('\n')) {
+    const [name, ready, unacked, consumers] = line.trim().split(/\s+/);
+    if (name === queue) return { ready: Number(ready), unacked: Number(unacked), consumers: Number(consumers) };
+  }
+  throw new Error(`queue ${queue} not found by rabbitmqctl`);
+}
+
+/** Does the queue exist? */
+export async function queueExists(queue: string): Promise<boolean> {
+  const ch = await (await admin()).createChannel();
+  ch.on('error', () => undefined);
+  try {
+    await ch.checkQueue(queue);
+    await ch.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
