@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, existsSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { admin, brokerUrl, drain, freshQueue, publish, queueState, uniqueQueue } from './helpers/broker.js';
 import { cli, errors, FIXTURE, start, toRun } from './helpers/cli.js';
 import { alive, recorded, tempDir } from './helpers/files.js';
+import { waitFor } from './helpers/wait.js';
 
 describe('wq-consume takes exactly one message by default', () => {
   it('runs the command on the first of three messages and leaves the other two ready', async () => {
@@ -140,7 +140,7 @@ describe('signals', () => {
     child.kill(signal);
     const run = toRun(await child);
     expect(run.exitCode).toBe(code);
-    await waitFor(() => pids.every((pid) => !alive(pid)), 3000);
+    await waitFor(() => pids.every((pid) => !alive(pid)), 'the command and its child to be gone', 3000);
     expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
     expect(run.logs.some((l) => l.msg.includes(`received ${signal}`))).toBe(true);
   });
@@ -286,12 +286,4 @@ function badPasswordUrl(password: string): string {
   const u = new URL(brokerUrl());
   u.password = password;
   return u.toString();
-}
-
-async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for a condition');
-    await sleep(50);
-  }
 }
