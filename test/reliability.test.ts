@@ -47,6 +47,35 @@ describe('poison messages: --max-attempts', () => {
   });
 });
 
+describe('--dead-letter-exchange', () => {
+  it("publishes the dead letter to an exchange (such as the queue's own DLX) with its routing key, confirmed", async () => {
+    const queue = await freshQueue('dlx');
+    const parked = uniqueQueue('parked');
+    const exchange = `${parked}-x`;
+    const ch = await (await admin()).createChannel();
+    await ch.assertExchange(exchange, 'fanout', { durable: false, autoDelete: true });
+    await ch.assertQueue(parked, { durable: true });
+    await ch.bindQueue(parked, exchange, '');
+    await ch.close();
+    await publish(queue, ['bad']);
+    const run = await cli('wq-consume', ['-q', queue, '--max-attempts', '1', '--dead-letter-exchange', exchange, '--', 'false']);
+    expect(run.exitCode).toBe(0);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+    expect(await queueState(parked)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+    expect((await drain(parked)).map(String)).toEqual(['bad']);
+  });
+
+  it('a missing dead-letter exchange is a configuration error before any message is taken', async () => {
+    const queue = await freshQueue('dlx-missing');
+    await publish(queue, ['keep']);
+    const run = await cli('wq-consume', ['-q', queue, '--max-attempts', '1', '--dead-letter-exchange', 'wq-test-no-such-exchange', '--', 'false']);
+    expect(run.exitCode).toBe(78);
+    expect(errors(run)).toHaveLength(1);
+    expect(errors(run)[0]?.msg).toMatch(/exchange "wq-test-no-such-exchange" does not exist/);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+});
+
 describe('drain mode: --until-empty', () => {
   it('50 messages, 3 drain workers: all exit 0 when the queue is empty, each message processed once', async () => {
     const queue = await freshQueue('drain');
