@@ -2,8 +2,9 @@
 // generated from the OpenAPI spec): each YAML document becomes `const m: <Kind> = <its JSON>;` and the
 // TypeScript compiler checks it. A fresh object literal gets excess-property checks at every depth, so a
 // misspelt field fails; so does a wrong type, a missing required field, or an apiVersion the kind does
-// not have. No cluster, no network. (TypeScript reports one problem per object literal at a time: a
-// manifest with two mistakes in one object shows the first; it still fails.)
+// not have. No cluster, no network. Two differences from the API server: TypeScript reports the first
+// problem in a manifest, not all of them (it still fails), and quantities must be strings
+// (cpu: "1", not cpu: 1), as kubernetes-types declares them.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
