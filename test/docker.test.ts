@@ -1,5 +1,5 @@
-import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { chmodSync, copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { brokerUrl, freshQueue, publish, queueState } from './helpers/broker.js';
@@ -116,30 +116,65 @@ describe('docker/Dockerfile', () => {
   });
 });
 
-// The image's filesystem, emulated: each COPY's source from the build context (the repository), from the
-// build stage (its WORKDIR is the repository after `npm run build`; other paths are Debian packages, at
-// the same place on this Debian machine), and Node from the base image (this machine's Node 20).
-function layOut(image: ImageConfig): string {
+// The build stage, emulated: its WORKDIR gets exactly what its COPY lines take from the build context
+// (so a file the build needs but the Dockerfile or .dockerignore leaves out fails here), `npm ci` is
+// this checkout's node_modules (installed from the same package-lock.json), `apt-get install tini` is
+// this Debian machine's package, and `npm run build` runs for real.
+let builtStage: string | undefined;
+async function runBuildStage(): Promise<string> {
+  if (builtStage) return builtStage;
+  const dir = tempDir();
+  for (const ins of build.instructions) {
+    if (ins.keyword === 'COPY') {
+      const [c] = copies({ image: build.image, instructions: [ins] });
+      for (const s of (c as Copy).sources) {
+        const dest = join(dir, (c as Copy).dest.endsWith('/') ? join((c as Copy).dest, basename(s)) : (c as Copy).dest);
+        cpSync(join(ROOT, s), dest, { recursive: true });
+      }
+    } else if (ins.keyword === 'RUN') {
+      if (/apt-get install .*\btini\b/.test(ins.raw)) {
+        expect(existsSync('/usr/bin/tini-static'), 'Debian\'s tini (apt-get install tini, as .ci/run does)').toBe(true);
+      } else if (/^npm ci\b/.test(ins.raw)) {
+        expect(existsSync(join(dir, 'package-lock.json'))).toBe(true);
+        symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+      } else if (ins.raw === 'npm run build') {
+        const r = await execa('npm', ['run', 'build'], { cwd: dir, reject: false, all: true });
+        expect(r.exitCode, `npm run build in the build stage:\n${r.all}`).toBe(0);
+      } else {
+        throw new Error(`line ${ins.line}: RUN ${ins.raw}: this test does not know how to emulate it`);
+      }
+    } else if (!['WORKDIR', 'ENV', 'ARG'].includes(ins.keyword)) {
+      throw new Error(`line ${ins.line}: ${ins.keyword} in the build stage: this test does not know how to emulate it`);
+    }
+  }
+  builtStage = dir;
+  return dir;
+}
+
+// The image's filesystem, emulated: each COPY's source from the build context (the repository) or the
+// build stage (above; paths outside its WORKDIR are Debian packages, at the same place on this Debian
+// machine), and Node from the base image (this machine's Node 20).
+async function layOut(image: ImageConfig): Promise<string> {
   const rootfs = tempDir();
   chmodSync(rootfs, 0o755);
+  const stage = await runBuildStage();
   const workdir = build.instructions.find((i) => i.keyword === 'WORKDIR')?.raw as string;
   const hostPath = (c: Copy, source: string) => {
     if (c.from === undefined) return join(ROOT, source);
     if (c.from !== build.name) throw new Error(`COPY --from=${c.from}: not a stage this test knows`);
-    return source.startsWith(`${workdir}/`) ? join(ROOT, source.slice(workdir.length + 1)) : source;
+    return source.startsWith(`${workdir}/`) ? join(stage, source.slice(workdir.length + 1)) : source;
   };
   const put = (from: string, to: string) => {
     // scripts/build.mjs bundles wq-publish only once src/cli/publish.ts exists (it lands separately);
     // the image's `docker build` needs it, these runs of wq-consume do not.
-    if (from === join(ROOT, 'dist/wq-publish.mjs') && !existsSync(join(ROOT, 'src/cli/publish.ts'))) return;
-    const hint = from.includes('tini') ? ' (apt-get install tini, as .ci/run does)' : from.includes('dist') ? ' (npm run build first)' : '';
-    expect(existsSync(from), `${from} for the image's ${to}${hint}`).toBe(true);
+    if (from === join(stage, 'dist/wq-publish.mjs') && !existsSync(join(stage, 'src/cli/publish.ts'))) return;
+    expect(existsSync(from), `${from} for the image's ${to}`).toBe(true);
     mkdirSync(dirname(join(rootfs, to)), { recursive: true, mode: 0o755 });
     copyFileSync(from, join(rootfs, to));
     chmodSync(join(rootfs, to), statSync(from).mode & 0o777);
   };
   for (const c of image.copies) {
-    for (const s of c.sources) put(hostPath(c, s), c.dest.endsWith('/') ? c.dest + s.slice(s.lastIndexOf('/') + 1) : c.dest);
+    for (const s of c.sources) put(hostPath(c, s), c.dest.endsWith('/') ? c.dest + basename(s) : c.dest);
   }
   expect(process.version).toMatch(/^v20\./);
   mkdirSync(join(rootfs, dirname(BASE_NODE)), { recursive: true, mode: 0o755 });
@@ -150,8 +185,8 @@ function layOut(image: ImageConfig): string {
 const asRoot = process.getuid?.() === 0;
 
 /** Start the image's ENTRYPOINT + CMD (paths inside the image mapped to the laid-out files). */
-function startImage(image: ImageConfig, env: Record<string, string>) {
-  const rootfs = layOut(image);
+async function startImage(image: ImageConfig, env: Record<string, string>) {
+  const rootfs = await layOut(image);
   const inImage = [...(image.entrypoint?.exec ?? []), ...(image.cmd?.exec ?? [])];
   const argv = inImage.map((a) => (a.startsWith('/') && lstatSync(join(rootfs, a), { throwIfNoEntry: false }) ? join(rootfs, a) : a));
   const [uid, gid] = (image.user as string).split(':');
@@ -183,7 +218,7 @@ describe('the example image, run as its ENTRYPOINT + CMD say', () => {
   it('takes one message, prints "Processing <item>" from the unmodified worker, and acks it', async () => {
     const queue = await freshQueue('image');
     await publish(queue, ['apple', 'banana']);
-    const { child, argv } = startImage(EXAMPLE, { BROKER_URL: brokerUrl(), QUEUE: queue });
+    const { child, argv } = await startImage(EXAMPLE, { BROKER_URL: brokerUrl(), QUEUE: queue });
     expect(argv).toEqual(['/opt/wq/tini', '-g', '--', BASE_NODE, '/opt/wq/wq-consume.mjs', '/app/worker.sh']);
     const run = toRun(await child);
     expect(run.stdout).toBe('Processing apple\n');
@@ -195,7 +230,7 @@ describe('the example image, run as its ENTRYPOINT + CMD say', () => {
   it('SIGTERM to PID 1 reaches wq-consume: the worker is stopped, its message handed back, exit 143', async () => {
     const queue = await freshQueue('sigterm');
     await publish(queue, ['cherry']);
-    const { child } = startImage(EXAMPLE, { BROKER_URL: brokerUrl(), QUEUE: queue, WORK_SECONDS: '300' });
+    const { child } = await startImage(EXAMPLE, { BROKER_URL: brokerUrl(), QUEUE: queue, WORK_SECONDS: '300' });
     let stdout = '';
     await new Promise<void>((resolve, reject) => {
       child.stdout?.on('data', (chunk: Buffer) => {
@@ -222,7 +257,7 @@ describe('the example image, run as its ENTRYPOINT + CMD say', () => {
   });
 
   it('the wq image alone (CMD --help) prints the usage and exits 0', async () => {
-    const { child, argv } = startImage(WQ, {});
+    const { child, argv } = await startImage(WQ, {});
     expect(argv.slice(-1)).toEqual(['--help']);
     const run = toRun(await child);
     expect(run.exitCode).toBe(0);
