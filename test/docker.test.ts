@@ -242,10 +242,11 @@ describe('the example image, run as its ENTRYPOINT + CMD say', () => {
     const pid = child.pid as number;
     const init = asRoot ? (children(pid)[0] as number) : pid;
     const tree = [init, ...descendants(init)];
+    expect(tree.length, 'tini, wq-consume, the worker').toBeGreaterThanOrEqual(3);
     if (asRoot) {
       // tini is PID 1 in its namespace, and it and the worker run as the image's USER, not root.
       expect(status(init, 'NSpid').split(/\s+/).pop()).toBe('1');
-      for (const p of tree) expect(status(p, 'Uid').split(/\s+/)[0], `pid ${p}`).toBe('1000');
+      for (const p of tree) expect(status(p, 'Uid').split(/\s+/)[0], `pid ${p}`).toBe(WQ.user?.split(':')[0]);
     }
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 1, consumers: 0 });
     process.kill(init, 'SIGTERM');
