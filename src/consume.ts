@@ -6,7 +6,7 @@ import { deadLetter, describeTarget, retryLater } from './dead-letter.js';
 import { AccessRefusedError, BrokerUnavailableError, NoMessageError, QueueConfigError, WqError } from './errors.js';
 import { EXIT, signalExitCode } from './exit-codes.js';
 import type { Logger } from './log.js';
-import { deliveryCount, messageEnv } from './message-env.js';
+import { commandBaseEnv, deliveryCount, messageEnv } from './message-env.js';
 import { runCommand, type Outcome, type Running } from './runner.js';
 
 /*
@@ -66,6 +66,7 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
   let waitTimer: NodeJS.Timeout | undefined;
   let idleTimer: NodeJS.Timeout | undefined;
   const running = new Set<Slot>();
+  const baseEnv = commandBaseEnv(process.env);
   let wake!: () => void;
   const finished = new Promise<void>((r) => (wake = r));
 
@@ -174,7 +175,7 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
       command: config.command,
       args: config.args,
       body: msg.content,
-      env: { ...process.env, ...messageEnv(msg, queue) },
+      env: { ...baseEnv, ...messageEnv(msg, queue) },
       timeoutMs: config.timeoutSeconds * 1000,
       graceMs: config.graceSeconds * 1000,
     });

@@ -95,6 +95,17 @@ describe('the ack contract', () => {
     expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
   });
 
+  it("keeps the broker's credentials out of the command's environment", async () => {
+    const queue = await freshQueue('secrets');
+    await publish(queue, ['x']);
+    const run = await cli('wq-consume', ['-q', queue, '--', 'sh', '-c', 'env'], { env: { AMQP_URL: brokerUrl(), KEEP_ME: 'yes' } });
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toMatch(/^KEEP_ME=yes$/m);
+    expect(run.stdout).toMatch(/^WQ_QUEUE=/m);
+    expect(run.stdout).not.toMatch(/^(BROKER_URL|AMQP_URL|BROKER_URL_FILE)=/m);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
   it('passes the command stdout and stderr through untouched, apart from its own JSON logs', async () => {
     const queue = await freshQueue('stdio');
     await publish(queue, ['hello']);
