@@ -17,9 +17,9 @@ import { redactText } from './redact.js';
 
 export interface JobTemplate {
   path: string;
-  docs: Document.Parsed[];
+  docs: Document[];
   /** The Job document. */
-  job: Document.Parsed;
+  job: Document;
   /** Index of the worker container in spec.template.spec.containers. */
   container: number;
   options: JobOptions;
@@ -36,8 +36,9 @@ export interface RenderedJob {
 
 const PASSWORD_URL = /amqps?:\/\/[^\s:@/'"]*:[^\s@/'"]+@/i;
 
-// Read and check the template before anything is published, so a bad template costs nothing.
-export function loadJobTemplate(options: JobOptions): JobTemplate {
+// Read and check the template before anything is published, so a bad template costs nothing:
+// a trial render on a copy surfaces a leaked password now rather than after publishing.
+export function loadJobTemplate(options: JobOptions, queue: string): JobTemplate {
   const path = options.template;
   let text: string;
   try {
@@ -53,13 +54,16 @@ export function loadJobTemplate(options: JobOptions): JobTemplate {
   }
   const jobs = docs.filter((d) => d.get('kind') === 'Job');
   if (jobs.length !== 1) throw new UsageError(`--job template ${path} must hold exactly one Job (kind: Job); it holds ${jobs.length}.`);
-  const job = jobs[0] as Document.Parsed;
+  const job = jobs[0] as Document;
   const problem = checkJob(job.toJS());
   if (problem) throw new UsageError(`--job template ${path} is not a usable batch/v1 Job: ${problem}.`);
   const containers = job.toJS().spec.template.spec.containers as Array<{ name: string }>;
   const container = options.container === undefined ? 0 : containers.findIndex((c) => c.name === options.container);
   if (container === -1) throw new UsageError(`--job-container ${options.container}: the template has no such container (it has ${containers.map((c) => c.name).join(', ')}).`);
-  return { path, docs, job, container, options };
+  const template: JobTemplate = { path, docs, job, container, options };
+  const copies = docs.map((d) => d.clone());
+  renderJob({ ...template, docs: copies, job: copies[(docs as Document[]).indexOf(job)] as Document }, queue, 1);
+  return template;
 }
 
 /** The manifest with completions set and the queue and broker wired. */

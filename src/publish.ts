@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { ConfirmChannel, Options } from 'amqplib';
-import { brokerError, closeQuietly, connect, type Connection } from './broker.js';
-import { BrokerUnavailableError, QueueConfigError, UnconfirmedError, UsageError, WqError } from './errors.js';
+import { closeQuietly, connect } from './broker.js';
+import type { WqError } from './errors.js';
 import { openProgress, readItems } from './items.js';
 import type { Logger } from './log.js';
 import type { PublishConfig } from './publish-config.js';
+import { openChannel } from './publish-channel.js';
+import { outcomeError } from './publish-outcome.js';
 import { startProgress, type PublishStats } from './progress.js';
 
 /*
@@ -152,41 +154,6 @@ export async function publish(config: PublishConfig, log: Logger, stop: AbortSig
   return result;
 }
 
-// A confirm channel with the queue in place: an existing queue is used as it is (whatever its
-// arguments); a missing one is declared durable unless --no-declare. An --exchange must exist.
-async function openChannel(conn: Connection, config: PublishConfig, log: Logger): Promise<ConfirmChannel> {
-  const { queue, exchange } = config;
-  let ch = await conn.createConfirmChannel();
-  ch.on('error', () => {});
-  if (exchange) {
-    try {
-      await ch.checkExchange(exchange);
-    } catch (err) {
-      const mapped = brokerError(err, config.url, 'exchange.declare (passive)');
-      if (!/\b404\b|NOT_FOUND/.test(String((err as Error).message))) throw mapped;
-      throw new QueueConfigError(`exchange "${exchange}" does not exist. Declare it first, or drop --exchange to publish straight to the queue.`, err);
-    }
-  }
-  if (!queue) return ch;
-  try {
-    await ch.checkQueue(queue);
-    return ch;
-  } catch (err) {
-    const notFound = /\b404\b|NOT_FOUND/.test(String((err as Error).message));
-    if (!notFound) throw brokerError(err, config.url, 'queue.declare (passive)', queue);
-    if (!config.declare) throw new QueueConfigError(`queue "${queue}" does not exist and --no-declare is set. Create it, drop --no-declare, or fix -q/QUEUE.`, err);
-  }
-  ch = await conn.createConfirmChannel();
-  ch.on('error', () => {});
-  try {
-    await ch.assertQueue(queue, { durable: true, arguments: config.queueType === 'quorum' ? { 'x-queue-type': 'quorum' } : {} });
-  } catch (err) {
-    throw brokerError(err, config.url, 'queue.declare', queue);
-  }
-  log.info({ queue, queueType: config.queueType }, `declared durable ${config.queueType} queue "${queue}"`);
-  return ch;
-}
-
 function waitAWhile(done: () => boolean, ms: number, setWake: (w: () => void) => void): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
@@ -198,38 +165,4 @@ function waitAWhile(done: () => boolean, ms: number, setWake: (w: () => void) =>
     };
     check();
   });
-}
-
-// The one line that ends a run that did not publish everything. Refused (65) only when every
-// unconfirmed message was nacked or returned; a lost connection (69) leaves each one's fate unknown.
-function outcomeError(config: PublishConfig, r: PublishResult, closedBy: Error | undefined, readError: unknown): WqError | undefined {
-  const target = config.exchange ? `exchange "${config.exchange}" (routing key "${config.routingKey}")` : `queue "${config.queue}"`;
-  const ok = r.confirmed - r.returned;
-  const notOk = r.published - ok;
-  const rest = r.complete || r.signal ? '' : ' The rest of the input was not published.';
-  if (readError !== undefined) {
-    const text = readError instanceof Error ? readError.message : String(readError);
-    return new UsageError(`reading the input failed (${oneLine(text)}) after ${ok} messages were published and confirmed to ${target}${notOk ? `; ${notOk} more were not confirmed` : ''}.`);
-  }
-  if (notOk === 0) {
-    if (!r.complete && !r.signal) return new BrokerUnavailableError(`lost the connection (${oneLine(closedBy?.message ?? 'closed')}) after ${ok} messages were published and confirmed to ${target}.${rest}`, closedBy);
-    if (closedBy && r.ready === undefined && config.queue && !r.signal) {
-      return new BrokerUnavailableError(`all ${ok} messages were confirmed to ${target}, but the connection was lost before the queue's depth could be read (${oneLine(closedBy.message)}).`, closedBy);
-    }
-    return undefined;
-  }
-  const parts: string[] = [];
-  if (r.nacked > 0) parts.push(`${r.nacked} refused by the broker (basic.nack: is the queue full, with x-max-length and overflow reject-publish?)`);
-  if (r.returned > 0) parts.push(`${r.returned} unroutable (basic.return: no queue for ${target})`);
-  if (r.lost > 0) {
-    const why = r.signal ? `stopped by ${r.signal}` : `the connection was lost: ${oneLine(closedBy?.message ?? 'closed')}`;
-    parts.push(`${r.lost} unconfirmed when ${why}; each may or may not be in the queue (its message id tells duplicates)`);
-  }
-  const refusedOnly = r.lost === 0;
-  const redo = refusedOnly ? 'Those messages are not in the queue: publish them again once the cause is fixed.' : 'Publish again what must not be missing.';
-  return new UnconfirmedError(`${notOk} of ${r.published} messages were not confirmed to ${target}: ${parts.join('; ')}. ${redo}${rest}`, notOk, refusedOnly, closedBy);
-}
-
-function oneLine(text: string): string {
-  return text.replace(/\s+/g, ' ').trim();
 }

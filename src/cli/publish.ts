@@ -39,7 +39,7 @@ runCli('wq-publish', async (setLogger) => {
   const { config } = request;
   const log = createLogger('wq-publish', config.logLevel);
   setLogger(log);
-  const template = config.job && loadJobTemplate(config.job);
+  const template = config.job && loadJobTemplate(config.job, config.queue);
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => controller.abort(signal);
   process.on('SIGTERM', onSignal);
