@@ -1,5 +1,5 @@
 import { closeSync, createReadStream, fstatSync, openSync } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { addAbortSignal, type Readable } from 'node:stream';
 import { UsageError } from './errors.js';
 import type { ItemSource } from './publish-config.js';
 
@@ -58,8 +58,8 @@ export function openProgress(source: ItemSource): ReadProgress {
   return { done: 0, total: undefined };
 }
 
-/** Feed every message of the source to onItem, in order. */
-export async function readItems(source: ItemSource, onItem: OnItem, progress: ReadProgress, stdin: Readable = process.stdin): Promise<void> {
+/** Feed every message of the source to onItem, in order. `stop` ends a read that waits for input (stdin that stays open). */
+export async function readItems(source: ItemSource, onItem: OnItem, progress: ReadProgress, stop: AbortSignal, stdin: Readable = process.stdin): Promise<void> {
   switch (source.kind) {
     case 'none':
       return;
@@ -78,9 +78,9 @@ export async function readItems(source: ItemSource, onItem: OnItem, progress: Re
       return;
     }
     case 'stdin':
-      return readLines(stdin as AsyncIterable<Buffer>, onItem, progress);
+      return readLines(addAbortSignal(stop, stdin), onItem, progress);
     case 'file':
-      return readLines(createReadStream(source.path, { highWaterMark: 256 * 1024 }), onItem, progress);
+      return readLines(addAbortSignal(stop, createReadStream(source.path, { highWaterMark: 256 * 1024 })), onItem, progress);
   }
 }
 

@@ -34,19 +34,20 @@ export function startProgress(
 ): Ticker {
   if (!opts.progress) return { stop() {} };
   const started = Date.now();
-  let last = { at: started, confirmed: 0 };
+  let last = { at: started, confirmed: 0, published: 0 };
   let drawn = false;
   const tty = stderr.isTTY === true;
   const timer = setInterval(
     () => {
       const now = Date.now();
       const rate = ((stats.confirmed - last.confirmed) * 1000) / Math.max(1, now - last.at);
-      last = { at: now, confirmed: stats.confirmed };
+      const idle = stats.published === last.published && stats.confirmed === last.confirmed;
+      last = { at: now, confirmed: stats.confirmed, published: stats.published };
       if (tty) {
         if (now - started < TTY_AFTER_MS) return;
         stderr.write(`\r${progressLine(stats, read, rate, stderr.columns ?? 80)}\x1b[K`);
         drawn = true;
-      } else {
+      } else if (!idle) {
         log.info({ published: stats.published, confirmed: stats.confirmed - stats.returned, inFlight: stats.published - stats.confirmed - stats.nacked, perSecond: Math.round(rate), percent: percent(read), waitingFor: waiting() }, 'publishing');
       }
     },

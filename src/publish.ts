@@ -51,12 +51,13 @@ export async function publish(config: PublishConfig, log: Logger, stop: AbortSig
     wake = undefined;
     w?.();
   };
+  let onClosed = wakeUp;
 
   conn.on('error', () => {}); // 'close' carries the same error
   conn.on('close', (err?: Error) => {
     closedBy ??= err;
     closed = true;
-    wakeUp();
+    onClosed();
   });
   conn.on('blocked', (reason: string) => log.warn({ reason }, 'the broker blocked publishing (resource alarm): waiting until it unblocks'));
   conn.on('unblocked', () => log.info('the broker unblocked publishing'));
@@ -71,7 +72,7 @@ export async function publish(config: PublishConfig, log: Logger, stop: AbortSig
   ch.on('error', (err: Error) => (closedBy ??= err));
   ch.on('close', () => {
     closed = true;
-    wakeUp();
+    onClosed();
   });
   ch.on('return', () => stats.returned++);
   ch.on('drain', wakeUp);
@@ -118,17 +119,23 @@ export async function publish(config: PublishConfig, log: Logger, stop: AbortSig
     return undefined;
   };
 
-  const onAbort = () => wakeUp();
+  // Stops the reading on a signal or a lost connection, even while it waits for more input.
+  const stopReading = new AbortController();
+  const onAbort = () => {
+    stopReading.abort();
+    wakeUp();
+  };
+  onClosed = onAbort;
   stop.addEventListener('abort', onAbort, { once: true });
   const ticker = startProgress(config, stats, progress, log, () => waitingFor);
   let readError: unknown;
   let complete = false;
   const startedAt = performance.now();
   try {
-    await readItems(config.source, send, progress);
+    await readItems(config.source, send, progress, stopReading.signal);
     complete = true;
   } catch (err) {
-    if (err !== stopped) readError = err;
+    if (err !== stopped && !stopReading.signal.aborted) readError = err;
   }
   // Everything sent gets its answer (or the connection goes, or a signal ends the wait).
   while (inFlight > 0 && !closed && !stop.aborted) await waitUntil('window').catch(() => undefined);
