@@ -81,7 +81,12 @@ export function renderJob(t: JobTemplate, queue: string, completions: number): R
   const container = (job.getIn(['spec', 'template', 'spec', 'containers']) as YAMLSeq).items[t.container] as YAMLMap;
   wireEnv(job, container, queue, options, notes);
 
-  const manifest = t.docs.length === 1 ? job.toString() : t.docs.map((d) => d.toString()).join('---\n');
+  const manifest = t.docs
+    .map((d, i) => {
+      const text = d.toString();
+      return i === 0 || text.startsWith('---') ? text : `---\n${text}`;
+    })
+    .join('');
   const leak = PASSWORD_URL.exec(manifest);
   if (leak) {
     throw new UsageError(`--job template ${t.path} holds a broker URL with a password (${redactText(leak[0])}...): put the URL in a Secret and reference it (valueFrom.secretKeyRef); nothing was written.`);
