@@ -8,16 +8,18 @@ export interface Broker {
   stop(): Promise<void>;
 }
 
-const LOCAL = 'amqp://guest:guest@127.0.0.1:5672';
 // A non-literal specifier keeps esbuild from bundling testcontainers (a devDependency, loaded only here).
 const TESTCONTAINERS = '@testcontainers/rabbitmq';
 
 // BROKER_URL (or AMQP_URL), else RabbitMQ on 127.0.0.1:5672, else a container through testcontainers,
 // else one line that says how to get a broker.
-export async function findBroker(env: Record<string, string | undefined> = process.env): Promise<Broker> {
+export async function findBroker(env: Record<string, string | undefined> = process.env, local = { host: '127.0.0.1', port: 5672 }): Promise<Broker> {
   const fromEnv = env.BROKER_URL || env.AMQP_URL;
   if (fromEnv) return { url: fromEnv, how: `${redactUrl(fromEnv)} (from ${env.BROKER_URL ? 'BROKER_URL' : 'AMQP_URL'})`, stop: async () => {} };
-  if (await answers('127.0.0.1', 5672)) return { url: LOCAL, how: `${redactUrl(LOCAL)} (RabbitMQ answering on 127.0.0.1:5672)`, stop: async () => {} };
+  if (await answers(local.host, local.port)) {
+    const url = `amqp://guest:guest@${local.host}:${local.port}`;
+    return { url, how: `${redactUrl(url)} (RabbitMQ answering on ${local.host}:${local.port})`, stop: async () => {} };
+  }
   let reason: string;
   try {
     const { RabbitMQContainer } = (await import(TESTCONTAINERS)) as typeof import('@testcontainers/rabbitmq');
@@ -28,7 +30,7 @@ export async function findBroker(env: Record<string, string | undefined> = proce
     reason = (err as Error).message.split('\n')[0] ?? String(err);
   }
   throw new Error(
-    `no RabbitMQ broker: BROKER_URL is not set, nothing answers on 127.0.0.1:5672, and testcontainers could not start one (${reason}). Start one with 'rabbitmq-server -detached' or 'docker run -d -p 5672:5672 rabbitmq:3', or set BROKER_URL=amqp://user:pass@host:5672.`,
+    `no RabbitMQ broker: BROKER_URL is not set, nothing answers on ${local.host}:${local.port}, and testcontainers could not start one (${reason}). Start one with 'rabbitmq-server -detached' or 'docker run -d -p 5672:5672 rabbitmq:3', or set BROKER_URL=amqp://user:pass@host:5672.`,
   );
 }
 
