@@ -20,8 +20,8 @@ export interface ReadProgress {
 // without a newline still counts. amqp-publish -l differs: it keeps the \n and publishes empty lines.
 export async function readLines(stream: AsyncIterable<Buffer>, onItem: OnItem, progress?: ReadProgress): Promise<void> {
   let carry: Buffer[] = [];
+  let base = 0; // bytes before this chunk; progress counts the bytes handed on, not the bytes read ahead
   for await (const chunk of stream) {
-    if (progress) progress.done += chunk.length;
     let start = 0;
     for (;;) {
       const nl = chunk.indexOf(10, start);
@@ -35,11 +35,14 @@ export async function readLines(stream: AsyncIterable<Buffer>, onItem: OnItem, p
       }
       const end = line.length > 0 && line[line.length - 1] === 13 ? line.length - 1 : line.length;
       if (end === 0) continue;
+      if (progress) progress.done = base + start;
       const wait = onItem(end === line.length ? line : line.subarray(0, end));
       if (wait) await wait;
     }
     if (start < chunk.length) carry.push(chunk.subarray(start));
+    base += chunk.length;
   }
+  if (progress) progress.done = base;
   if (carry.length > 0) {
     const line = Buffer.concat(carry);
     const end = line[line.length - 1] === 13 ? line.length - 1 : line.length;

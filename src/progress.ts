@@ -36,6 +36,7 @@ export function startProgress(
   const started = Date.now();
   let last = { at: started, confirmed: 0, published: 0 };
   let drawn = false;
+  let smoothed: number | undefined;
   const tty = stderr.isTTY === true;
   const timer = setInterval(
     () => {
@@ -45,7 +46,8 @@ export function startProgress(
       last = { at: now, confirmed: stats.confirmed, published: stats.published };
       if (tty) {
         if (now - started < TTY_AFTER_MS) return;
-        stderr.write(`\r${progressLine(stats, read, rate, stderr.columns ?? 80)}\x1b[K`);
+        smoothed = smoothed === undefined ? rate : 0.8 * smoothed + 0.2 * rate; // the bar redraws 5 times a second: smooth the rate
+        stderr.write(`\r${progressLine(stats, read, smoothed, stderr.columns || 80)}\x1b[K`);
         drawn = true;
       } else if (!idle) {
         log.info({ published: stats.published, confirmed: stats.confirmed - stats.returned, inFlight: stats.published - stats.confirmed - stats.nacked, perSecond: Math.round(rate), percent: percent(read), waitingFor: waiting() }, 'publishing');
