@@ -10,12 +10,8 @@ const entries = {
   'wq-demo': 'src/demo/main.ts',
 };
 
-const existing = Object.fromEntries(Object.entries(entries).filter(([, path]) => {
-  try { readFileSync(path); return true; } catch { return false; }
-}));
-
 await build({
-  entryPoints: existing,
+  entryPoints: entries,
   outdir: 'dist',
   outExtension: { '.js': '.mjs' },
   bundle: true,
@@ -30,4 +26,4 @@ await build({
   logLevel: 'warning',
 });
 
-for (const name of Object.keys(existing)) chmodSync(`dist/${name}.mjs`, 0o755);
+for (const name of Object.keys(entries)) chmodSync(`dist/${name}.mjs`, 0o755);

@@ -165,9 +165,6 @@ async function layOut(image: ImageConfig): Promise<string> {
     return source.startsWith(`${workdir}/`) ? join(stage, source.slice(workdir.length + 1)) : source;
   };
   const put = (from: string, to: string) => {
-    // scripts/build.mjs bundles wq-publish only once src/cli/publish.ts exists (it lands separately);
-    // the image's `docker build` needs it, these runs of wq-consume do not.
-    if (from === join(stage, 'dist/wq-publish.mjs') && !existsSync(join(stage, 'src/cli/publish.ts'))) return;
     expect(existsSync(from), `${from} for the image's ${to}`).toBe(true);
     mkdirSync(dirname(join(rootfs, to)), { recursive: true, mode: 0o755 });
     copyFileSync(from, join(rootfs, to));

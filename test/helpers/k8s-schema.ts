@@ -127,3 +127,10 @@ function pathAt(sf: ts.SourceFile, pos: number): string {
   }
   return path || '(the whole object)';
 }
+
+/** Problems with one object that should be a batch/v1 Job (e.g. what wq-publish --job rendered); [] when valid. */
+export function jobProblems(job: unknown): string[] {
+  const doc = job as Record<string, unknown>;
+  if (doc?.apiVersion !== 'batch/v1' || doc?.kind !== 'Job') return [`not a batch/v1 Job: apiVersion ${String(doc?.apiVersion)}, kind ${String(doc?.kind)}`];
+  return validateManifests([{ file: 'rendered Job', index: 0, doc }]);
+}
