@@ -13,7 +13,13 @@ export async function drain(ctx) {
     ...(haveAmqpTools ? [{ key: 'amqp', name: `amqp-consume -c ${messages} cat`, argv: (q) => ['amqp-consume', '--url', url, '-q', q, '-c', String(messages), 'cat'] }] : []),
     { key: 'wq1', name: 'wq-consume --until-empty -- cat', argv: wq() },
     { key: 'wq2', name: 'wq-consume --until-empty --concurrency 2 -- cat', argv: wq('--concurrency', '2') },
-    ...(variants ? [{ key: 'wqp2', name: 'wq-consume --until-empty --prefetch 2 -- cat', argv: wq('--prefetch', '2') }] : []),
+    ...(variants
+      ? [
+          { key: 'wqp2', name: 'wq-consume --until-empty --prefetch 2 -- cat', argv: wq('--prefetch', '2') },
+          { key: 'naive', name: 'naive Node consumer (bench/floor-drain.mjs), prefetch 1', argv: () => [node, ctx.floors['floor-drain'], 'cat'], env: { COUNT: String(messages) } },
+          { key: 'naive2', name: 'naive Node consumer, prefetch 2', argv: () => [node, ctx.floors['floor-drain'], 'cat'], env: { COUNT: String(messages), PREFETCH: '2' } },
+        ]
+      : []),
   ];
   const env = { ...process.env, BROKER_URL: url };
   const samples = Object.fromEntries(contenders.map((c) => [c.key, { rate: [], wall: [], cpu: [], rss: [] }]));
@@ -21,7 +27,7 @@ export async function drain(ctx) {
     for (const c of rotated(contenders, round)) {
       const queue = await freshQueue(admin, `drain-${c.key}`);
       await fill(admin, queue, messages);
-      const r = expectOk(c.name, await runTimed(c.argv(queue), { env, statsDir, lines: messages, timeoutMs: 600_000 }));
+      const r = expectOk(c.name, await runTimed(c.argv(queue), { env: { ...env, QUEUE: queue, ...c.env }, statsDir, lines: messages, timeoutMs: 600_000 }));
       const left = await depth(admin, queue);
       if (r.lines !== messages || left !== 0) throw new Error(`drain ${c.name}: ${r.lines} bodies printed, ${left} left in the queue; expected ${messages} and 0`);
       await removeQueue(admin, queue);
@@ -38,7 +44,13 @@ export async function drain(ctx) {
     ? [
         ratioRow('wq-consume / amqp-consume, msg/s, concurrency 1', pairedRatios(s.wq1.rate, s.amqp.rate), '>= 0.5', (m) => m >= 0.5),
         ratioRow('wq-consume --concurrency 2 / amqp-consume, msg/s', pairedRatios(s.wq2.rate, s.amqp.rate), '>= 1.0', (m) => m >= 1.0),
-        ...(variants ? [ratioRow('wq-consume --prefetch 2 / amqp-consume, msg/s', pairedRatios(s.wqp2.rate, s.amqp.rate), 'info')] : []),
+        ...(variants
+          ? [
+              ratioRow('wq-consume --prefetch 2 / amqp-consume, msg/s', pairedRatios(s.wqp2.rate, s.amqp.rate), 'info'),
+              ratioRow('naive Node consumer / amqp-consume, msg/s', pairedRatios(s.naive.rate, s.amqp.rate), 'info'),
+              ratioRow('wq-consume / naive Node consumer, msg/s', pairedRatios(s.wq1.rate, s.naive.rate), 'info'),
+            ]
+          : []),
       ]
     : [['amqp-consume not installed (apt-get install -y amqp-tools)', 'n/a', '', '']];
   return {
