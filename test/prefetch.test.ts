@@ -1,7 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { freshQueue, publish, queueState } from './helpers/broker.js';
+import { admin, freshQueue, publish, queueState } from './helpers/broker.js';
 import { cli, start, toRun } from './helpers/cli.js';
 import { tempDir } from './helpers/files.js';
 
@@ -59,5 +59,38 @@ describe('--prefetch above --concurrency', () => {
     expect(run.exitCode).toBe(143);
     // The running command exited 0 on SIGTERM: its message was acked; the two waiting ones went back.
     expect(await queueState(queue)).toEqual({ ready: 2, unacked: 0, consumers: 0 });
+  });
+
+  it('by default a drain holds one message beyond --concurrency, so the next one is ready when a command exits', async () => {
+    const queue = await freshQueue('prefetch-default');
+    await publish(queue, ['one', 'two', 'three', 'four']);
+    const dir = tempDir();
+    const script = `cat > /dev/null; touch "${dir}/started"; while [ ! -e "${dir}/go" ]; do sleep 0.05; done`;
+    const child = start('wq-consume', ['-q', queue, '--until-empty', '--idle', '0.5', '--', 'sh', '-c', script]);
+    for (let i = 0; !existsSync(`${dir}/started`) || (await queueState(queue)).unacked < 2; i++) {
+      if (i > 300) throw new Error('the command never started, or the next message was not pushed ahead');
+      await sleep(50);
+    }
+    expect(await queueState(queue)).toEqual({ ready: 2, unacked: 2, consumers: 1 });
+    writeFileSync(`${dir}/go`, '');
+    const run = toRun(await child);
+    expect(run.exitCode).toBe(0);
+    expect(run.logs.filter((l) => l.msg === 'command succeeded: acked')).toHaveLength(4);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('by default -c N never takes more than N: the messages after them were never pushed', async () => {
+    const queue = await freshQueue('prefetch-count-default');
+    await publish(queue, ['one', 'two', 'three', 'four', 'five']);
+    const dir = tempDir();
+    const run = await cli('wq-consume', ['-q', queue, '-c', '3', '--', 'sh', '-c', exclusive(dir)]);
+    expect(run.exitCode).toBe(0);
+    expect(readFileSync(`${dir}/bodies`, 'utf8').split('\n').filter(Boolean)).toEqual(['one', 'two', 'three']);
+    expect(await queueState(queue)).toEqual({ ready: 2, unacked: 0, consumers: 0 });
+    const ch = await (await admin()).createChannel();
+    const next = await ch.get(queue, { noAck: false });
+    expect(next && [next.content.toString(), next.fields.redelivered]).toEqual(['four', false]);
+    ch.nack(next as never, false, true);
+    await ch.close();
   });
 });
