@@ -77,6 +77,10 @@ export function brokerError(raw: unknown, url: string, operation: string, queue?
   if (code === 530 || /NOT.ALLOWED/.test(detail)) {
     return new AccessRefusedError(`${operation}: the broker at ${safeUrl} refused the vhost (${oneLine(detail)}). Check the vhost in the URL and the user's permissions.`, raw);
   }
+  const missingExchange = /no exchange '([^']*)'/.exec(detail)?.[1];
+  if (code === 404 && missingExchange !== undefined) {
+    return new QueueConfigError(`${operation}: exchange "${missingExchange}" does not exist on ${safeUrl}. Declare it first, or fix the exchange name.`, raw);
+  }
   if (code === 404 && queue !== undefined) {
     return new QueueConfigError(`${operation}: queue "${queue}" does not exist on ${safeUrl}. Create it (wq-publish declares it, or pass --declare) or fix -q/QUEUE.`, raw);
   }

@@ -31,6 +31,13 @@ export const DEFAULTS = {
   timeoutSeconds: 0,
   /** Deliveries before a message is dead-lettered; 0 = never. @default 0 */
   maxAttempts: 0,
+  /** wq-publish: messages published but not yet confirmed, at most. @default 1000 */
+  publishWindow: 1000,
+  /** wq-publish: seconds between progress log lines when stderr is not a terminal. @default 5 */
+  progressSeconds: 5,
+  /** wq-publish --job: the Secret (name, key) that holds BROKER_URL when the template names none. @default wq-broker, url */
+  jobSecretName: 'wq-broker',
+  jobSecretKey: 'url',
 } as const;
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;

@@ -1,4 +1,4 @@
-import { parseArgv, type OptionSpec } from './args.js';
+import { parseArgv, type OptionSpec, type ParsedValues } from './args.js';
 import { CONNECTION_OPTIONS, DEFAULTS, integer, resolveConnection, seconds, str, type ConnectionConfig } from './config.js';
 import { UsageError } from './errors.js';
 
@@ -15,7 +15,8 @@ export const CONSUME_OPTIONS: readonly OptionSpec[] = [
   { name: 'timeout', short: 't', type: 'string', arg: 'SECONDS', help: 'stop a command that runs longer (exit 124; default: no limit)' },
   { name: 'grace', type: 'string', arg: 'SECONDS', help: `time between SIGTERM and SIGKILL for the command (default ${DEFAULTS.graceSeconds})` },
   { name: 'max-attempts', type: 'string', arg: 'N', help: 'dead-letter a message after N failed attempts (default: retry forever)' },
-  { name: 'dead-letter-queue', type: 'string', arg: 'NAME', help: 'where --max-attempts moves a message (default QUEUE.dead)' },
+  { name: 'dead-letter-queue', type: 'string', arg: 'NAME', help: 'where --max-attempts moves a message (default QUEUE.dead, declared durable)' },
+  { name: 'dead-letter-exchange', type: 'string', arg: 'NAME', help: "or publish it to this exchange (e.g. the queue's own DLX) with its routing key" },
 ];
 
 export interface ConsumeConfig extends ConnectionConfig {
@@ -32,8 +33,11 @@ export interface ConsumeConfig extends ConnectionConfig {
   timeoutSeconds: number;
   graceSeconds: number;
   maxAttempts: number;
-  deadLetterQueue: string;
+  /** Where a message goes after --max-attempts: a queue (through the default exchange) or an exchange. */
+  deadLetter: DeadLetterTarget;
 }
+
+export type DeadLetterTarget = { kind: 'queue'; queue: string } | { kind: 'exchange'; exchange: string };
 
 export type ConsumeRequest = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; config: ConsumeConfig };
 
@@ -68,7 +72,7 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
       timeoutSeconds: seconds(values.timeout, 'timeout', DEFAULTS.timeoutSeconds),
       graceSeconds: seconds(values.grace, 'grace', DEFAULTS.graceSeconds),
       maxAttempts: integer(values['max-attempts'], 'max-attempts', DEFAULTS.maxAttempts),
-      deadLetterQueue: str(values['dead-letter-queue']) ?? `${connection.queue}.dead`,
+      deadLetter: deadLetterTarget(values, connection.queue),
     },
   };
 }
@@ -79,4 +83,13 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
 function defaultPrefetch(concurrency: number, count: number): number {
   const ahead = concurrency + DEFAULTS.prefetchAhead;
   return count > 0 ? Math.max(1, Math.min(ahead, count)) : ahead;
+}
+
+function deadLetterTarget(values: ParsedValues, queue: string): DeadLetterTarget {
+  const dlq = str(values['dead-letter-queue']);
+  const dlx = str(values['dead-letter-exchange']);
+  if (dlq !== undefined && dlx !== undefined) throw new UsageError('pass either --dead-letter-queue or --dead-letter-exchange, not both.');
+  if (dlx !== undefined) return { kind: 'exchange', exchange: dlx };
+  if (dlq === '') throw new UsageError('--dead-letter-queue needs a queue name.');
+  return { kind: 'queue', queue: dlq ?? `${queue}.dead` };
 }

@@ -1,4 +1,5 @@
 import type { ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
+import type { DeadLetterTarget } from './consume-config.js';
 import { ATTEMPTS_HEADER } from './message-env.js';
 import { publishConfirmed } from './publish-confirmed.js';
 
@@ -31,9 +32,15 @@ export async function retryLater(ch: ConfirmChannel, queue: string, msg: Consume
   ch.ack(msg);
 }
 
-/** Move the message to the dead-letter queue with why it got there, then ack the original. */
-export async function deadLetter(ch: ConfirmChannel, dlq: string, queue: string, msg: ConsumeMessage, attempts: number, reason: string): Promise<void> {
+/** Move the message to the dead-letter queue or exchange with why it got there, then ack the original. */
+export async function deadLetter(ch: ConfirmChannel, target: DeadLetterTarget, queue: string, msg: ConsumeMessage, attempts: number, reason: string): Promise<void> {
   const headers = { [ATTEMPTS_HEADER]: attempts, 'x-wq-dead-letter-reason': reason, 'x-wq-original-queue': queue };
-  await publishConfirmed(ch, '', dlq, msg.content, copyOptions(msg, headers));
+  const [exchange, routingKey] = target.kind === 'queue' ? ['', target.queue] : [target.exchange, msg.fields.routingKey];
+  await publishConfirmed(ch, exchange, routingKey, msg.content, copyOptions(msg, headers));
   ch.ack(msg);
+}
+
+/** For log lines: where dead letters go. */
+export function describeTarget(target: DeadLetterTarget): string {
+  return target.kind === 'queue' ? `queue ${target.queue}` : `exchange ${target.exchange}`;
 }

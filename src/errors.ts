@@ -55,10 +55,13 @@ export class CommandError extends WqError {
   }
 }
 
-/** Publisher: messages the broker did not confirm. */
+/**
+ * Publisher: messages the broker did not confirm. `refused` (65): every one of them was nacked or returned,
+ * so none is in the queue. Otherwise (69) the connection went before their confirms: each may or may not be there.
+ */
 export class UnconfirmedError extends WqError {
-  constructor(message: string, readonly unconfirmed: number, cause?: unknown) {
-    super('UNCONFIRMED', message, EXIT.BROKER_UNAVAILABLE, { cause });
+  constructor(message: string, readonly unconfirmed: number, refused: boolean, cause?: unknown) {
+    super('UNCONFIRMED', message, refused ? EXIT.REFUSED : EXIT.BROKER_UNAVAILABLE, { cause });
   }
 }
 

@@ -5,6 +5,8 @@ export const EXIT = {
   OK: 0,
   /** Bad flags or a bad value (sysexits EX_USAGE). */
   USAGE: 64,
+  /** wq-publish: the broker refused (basic.nack) or could not route (basic.return) some messages; they are not in the queue (EX_DATAERR). */
+  REFUSED: 65,
   /** The broker cannot be reached, or the connection was lost (EX_UNAVAILABLE). */
   BROKER_UNAVAILABLE: 69,
   /** An internal error in wq itself (EX_SOFTWARE). */

@@ -3,6 +3,16 @@ import type { ConsumeMessage } from 'amqplib';
 /** The header wq keeps on classic queues to count deliveries across republishes (see dead-letter.ts). */
 export const ATTEMPTS_HEADER = 'x-wq-attempts';
 
+/** Variables that hold the broker's credentials: the command does not get them. */
+const BROKER_SECRETS = ['BROKER_URL', 'BROKER_URL_FILE', 'AMQP_URL'];
+
+/** wq-consume's environment minus the broker's credentials, computed once per run. */
+export function commandBaseEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const name of BROKER_SECRETS) delete out[name];
+  return out;
+}
+
 // Message metadata the command receives as environment variables (README "Message metadata").
 // Unset properties are left out, so `${WQ_MESSAGE_ID:-}` works in a shell worker.
 export function messageEnv(msg: ConsumeMessage, queue: string): Record<string, string> {

@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, existsSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { admin, brokerUrl, drain, freshQueue, publish, queueState, uniqueQueue } from './helpers/broker.js';
 import { cli, errors, FIXTURE, start, toRun } from './helpers/cli.js';
 import { alive, recorded, tempDir } from './helpers/files.js';
+import { waitFor } from './helpers/wait.js';
 
 describe('wq-consume takes exactly one message by default', () => {
   it('runs the command on the first of three messages and leaves the other two ready', async () => {
@@ -95,6 +95,17 @@ describe('the ack contract', () => {
     expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
   });
 
+  it("keeps the broker's credentials out of the command's environment", async () => {
+    const queue = await freshQueue('secrets');
+    await publish(queue, ['x']);
+    const run = await cli('wq-consume', ['-q', queue, '--', 'sh', '-c', 'env'], { env: { AMQP_URL: brokerUrl(), KEEP_ME: 'yes' } });
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toMatch(/^KEEP_ME=yes$/m);
+    expect(run.stdout).toMatch(/^WQ_QUEUE=/m);
+    expect(run.stdout).not.toMatch(/^(BROKER_URL|AMQP_URL|BROKER_URL_FILE)=/m);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
   it('passes the command stdout and stderr through untouched, apart from its own JSON logs', async () => {
     const queue = await freshQueue('stdio');
     await publish(queue, ['hello']);
@@ -140,7 +151,7 @@ describe('signals', () => {
     child.kill(signal);
     const run = toRun(await child);
     expect(run.exitCode).toBe(code);
-    await waitFor(() => pids.every((pid) => !alive(pid)), 3000);
+    await waitFor(() => pids.every((pid) => !alive(pid)), 'the command and its child to be gone', 3000);
     expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
     expect(run.logs.some((l) => l.msg.includes(`received ${signal}`))).toBe(true);
   });
@@ -286,12 +297,4 @@ function badPasswordUrl(password: string): string {
   const u = new URL(brokerUrl());
   u.password = password;
   return u.toString();
-}
-
-async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for a condition');
-    await sleep(50);
-  }
 }

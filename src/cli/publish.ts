@@ -1,0 +1,77 @@
+import { formatOptions } from '../args.js';
+import { NoMessageError } from '../errors.js';
+import { signalExitCode } from '../exit-codes.js';
+import { loadJobTemplate, renderJob } from '../job-render.js';
+import { createLogger } from '../log.js';
+import { publish } from '../publish.js';
+import { PUBLISH_OPTIONS, parsePublishArgs } from '../publish-config.js';
+import { VERSION } from '../version.js';
+import { runCli } from './run-cli.js';
+
+const USAGE = `Usage: wq-publish [options] [items...]
+
+Publishes each item as one message to a RabbitMQ queue: durable, persistent, with publisher confirms.
+Items come from the arguments, --file PATH (one per line), -b TEXT (one whole message), or stdin
+(one per line) when no items are given. Empty lines are skipped; line endings are stripped.
+
+  wq-publish -q job1 apple banana cherry
+  wq-publish -q job1 --file items.txt --job k8s/job.yaml | kubectl apply -f -
+
+Options:
+${formatOptions(PUBLISH_OPTIONS)}
+
+Exit status: 0 every message confirmed; 64 usage or a bad --job template; 65 some messages refused or
+unroutable (they are not in the queue); 69 broker unreachable, or the connection lost with messages
+unconfirmed; 75 --job but the queue holds no ready message; 77 access refused; 78 queue or exchange
+missing (--no-declare) or declared differently; 130/143 stopped by SIGINT/SIGTERM.
+`;
+
+runCli('wq-publish', async (setLogger) => {
+  const request = parsePublishArgs(process.argv.slice(2), process.env, process.stdin.isTTY === true);
+  if (request.kind === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (request.kind === 'version') {
+    process.stdout.write(`wq-publish ${VERSION}\n`);
+    return 0;
+  }
+  const { config } = request;
+  const log = createLogger('wq-publish', config.logLevel);
+  setLogger(log);
+  const template = config.job && loadJobTemplate(config.job, config.queue);
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => controller.abort(signal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  const r = await publish(config, log, controller.signal);
+  const sent = r.confirmed - r.returned;
+  const target = config.queue || `exchange ${config.exchange}`;
+  const depth = r.ready === undefined ? '' : `, the queue now holds ${r.ready} ready messages`;
+  const stopped = r.signal && !r.complete ? ` (stopped by ${r.signal}; the rest of the input was not published)` : '';
+  const seconds = r.durationMs / 1000;
+  const counts = {
+    queue: config.queue || undefined,
+    exchange: config.exchange || undefined,
+    published: sent,
+    unconfirmed: r.published - sent,
+    ready: r.ready,
+    seconds: Number(seconds.toFixed(3)),
+    perSecond: seconds >= 0.5 ? Math.round(sent / seconds) : undefined,
+  };
+  log.info(counts, `published ${sent} ${sent === 1 ? 'message' : 'messages'} to ${target}${depth}${stopped}`);
+  if (r.error) throw r.error;
+  if (r.signal) return signalExitCode(r.signal);
+
+  if (template && r.ready !== undefined) {
+    if (r.ready === 0) {
+      throw new NoMessageError(`queue "${config.queue}" holds no ready messages, so a Job would have nothing to do: no manifest was written. Publish work first.`);
+    }
+    const job = renderJob(template, config.queue, r.ready);
+    for (const note of job.notes) log.warn({ job: job.name }, note);
+    process.stdout.write(job.manifest);
+    log.info({ job: job.name, completions: job.completions, parallelism: job.parallelism }, `wrote Job ${job.name}: completions ${job.completions}, parallelism ${job.parallelism}`);
+  }
+  return 0;
+});

@@ -1,0 +1,117 @@
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import type { ResultPromise } from 'execa';
+import { expect, inject, it } from 'vitest';
+import { freshQueue, publish, queueState } from '../helpers/broker.js';
+import { FIXTURE, start } from '../helpers/cli.js';
+import { tempDir } from '../helpers/files.js';
+
+const run = promisify(execFile);
+const ITEMS = 300;
+const LOOPS = 4;
+
+// Chaos for the promise "no message is ever lost": 4 wq-consume loops (restarted like pods), random
+// SIGKILLs of wq-consume and of its command, and a broker restart in the middle. Bounded in kills and time.
+it('300 messages survive SIGKILLs of wq-consume and its command and a broker restart: none lost', async () => {
+  const queue = await freshQueue('faults');
+  await publish(queue, Array.from({ length: ITEMS }, (_, i) => String(i)));
+  const dir = tempDir();
+  const log = `${dir}/log`;
+  const busy = `${dir}/busy`;
+  await run('mkdir', [busy]);
+  const env = { LOG: log, BUSY: busy };
+
+  const doneLines = () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').filter(Boolean).map((l) => l.split(' ')) : []);
+  const doneIds = () => new Set(doneLines().map((f) => f[1]));
+  const running = new Map<number, ResultPromise>();
+  const unclean = new Set<number>(); // wq-consume pids that were SIGKILLed or lost their connection
+  const killedCommands = new Set<number>();
+  const exits: Array<number | undefined> = [];
+  let finished = false;
+
+  const loop = async () => {
+    while (!finished) {
+      const child = start('wq-consume', ['-q', queue, '--until-empty', '--idle', '0.5', '--grace', '1', '--', FIXTURE('fault-worker.sh')], { env });
+      const pid = child.pid as number;
+      running.set(pid, child);
+      const result = await child;
+      running.delete(pid);
+      exits.push(result.exitCode);
+      if (result.exitCode === 69) unclean.add(pid); // lost the broker: its in-flight message was requeued
+      if (result.exitCode === 0 && doneIds().size === ITEMS) {
+        const s = await queueState(queue);
+        if (s.ready === 0 && s.unacked === 0) finished = true;
+      }
+    }
+  };
+
+  let consumerKills = 0;
+  let commandKills = 0;
+  let restarted = false;
+  const chaos = async () => {
+    const deadline = Date.now() + 120_000;
+    while (!finished && Date.now() < deadline) {
+      await sleep(60 + Math.random() * 120);
+      const roll = Math.random();
+      if (roll < 0.3 && consumerKills < 15 && running.size > 0) {
+        const pids = [...running.keys()];
+        const pid = pids[Math.floor(Math.random() * pids.length)] as number;
+        unclean.add(pid);
+        running.get(pid)?.kill('SIGKILL');
+        consumerKills++;
+      } else if (roll < 0.6 && commandKills < 15) {
+        const pids = readdirSync(busy).map(Number);
+        const pid = pids[Math.floor(Math.random() * pids.length)];
+        if (pid) {
+          try {
+            process.kill(pid, 'SIGKILL');
+            killedCommands.add(pid);
+            commandKills++;
+          } catch {
+            // finished just now
+          }
+        }
+      }
+      if (!restarted && doneIds().size >= ITEMS / 3) {
+        restarted = true;
+        const [cmd, ...prefix] = inject('rabbitmqctl');
+        await run(cmd as string, [...prefix, 'stop_app']);
+        await sleep(500);
+        await run(cmd as string, [...prefix, 'start_app']);
+        await run(cmd as string, [...prefix, 'await_startup']);
+      }
+    }
+    finished = true;
+  };
+
+  await Promise.all([chaos(), ...Array.from({ length: LOOPS }, loop)]);
+  await Promise.all([...running.values()]);
+
+  const lines = doneLines();
+  const perId = new Map<string, string[][]>();
+  for (const f of lines) perId.set(f[1] as string, [...(perId.get(f[1] as string) ?? []), f]);
+  const missing = Array.from({ length: ITEMS }, (_, i) => String(i)).filter((id) => !perId.has(id));
+  const duplicates = [...perId.entries()].filter(([, runs]) => runs.length > 1);
+  // Every extra run of an item follows a run whose ack could not happen: its wq-consume was killed or lost
+  // the broker after the command succeeded, or the command itself was killed after it wrote its line.
+  const unexplained = duplicates.filter(([, runs]) => runs.slice(0, -1).some((f) => !unclean.has(Number(f[2])) && !killedCommands.has(Number(f[3]))));
+
+  console.log(
+    `faults: ${ITEMS} items, ${lines.length} runs, ${duplicates.length} duplicated items; ${consumerKills} wq-consume SIGKILLs, ` +
+      `${commandKills} command SIGKILLs, broker restarted: ${restarted}; wq-consume exits: ${JSON.stringify(countBy(exits))}`,
+  );
+  expect(missing).toEqual([]);
+  expect(unexplained).toEqual([]);
+  expect(restarted).toBe(true);
+  expect(consumerKills).toBeGreaterThan(0);
+  expect(commandKills).toBeGreaterThan(0);
+  expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+}, 240_000);
+
+function countBy(values: Array<number | undefined>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const v of values) out[String(v)] = (out[String(v)] ?? 0) + 1;
+  return out;
+}

@@ -1,0 +1,73 @@
+import { createServer as createNetServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
+import { afterAll } from 'vitest';
+import { brokerUrl } from './broker.js';
+
+// A loopback TCP (or TLS-terminating) proxy in front of the test broker, so a test can make the
+// broker appear late, cut live connections, or speak amqps:// without reconfiguring RabbitMQ.
+export interface Proxy {
+  port: number;
+  /** Destroy every live connection through the proxy (the client sees the connection drop). */
+  cutAll(): void;
+  close(): Promise<void>;
+  connections(): number;
+}
+
+const open: Proxy[] = [];
+afterAll(async () => {
+  for (const p of open.splice(0)) await p.close();
+});
+
+export async function startProxy(opts: { port?: number; tls?: TlsOptions } = {}): Promise<Proxy> {
+  const target = new URL(brokerUrl());
+  const sockets = new Set<Socket>();
+  const onClient = (client: Socket) => {
+    const upstream = netConnect({ host: target.hostname, port: Number(target.port || 5672) });
+    sockets.add(client).add(upstream);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+    client.pipe(upstream).pipe(client);
+  };
+  const server: Server = opts.tls ? createTlsServer(opts.tls, onClient) : createNetServer(onClient);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  const proxy: Proxy = {
+    port: typeof address === 'object' && address ? address.port : 0,
+    cutAll: () => {
+      for (const s of sockets) s.destroy();
+      sockets.clear();
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        proxy.cutAll();
+        server.close(() => resolve());
+      }),
+    connections: () => sockets.size / 2,
+  };
+  open.push(proxy);
+  return proxy;
+}
+
+/** A free loopback port, for a proxy that starts later. */
+export async function freePort(): Promise<number> {
+  const s = createNetServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const address = s.address();
+  await new Promise<void>((r) => s.close(() => r()));
+  return typeof address === 'object' && address ? address.port : 0;
+}
+
+/** The test broker's URL with another host:port and scheme. */
+export function urlVia(port: number, scheme: 'amqp' | 'amqps' = 'amqp', host = '127.0.0.1'): string {
+  const u = new URL(brokerUrl());
+  return `${scheme}://${u.username}:${u.password}@${host}:${port}${u.pathname}`;
+}
