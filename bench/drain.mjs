@@ -13,11 +13,12 @@ export async function drain(ctx) {
     ...(haveAmqpTools ? [{ key: 'amqp', name: `amqp-consume -c ${messages} cat`, argv: (q) => ['amqp-consume', '--url', url, '-q', q, '-c', String(messages), 'cat'] }] : []),
     { key: 'wq1', name: 'wq-consume --until-empty -- cat', argv: wq() },
     { key: 'wq2', name: 'wq-consume --until-empty --concurrency 2 -- cat', argv: wq('--concurrency', '2') },
+    // Node's own floor for this loop: amqplib + child_process, nothing else, the same prefetch as wq's default.
+    { key: 'naive', name: 'naive Node consumer (bench/floor-drain.mjs, prefetch 2)', argv: () => [node, ctx.floors['floor-drain'], 'cat'], env: { COUNT: String(messages), PREFETCH: '2' } },
     ...(variants
       ? [
-          { key: 'wqp2', name: 'wq-consume --until-empty --prefetch 2 -- cat', argv: wq('--prefetch', '2') },
-          { key: 'naive', name: 'naive Node consumer (bench/floor-drain.mjs), prefetch 1', argv: () => [node, ctx.floors['floor-drain'], 'cat'], env: { COUNT: String(messages) } },
-          { key: 'naive2', name: 'naive Node consumer, prefetch 2', argv: () => [node, ctx.floors['floor-drain'], 'cat'], env: { COUNT: String(messages), PREFETCH: '2' } },
+          { key: 'wqp1', name: 'wq-consume --until-empty --prefetch 1 -- cat (no message ahead)', argv: wq('--prefetch', '1') },
+          { key: 'naive1', name: 'naive Node consumer, prefetch 1', argv: () => [node, ctx.floors['floor-drain'], 'cat'], env: { COUNT: String(messages), PREFETCH: '1' } },
         ]
       : []),
   ];
@@ -44,11 +45,12 @@ export async function drain(ctx) {
     ? [
         ratioRow('wq-consume / amqp-consume, msg/s, concurrency 1', pairedRatios(s.wq1.rate, s.amqp.rate), '>= 0.5', (m) => m >= 0.5),
         ratioRow('wq-consume --concurrency 2 / amqp-consume, msg/s', pairedRatios(s.wq2.rate, s.amqp.rate), '>= 1.0', (m) => m >= 1.0),
+        ratioRow('naive Node consumer / amqp-consume, msg/s (Node\'s own ceiling here)', pairedRatios(s.naive.rate, s.amqp.rate), 'info'),
+        ratioRow('wq-consume / naive Node consumer, msg/s', pairedRatios(s.wq1.rate, s.naive.rate), 'info'),
         ...(variants
           ? [
-              ratioRow('wq-consume --prefetch 2 / amqp-consume, msg/s', pairedRatios(s.wqp2.rate, s.amqp.rate), 'info'),
-              ratioRow('naive Node consumer / amqp-consume, msg/s', pairedRatios(s.naive.rate, s.amqp.rate), 'info'),
-              ratioRow('wq-consume / naive Node consumer, msg/s', pairedRatios(s.wq1.rate, s.naive.rate), 'info'),
+              ratioRow('wq-consume / wq-consume --prefetch 1 (what the message ahead gains), msg/s', pairedRatios(s.wq1.rate, s.wqp1.rate), 'info'),
+              ratioRow('naive prefetch 2 / naive prefetch 1, msg/s', pairedRatios(s.naive.rate, s.naive1.rate), 'info'),
             ]
           : []),
       ]

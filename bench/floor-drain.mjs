@@ -1,4 +1,4 @@
-// The naive long-lived Node consumer (for `npm run bench -- --variants`): amqplib + node:child_process,
+// The naive long-lived Node consumer, Node's own floor for a drain: amqplib + node:child_process,
 // `command` once per message, ack after exit 0, exits after COUNT messages. No logging, no env, no timers.
 // Usage: BROKER_URL=... QUEUE=... COUNT=N [PREFETCH=1] node floor-drain.mjs command [args...]
 import amqp from 'amqplib';

@@ -1,7 +1,7 @@
 // npm run bench: wq against its floors and against amqp-tools, on the local broker, every comparison a
 // ratio from the same run with the contenders alternated. Writes bench/RESULTS.md (full runs) and prints it.
 //   node bench/run.mjs [--quick] [--only oneshot,drain,publish] [--variants] [--out FILE]
-//     --quick: fewer runs and messages; --variants: extra drain contenders (prefetch 2, the naive Node consumer);
+//     --quick: fewer runs and messages; --variants: extra drain contenders (prefetch 1, the naive Node consumer);
 //     --runs N (one-shot), --rounds N (drain, publish), --messages N (drain) override the counts.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -107,7 +107,7 @@ function machine() {
   const dirty = tryRun('git', ['-C', ROOT, 'status', '--porcelain']) ? ' (uncommitted changes)' : '';
   return [
     `${cpu.length} x ${cpu[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM (${(freemem() / 2 ** 30).toFixed(1)} free), Linux ${release()}`,
-    `Node ${process.version}, amqplib ${pkg('amqplib')}, pino ${pkg('pino')}, execa ${pkg('execa')}, esbuild ${pkg('esbuild')}`,
+    `Node ${process.version}, amqplib ${pkg('amqplib')}, execa ${pkg('execa')}, esbuild ${pkg('esbuild')}`,
     `broker: ${admin.serverVersion} at ${url.replace(/:[^:@/]*@/, ':***@')}`,
     `amqp-tools: ${haveAmqpTools ? tryRun('dpkg-query', ['-W', '-f', '${Version}', 'amqp-tools']) || 'installed' : 'not installed (apt-get install -y amqp-tools): its rows are skipped'}`,
     `GNU time: ${GNU_TIME ? GNU_TIME : 'not installed (apt-get install -y time): no CPU or RSS figures'}`,
