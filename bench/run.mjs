@@ -93,6 +93,7 @@ const report = [
   '  esbuild options of dist/ (scripts/esbuild-options.mjs).',
   `- NODE_EXTRA_CA_CERTS is ${process.env.NODE_EXTRA_CA_CERTS ? `set (${process.env.NODE_EXTRA_CA_CERTS}): it costs every Node start the parsing of that bundle (~37 ms measured on this machine), figures include it` : 'not set'}.`,
   '- The machine may be shared: other processes (test suites) can run at the same time. The load averages above say how busy it was.',
+  '- bench/README.md says what each contender is and where the time goes.',
   '',
   ...parts.flatMap((p) => [`## ${p.title}`, '', p.body, '']),
 ].join('\n');
