@@ -23,7 +23,7 @@ export function mmm(xs, digits = 1) {
   const m = median(xs);
   if (m === undefined) return 'n/a';
   const [lo, hi] = range(xs);
-  return `${m.toFixed(digits)} (${lo.toFixed(digits)}-${hi.toFixed(digits)})`;
+  return `${m.toFixed(digits)} (${lo.toFixed(digits)}${lo < 0 ? ' to ' : '-'}${hi.toFixed(digits)})`;
 }
 
 /** Per-round ratios a[i]/b[i] of paired samples (same round, alternating order). */
