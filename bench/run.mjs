@@ -105,7 +105,7 @@ function machine() {
   const cpu = cpus();
   const pkg = (name) => JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version;
   const git = tryRun('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']);
-  const dirty = tryRun('git', ['-C', ROOT, 'status', '--porcelain']) ? ' (uncommitted changes)' : '';
+  const dirty = tryRun('git', ['-C', ROOT, 'status', '--porcelain', '--', '.', ':!bench/RESULTS.md', ':!bench/RESULTS.partial.md']) ? ' (uncommitted changes)' : '';
   return [
     `${cpu.length} x ${cpu[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM (${(freemem() / 2 ** 30).toFixed(1)} free), Linux ${release()}`,
     `Node ${process.version}, amqplib ${pkg('amqplib')}, execa ${pkg('execa')}, esbuild ${pkg('esbuild')}`,
