@@ -14,8 +14,13 @@ export const DEFAULTS = {
   logLevel: 'info',
   /** Messages to process before exiting; 0 = no limit. @default 1 */
   count: 1,
-  /** Commands run at once (and the prefetch, unless --prefetch says otherwise). @default 1 */
+  /** Commands run at once. @default 1 */
   concurrency: 1,
+  /**
+   * Messages the broker may push beyond --concurrency (the default prefetch is concurrency + this, at most
+   * --count), so the next message is already here when a command exits. @default 1
+   */
+  prefetchAhead: 1,
   /** Seconds to wait for the first message; 0 = forever, as amqp-consume. @default 0 */
   waitSeconds: 0,
   /** --until-empty: seconds the queue must stay empty before exiting. @default 3 */

@@ -5,7 +5,7 @@ import { UsageError } from './errors.js';
 export const CONSUME_OPTIONS: readonly OptionSpec[] = [
   ...CONNECTION_OPTIONS,
   { name: 'count', short: 'c', type: 'string', arg: 'N', help: `messages to process, then exit (default ${DEFAULTS.count}; 0 = no limit)` },
-  { name: 'prefetch', short: 'p', type: 'string', arg: 'N', help: 'unacked messages the broker may push ahead (default: --concurrency)' },
+  { name: 'prefetch', short: 'p', type: 'string', arg: 'N', help: `unacked messages the broker may push (default: --concurrency + ${DEFAULTS.prefetchAhead}, at most --count)` },
   { name: 'declare', short: 'd', type: 'boolean', help: 'declare the queue (durable) if it does not exist' },
   { name: 'queue-type', type: 'string', arg: 'TYPE', help: 'classic|quorum, for --declare (default classic)' },
   { name: 'wait', short: 'w', type: 'string', arg: 'SECONDS', help: 'give up (exit 75) if no message arrives in time (default: wait forever)' },
@@ -63,7 +63,7 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
       args,
       count,
       concurrency,
-      prefetch: integer(values.prefetch, 'prefetch', concurrency, 1),
+      prefetch: integer(values.prefetch, 'prefetch', defaultPrefetch(concurrency, count), 1),
       declare: values.declare === true,
       queueType,
       waitSeconds: seconds(values.wait, 'wait', DEFAULTS.waitSeconds),
@@ -75,6 +75,14 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
       deadLetter: deadLetterTarget(values, connection.queue),
     },
   };
+}
+
+// One message beyond the commands running, so a drain never waits for the ack -> next delivery round
+// trip; never more than --count, so `-c 1` takes exactly one message (a second one pushed before the
+// cancel would come back marked redelivered).
+function defaultPrefetch(concurrency: number, count: number): number {
+  const ahead = concurrency + DEFAULTS.prefetchAhead;
+  return count > 0 ? Math.max(1, Math.min(ahead, count)) : ahead;
 }
 
 function deadLetterTarget(values: ParsedValues, queue: string): DeadLetterTarget {

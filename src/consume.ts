@@ -66,6 +66,8 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
   let waitTimer: NodeJS.Timeout | undefined;
   let idleTimer: NodeJS.Timeout | undefined;
   const running = new Set<Slot>();
+  // Deliveries beyond --concurrency (a prefetch above it): taken, waiting for a free slot.
+  const waiting: ConsumeMessage[] = [];
   const baseEnv = commandBaseEnv(process.env);
   let wake!: () => void;
   const finished = new Promise<void>((r) => (wake = r));
@@ -74,6 +76,14 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
     clearTimeout(waitTimer);
     clearTimeout(idleTimer);
     cancel();
+    if (fatal instanceof BrokerUnavailableError) waiting.length = 0; // the broker requeued them already
+    for (const msg of waiting.splice(0)) {
+      try {
+        ch.nack(msg, false, true);
+      } catch {
+        // the channel is gone: the broker requeues them itself
+      }
+    }
     if (running.size === 0) wake();
     else for (const slot of running) if (signalled || fatal) slot.run.stop((signalled as NodeJS.Signals) ?? 'SIGTERM');
   };
@@ -85,7 +95,8 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
     if (cancelled || consumerTag === undefined || fatal instanceof BrokerUnavailableError) return;
     cancelled = ch.cancel(consumerTag).catch(() => undefined);
   };
-  const done = () => closing || fatal !== undefined || signalled !== undefined || failureExit !== undefined || (config.count > 0 && taken >= config.count);
+  const stopping = () => closing || fatal !== undefined || signalled !== undefined || failureExit !== undefined;
+  const done = () => stopping() || (config.count > 0 && taken >= config.count);
 
   conn.on('error', () => {}); // 'close' carries the same error
   conn.on('close', (err?: Error) => {
@@ -171,6 +182,11 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
     clearTimeout(waitTimer);
     clearTimeout(idleTimer);
     if (config.count > 0 && taken >= config.count) cancel();
+    if (running.size >= config.concurrency) waiting.push(msg);
+    else start(msg);
+  }
+
+  function start(msg: ConsumeMessage) {
     const run = runCommand({
       command: config.command,
       args: config.args,
@@ -212,7 +228,9 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
       fatal ??= brokerError(err, config.url, 'basic.ack', queue);
     } finally {
       running.delete(slot);
-      if (done()) finish();
+      const next = stopping() ? undefined : waiting.shift();
+      if (next) start(next);
+      else if (done()) finish();
       else if (config.untilEmpty && running.size === 0) armIdle();
     }
   }

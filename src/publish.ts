@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ConfirmChannel, Options } from 'amqplib';
 import { closeQuietly, connect } from './broker.js';
+import { batchSocketWrites } from './batch-writes.js';
 import type { WqError } from './errors.js';
 import { openProgress, readItems } from './items.js';
 import type { Logger } from './log.js';
@@ -62,6 +63,7 @@ export async function publish(config: PublishConfig, log: Logger, stop: AbortSig
   conn.on('blocked', (reason: string) => log.warn({ reason }, 'the broker blocked publishing (resource alarm): waiting until it unblocks'));
   conn.on('unblocked', () => log.info('the broker unblocked publishing'));
 
+  batchSocketWrites(conn);
   let ch: ConfirmChannel;
   try {
     ch = await openChannel(conn, config, log);

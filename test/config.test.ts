@@ -34,7 +34,14 @@ describe('configuration precedence: flag > environment > default', () => {
     expect(c).toMatchObject({ count: 1, prefetch: 1, concurrency: 1, declare: false, waitSeconds: 0, untilEmpty: false, graceSeconds: 20, timeoutSeconds: 0, maxAttempts: 0, heartbeatSeconds: 30 });
     expect(c.deadLetter).toEqual({ kind: 'queue', queue: 'q.dead' });
     expect(run(['-q', 'q', '--until-empty', '--', 'cat']).count).toBe(0);
-    expect(run(['-q', 'q', '-j', '3', '--', 'cat']).prefetch).toBe(3);
+    // Prefetch: one beyond the concurrency, never more than --count.
+    expect(run(['-q', 'q', '-j', '3', '--', 'cat']).prefetch).toBe(1);
+    expect(run(['-q', 'q', '--until-empty', '--', 'cat']).prefetch).toBe(2);
+    expect(run(['-q', 'q', '--until-empty', '-j', '3', '--', 'cat']).prefetch).toBe(4);
+    expect(run(['-q', 'q', '-c', '10', '-j', '3', '--', 'cat']).prefetch).toBe(4);
+    expect(run(['-q', 'q', '-c', '2', '-j', '3', '--', 'cat']).prefetch).toBe(2);
+    expect(run(['-q', 'q', '-c', '0', '--', 'cat']).prefetch).toBe(2);
+    expect(run(['-q', 'q', '--until-empty', '-p', '1', '--', 'cat']).prefetch).toBe(1);
   });
 });
 

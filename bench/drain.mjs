@@ -1,0 +1,66 @@
+// Section 2, drain: one long-lived consumer over N messages, `cat` per message, against amqp-consume -c N.
+// Throughput is N / (time from spawn until the Nth body came out of the commands' stdout): it counts
+// start-up and every message, not wq's --idle wait at the end (reported separately as wall time).
+import { expectOk, runTimed } from './lib/measure.mjs';
+import { depth, fill, freshQueue, removeQueue } from './lib/broker.mjs';
+import { mmm, pairedRatios, rotated } from './lib/stats.mjs';
+import { ratioRow, table } from './lib/report.mjs';
+
+export async function drain(ctx) {
+  const { node, url, admin, messages, rounds, statsDir, wqConsume, haveAmqpTools, variants } = ctx;
+  const wq = (...flags) => (queue) => [node, wqConsume, '-q', queue, '--until-empty', '--idle', '1', ...flags, '--', 'cat'];
+  const contenders = [
+    ...(haveAmqpTools ? [{ key: 'amqp', name: `amqp-consume -c ${messages} cat`, argv: (q) => ['amqp-consume', '--url', url, '-q', q, '-c', String(messages), 'cat'] }] : []),
+    { key: 'wq1', name: 'wq-consume --until-empty -- cat', argv: wq() },
+    { key: 'wq2', name: 'wq-consume --until-empty --concurrency 2 -- cat', argv: wq('--concurrency', '2') },
+    // Node's own floor for this loop: amqplib + child_process, nothing else, the same prefetch as wq's default.
+    { key: 'naive', name: 'naive Node consumer (bench/floor-drain.mjs, prefetch 2)', argv: () => [node, ctx.floors['floor-drain'], 'cat'], env: { COUNT: String(messages), PREFETCH: '2' } },
+    ...(variants
+      ? [
+          { key: 'wqp1', name: 'wq-consume --until-empty --prefetch 1 -- cat (no message ahead)', argv: wq('--prefetch', '1') },
+          { key: 'naive1', name: 'naive Node consumer, prefetch 1', argv: () => [node, ctx.floors['floor-drain'], 'cat'], env: { COUNT: String(messages), PREFETCH: '1' } },
+        ]
+      : []),
+  ];
+  const env = { ...process.env, BROKER_URL: url };
+  const samples = Object.fromEntries(contenders.map((c) => [c.key, { rate: [], wall: [], cpu: [], rss: [] }]));
+  for (let round = 0; round < rounds; round++) {
+    for (const c of rotated(contenders, round)) {
+      const queue = await freshQueue(admin, `drain-${c.key}`);
+      await fill(admin, queue, messages);
+      const r = expectOk(c.name, await runTimed(c.argv(queue), { env: { ...env, QUEUE: queue, ...c.env }, statsDir, lines: messages, timeoutMs: 600_000 }));
+      const left = await depth(admin, queue);
+      if (r.lines !== messages || left !== 0) throw new Error(`drain ${c.name}: ${r.lines} bodies printed, ${left} left in the queue; expected ${messages} and 0`);
+      await removeQueue(admin, queue);
+      samples[c.key].rate.push(messages / (r.lastLineMs / 1000));
+      samples[c.key].wall.push(r.wallMs / 1000);
+      samples[c.key].cpu.push(r.cpuMs / messages);
+      samples[c.key].rss.push(r.rssMb);
+      ctx.progress(`drain round ${round + 1}/${rounds}: ${c.name} ${(messages / (r.lastLineMs / 1000)).toFixed(0)} msg/s`);
+    }
+  }
+  const s = samples;
+  const rows = contenders.map((c) => [c.name, mmm(s[c.key].rate, 0), mmm(s[c.key].wall, 2), mmm(s[c.key].cpu, 2), mmm(s[c.key].rss)]);
+  const ratios = haveAmqpTools
+    ? [
+        ratioRow('wq-consume / amqp-consume, msg/s, concurrency 1', pairedRatios(s.wq1.rate, s.amqp.rate), '>= 0.5', (m) => m >= 0.5),
+        ratioRow('wq-consume --concurrency 2 / amqp-consume, msg/s', pairedRatios(s.wq2.rate, s.amqp.rate), '>= 1.0', (m) => m >= 1.0),
+        ratioRow('naive Node consumer / amqp-consume, msg/s (Node\'s own ceiling here)', pairedRatios(s.naive.rate, s.amqp.rate), 'info'),
+        ratioRow('wq-consume / naive Node consumer, msg/s', pairedRatios(s.wq1.rate, s.naive.rate), 'info'),
+        ...(variants
+          ? [
+              ratioRow('wq-consume / wq-consume --prefetch 1 (what the message ahead gains), msg/s', pairedRatios(s.wq1.rate, s.wqp1.rate), 'info'),
+              ratioRow('naive prefetch 2 / naive prefetch 1, msg/s', pairedRatios(s.naive.rate, s.naive1.rate), 'info'),
+            ]
+          : []),
+      ]
+    : [['amqp-consume not installed (apt-get install -y amqp-tools)', 'n/a', '', '']];
+  return {
+    title: `2. Drain (${messages} messages per run, ${rounds} run(s) each, order alternated)`,
+    body: [
+      table(['contender', 'msg/s to the last message, median (min-max)', 'wall s incl. start and exit (wq: + --idle 1)', 'CPU ms per message (consumer + its cats)', 'peak RSS MB'], rows),
+      '',
+      table(['comparison (median of per-round ratios, min-max)', 'measured', 'target', 'met'], ratios),
+    ].join('\n'),
+  };
+}

@@ -1,0 +1,63 @@
+// Section 1, one-shot: wall time per message of fresh processes that each take one message, pipe it to
+// `cat` and ack it, against the floor script, amqp-consume and `node -e 0`; plus the execa load pair.
+import { expectOk, runTimed } from './lib/measure.mjs';
+import { fill, freshQueue, depth } from './lib/broker.mjs';
+import { mean, mmm, pairedRatios, rotated } from './lib/stats.mjs';
+import { ratioRow, table } from './lib/report.mjs';
+
+export async function oneShot(ctx) {
+  const { node, url, admin, floors, runs, warmup, statsDir, wqConsume, haveAmqpTools } = ctx;
+  const queue = await freshQueue(admin, 'oneshot');
+  const env = { ...process.env, BROKER_URL: url, QUEUE: queue };
+  const contenders = [
+    { key: 'wq', name: 'wq-consume -c 1 -- cat', argv: [node, wqConsume, '-q', queue, '--', 'cat'], takes: true },
+    { key: 'floor', name: 'floor (bench/floor-consume.mjs, bundled)', argv: [node, floors['floor-consume'], 'cat'], takes: true },
+    ...(haveAmqpTools ? [{ key: 'amqp', name: 'amqp-consume -c 1 cat', argv: ['amqp-consume', '--url', url, '-q', queue, '-c', '1', 'cat'], takes: true }] : []),
+    { key: 'node', name: 'node -e 0', argv: [node, '-e', '0'] },
+    { key: 'execa', name: 'execa: import + run `true` (bundled)', argv: [node, floors['load-execa']] },
+    { key: 'cp', name: 'node:child_process: import + spawn `true` (bundled)', argv: [node, floors['load-child-process']] },
+  ];
+  const takers = contenders.filter((c) => c.takes).length;
+  await fill(admin, queue, (runs + warmup) * takers, (i) => `one-shot message ${i}\n`);
+
+  const samples = Object.fromEntries(contenders.map((c) => [c.key, { wall: [], cpu: [], rss: [] }]));
+  for (let round = 0; round < runs + warmup; round++) {
+    for (const c of rotated(contenders, round)) {
+      const r = expectOk(c.name, await runTimed(c.argv, { env, statsDir, timeoutMs: 30_000 }));
+      if (round < warmup) continue;
+      samples[c.key].wall.push(r.wallMs);
+      samples[c.key].cpu.push(r.cpuMs);
+      samples[c.key].rss.push(r.rssMb);
+    }
+    ctx.progress(`one-shot round ${round + 1}/${runs + warmup}`);
+  }
+  const left = await depth(admin, queue);
+  if (left !== 0) throw new Error(`one-shot: ${left} messages left in ${queue}; every run should have acked exactly one`);
+
+  const s = samples;
+  const rows = contenders.map((c) => [c.name, mmm(s[c.key].wall), cpuText(mean(s[c.key].cpu)), mmm(s[c.key].rss)]);
+  const wqRssMax = Math.max(...s.wq.rss.filter(Number.isFinite));
+  const execaDelta = s.execa.wall.map((w, i) => w - s.cp.wall[i]);
+  const ratios = [
+    ratioRow('wq-consume / floor, wall per message', pairedRatios(s.wq.wall, s.floor.wall), '<= 1.15', (m) => m <= 1.15),
+    ['wq-consume peak RSS, MB (max over runs)', Number.isFinite(wqRssMax) ? wqRssMax.toFixed(1) : 'n/a', '<= 60', Number.isFinite(wqRssMax) ? (wqRssMax <= 60 ? 'yes' : '**no**') : 'n/a'],
+    ratioRow('floor / node -e 0 (what amqplib + one message cost over bare Node)', pairedRatios(s.floor.wall, s.node.wall), 'info'),
+    ...(haveAmqpTools ? [ratioRow('wq-consume / amqp-consume', pairedRatios(s.wq.wall, s.amqp.wall), 'info')] : []),
+    ratioRow('execa / node:child_process, wall', pairedRatios(s.execa.wall, s.cp.wall), 'info: why runner.ts uses node:child_process'),
+    [`execa - node:child_process, ms per start`, mmm(execaDelta), 'info', ''],
+  ];
+  return {
+    title: `1. One-shot (${runs} runs each, ${warmup} warm-up rounds discarded, contenders alternated)`,
+    body: [
+      table(['contender', 'wall ms, median (min-max)', 'CPU ms, mean (user+sys)', 'peak RSS MB'], rows),
+      '',
+      table(['comparison (median of per-round ratios, min-max)', 'measured', 'target', 'met'], ratios),
+    ].join('\n'),
+  };
+}
+
+// GNU time reports CPU in 10 ms steps: a process that needs less shows 0.
+function cpuText(ms) {
+  if (ms === undefined) return 'n/a';
+  return ms < 10 ? '< 10' : ms.toFixed(0);
+}
