@@ -11,15 +11,22 @@ export const brokerUrl = (): string => inject('brokerUrl');
 let shared: Promise<ChannelModel> | undefined;
 const created = new Set<string>();
 
-/** One connection per test file for setup and inspection; closed, with every queue made, after the file. */
+/**
+ * One connection per test file for setup and inspection; closed, with every queue made, after the file.
+ * A broker restart (the faults tests) closes it: the next call opens a new one.
+ */
 export function admin(): Promise<ChannelModel> {
-  shared ??= amqp.connect(brokerUrl(), { noDelay: true });
+  shared ??= amqp.connect(brokerUrl(), { noDelay: true }).then((conn) => {
+    conn.on('error', () => undefined);
+    conn.on('close', () => (shared = undefined));
+    return conn;
+  });
   return shared;
 }
 
 afterAll(async () => {
-  if (!shared) return;
-  const conn = await shared;
+  if (!shared && created.size === 0) return;
+  const conn = await admin();
   const ch = await conn.createChannel();
   for (const q of created) await ch.deleteQueue(q).catch(() => undefined);
   await conn.close().catch(() => undefined);
