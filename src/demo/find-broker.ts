@@ -5,6 +5,8 @@ export interface Broker {
   url: string;
   /** Where it came from, for the demo's first lines. */
   how: string;
+  /** Set when testcontainers started it (the tests run rabbitmqctl inside it). */
+  containerId?: string;
   stop(): Promise<void>;
 }
 
@@ -25,7 +27,12 @@ export async function findBroker(env: Record<string, string | undefined> = proce
     const { RabbitMQContainer } = (await import(TESTCONTAINERS)) as typeof import('@testcontainers/rabbitmq');
     const container = await new RabbitMQContainer('rabbitmq:3.13-management-alpine').start();
     const url = container.getAmqpUrl();
-    return { url, how: `${redactUrl(url)} (a RabbitMQ container started by testcontainers)`, stop: async () => void (await container.stop()) };
+    return {
+      url,
+      how: `${redactUrl(url)} (a RabbitMQ container started by testcontainers)`,
+      containerId: container.getId(),
+      stop: async () => void (await container.stop()),
+    };
   } catch (err) {
     reason = (err as Error).message.split('\n')[0] ?? String(err);
   }
