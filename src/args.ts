@@ -16,6 +16,9 @@ export interface OptionSpec {
   help: string;
 }
 
+/** What a CLI's argv asks for. */
+export type CliRequest<C> = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; config: C };
+
 export type ParsedValues = Record<string, string | boolean | string[] | undefined>;
 
 export interface ParsedArgs {

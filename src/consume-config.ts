@@ -1,4 +1,4 @@
-import { parseArgv, type OptionSpec, type ParsedValues } from './args.js';
+import { parseArgv, type OptionSpec, type ParsedValues, type CliRequest } from './args.js';
 import { CONNECTION_OPTIONS, DEFAULTS, integer, resolveConnection, seconds, str, type ConnectionConfig } from './config.js';
 import { UsageError } from './errors.js';
 
@@ -39,7 +39,7 @@ export interface ConsumeConfig extends ConnectionConfig {
 
 export type DeadLetterTarget = { kind: 'queue'; queue: string } | { kind: 'exchange'; exchange: string };
 
-export type ConsumeRequest = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; config: ConsumeConfig };
+export type ConsumeRequest = CliRequest<ConsumeConfig>;
 
 /** argv (without node and script) + env -> a complete, validated configuration. */
 export function parseConsumeArgs(argv: readonly string[], env: Record<string, string | undefined>): ConsumeRequest {

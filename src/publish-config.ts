@@ -1,4 +1,4 @@
-import { parseArgv, type OptionSpec } from './args.js';
+import { parseArgv, type OptionSpec, type CliRequest } from './args.js';
 import { CONNECTION_OPTIONS, DEFAULTS, integer, resolveConnection, str, type ConnectionConfig } from './config.js';
 import { UsageError } from './errors.js';
 
@@ -52,7 +52,7 @@ export interface PublishConfig extends ConnectionConfig {
   job?: JobOptions;
 }
 
-export type PublishRequest = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; config: PublishConfig };
+export type PublishRequest = CliRequest<PublishConfig>;
 
 /** argv (without node and script) + env -> a complete, validated configuration. */
 export function parsePublishArgs(argv: readonly string[], env: Record<string, string | undefined>, stdinIsTTY: boolean): PublishRequest {

@@ -1,8 +1,6 @@
 import { formatOptions } from '../args.js';
 import { consume } from '../consume.js';
 import { CONSUME_OPTIONS, parseConsumeArgs } from '../consume-config.js';
-import { createLogger } from '../log.js';
-import { VERSION } from '../version.js';
 import { runCli } from './run-cli.js';
 
 const USAGE = `Usage: wq-consume [options] -- command [args...]
@@ -19,24 +17,13 @@ refused, 78 queue missing/deleted/declared differently, 124 --timeout, 126 not e
 130/143 stopped by SIGINT/SIGTERM. Message metadata reaches the command as WQ_* environment variables.
 `;
 
-runCli('wq-consume', async (setLogger) => {
-  const request = parseConsumeArgs(process.argv.slice(2), process.env);
-  if (request.kind === 'help') {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  if (request.kind === 'version') {
-    process.stdout.write(`wq-consume ${VERSION}\n`);
-    return 0;
-  }
-  const log = createLogger('wq-consume', request.config.logLevel);
-  setLogger(log);
-  // Kubernetes deletes a pod with SIGTERM (wq-consume may be PID 1); Ctrl-C sends SIGINT.
-  const controller = new AbortController();
-  const onSignal = (signal: NodeJS.Signals) => controller.abort(signal);
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-  const result = await consume(request.config, log, controller.signal);
-  if (result.error) log.error({ code: result.error.code, exitCode: result.exitCode }, result.error.message);
-  return result.exitCode;
+runCli({
+  name: 'wq-consume',
+  usage: USAGE,
+  parse: parseConsumeArgs,
+  run: async (config, log, stop) => {
+    const result = await consume(config, log, stop);
+    if (result.error) log.error({ code: result.error.code, exitCode: result.exitCode }, result.error.message);
+    return result.exitCode;
+  },
 });

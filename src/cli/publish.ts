@@ -2,10 +2,9 @@ import { formatOptions } from '../args.js';
 import { NoMessageError } from '../errors.js';
 import { signalExitCode } from '../exit-codes.js';
 import { loadJobTemplate, renderJob } from '../job-render.js';
-import { createLogger } from '../log.js';
 import { publish } from '../publish.js';
-import { PUBLISH_OPTIONS, parsePublishArgs } from '../publish-config.js';
-import { VERSION } from '../version.js';
+import type { Logger } from '../log.js';
+import { PUBLISH_OPTIONS, parsePublishArgs, type PublishConfig } from '../publish-config.js';
 import { runCli } from './run-cli.js';
 
 const USAGE = `Usage: wq-publish [options] [items...]
@@ -26,26 +25,17 @@ unconfirmed; 75 --job but the queue holds no ready message; 77 access refused; 7
 missing (--no-declare) or declared differently; 130/143 stopped by SIGINT/SIGTERM.
 `;
 
-runCli('wq-publish', async (setLogger) => {
-  const request = parsePublishArgs(process.argv.slice(2), process.env, process.stdin.isTTY === true);
-  if (request.kind === 'help') {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  if (request.kind === 'version') {
-    process.stdout.write(`wq-publish ${VERSION}\n`);
-    return 0;
-  }
-  const { config } = request;
-  const log = createLogger('wq-publish', config.logLevel);
-  setLogger(log);
-  const template = config.job && loadJobTemplate(config.job, config.queue);
-  const controller = new AbortController();
-  const onSignal = (signal: NodeJS.Signals) => controller.abort(signal);
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+runCli({
+  name: 'wq-publish',
+  usage: USAGE,
+  parse: (argv, env) => parsePublishArgs(argv, env, process.stdin.isTTY === true),
+  run: publishAndRender,
+});
 
-  const r = await publish(config, log, controller.signal);
+// Publish, log the summary, then write the rendered Job (if --job) to stdout, and nothing else there.
+async function publishAndRender(config: PublishConfig, log: Logger, stop: AbortSignal): Promise<number> {
+  const template = config.job && loadJobTemplate(config.job, config.queue);
+  const r = await publish(config, log, stop);
   const sent = r.confirmed - r.returned;
   const target = config.queue || `exchange ${config.exchange}`;
   const depth = r.ready === undefined ? '' : `, the queue now holds ${r.ready} ready messages`;
@@ -74,4 +64,4 @@ runCli('wq-publish', async (setLogger) => {
     log.info({ job: job.name, completions: job.completions, parallelism: job.parallelism }, `wrote Job ${job.name}: completions ${job.completions}, parallelism ${job.parallelism}`);
   }
   return 0;
-});
+}

@@ -1,17 +1,42 @@
+import type { CliRequest } from '../args.js';
+import type { LogLevel } from '../config.js';
 import { toWqError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
+import { VERSION } from '../version.js';
 
-// The single exit path both CLIs share: run main, log a failure as one line, exit with its code.
-// A bug that escapes as an uncaught exception takes the same path (exit 70) instead of a stack trace;
-// the broker requeues whatever was unacked when the connection goes.
-export function runCli(name: string, main: (setLogger: (log: Logger) => void) => Promise<number>): void {
+export interface Cli<C extends { logLevel: LogLevel }> {
+  name: string;
+  usage: string;
+  parse(argv: readonly string[], env: NodeJS.ProcessEnv): CliRequest<C>;
+  /** The command's work; `stop` aborts with the signal's name on SIGTERM or SIGINT. Returns the exit status. */
+  run(config: C, log: Logger, stop: AbortSignal): Promise<number>;
+}
+
+// What both CLIs share: --help and --version, the logger, SIGTERM/SIGINT (Kubernetes deletes a pod with
+// SIGTERM, and wq-consume may be PID 1) turned into an AbortSignal, and the single exit path: a failure
+// is logged as one line and exits with its code. A bug that escapes as an uncaught exception takes the
+// same path (exit 70) instead of a stack trace; the broker requeues whatever was unacked.
+export function runCli<C extends { logLevel: LogLevel }>(cli: Cli<C>): void {
   let log: Logger | undefined;
   const fail = (err: unknown) => {
     const e = toWqError(err);
-    (log ?? createLogger(name)).error({ code: e.code, exitCode: e.exitCode }, e.message);
+    (log ?? createLogger(cli.name)).error({ code: e.code, exitCode: e.exitCode }, e.message);
     process.exit(e.exitCode);
   };
   process.on('uncaughtException', fail);
   process.on('unhandledRejection', fail);
-  main((l) => (log = l)).then((code) => process.exit(code), fail);
+  const main = async (): Promise<number> => {
+    const request = cli.parse(process.argv.slice(2), process.env);
+    if (request.kind !== 'run') {
+      process.stdout.write(request.kind === 'help' ? cli.usage : `${cli.name} ${VERSION}\n`);
+      return 0;
+    }
+    log = createLogger(cli.name, request.config.logLevel);
+    const controller = new AbortController();
+    const onSignal = (signal: NodeJS.Signals) => controller.abort(signal);
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    return cli.run(request.config, log, controller.signal);
+  };
+  main().then((code) => process.exit(code), fail);
 }
