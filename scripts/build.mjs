@@ -2,6 +2,7 @@
 // starts once per message). Options shared with bench/ live in esbuild-options.mjs.
 import { build } from 'esbuild';
 import { chmodSync, readFileSync } from 'node:fs';
+import { buildNative } from './build-native.mjs';
 import { BUNDLE_OPTIONS } from './esbuild-options.mjs';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -19,3 +20,5 @@ await build({
 });
 
 for (const name of Object.keys(entries)) chmodSync(`dist/${name}.mjs`, 0o755);
+
+buildNative();

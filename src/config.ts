@@ -29,6 +29,11 @@ export const DEFAULTS = {
   graceSeconds: 20,
   /** Seconds a command may run; 0 = no limit. @default 0 */
   timeoutSeconds: 0,
+  /**
+   * How wq-consume starts the command (env WQ_SPAWN): auto = posix_spawn through dist/wq-spawn.node where it
+   * loads, else node:child_process; native = the addon or exit 78; child_process = always Node's. @default 'auto'
+   */
+  spawn: 'auto',
   /** Deliveries before a message is dead-lettered; 0 = never. @default 0 */
   maxAttempts: 0,
   /** wq-publish: messages published but not yet confirmed, at most. @default 1000 */

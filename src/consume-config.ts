@@ -1,6 +1,7 @@
 import { parseArgv, type OptionSpec, type ParsedValues, type CliRequest } from './args.js';
 import { CONNECTION_OPTIONS, DEFAULTS, integer, resolveConnection, seconds, str, type ConnectionConfig } from './config.js';
 import { UsageError } from './errors.js';
+import { SPAWN_MODES, type SpawnMode } from './native-spawn.js';
 
 export const CONSUME_OPTIONS: readonly OptionSpec[] = [
   ...CONNECTION_OPTIONS,
@@ -35,6 +36,8 @@ export interface ConsumeConfig extends ConnectionConfig {
   maxAttempts: number;
   /** Where a message goes after --max-attempts: a queue (through the default exchange) or an exchange. */
   deadLetter: DeadLetterTarget;
+  /** How the command is started (env WQ_SPAWN). */
+  spawn: SpawnMode;
 }
 
 export type DeadLetterTarget = { kind: 'queue'; queue: string } | { kind: 'exchange'; exchange: string };
@@ -55,6 +58,8 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
   const untilEmpty = values['until-empty'] === true;
   const count = integer(values.count, 'count', untilEmpty ? 0 : DEFAULTS.count);
   if (untilEmpty && values.wait !== undefined) throw new UsageError('--wait does not apply to --until-empty; use --idle SECONDS.');
+  const spawn = (env.WQ_SPAWN || DEFAULTS.spawn) as SpawnMode;
+  if (!SPAWN_MODES.includes(spawn)) throw new UsageError(`WQ_SPAWN must be one of ${SPAWN_MODES.join(', ')}; got "${spawn}".`);
   return {
     kind: 'run',
     config: {
@@ -73,6 +78,7 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
       graceSeconds: seconds(values.grace, 'grace', DEFAULTS.graceSeconds),
       maxAttempts: integer(values['max-attempts'], 'max-attempts', DEFAULTS.maxAttempts),
       deadLetter: deadLetterTarget(values, connection.queue),
+      spawn,
     },
   };
 }

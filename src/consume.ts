@@ -3,10 +3,11 @@ import { brokerError, closeQuietly, connect, type Connection } from './broker.js
 import { resolveCommand } from './command.js';
 import type { ConsumeConfig } from './consume-config.js';
 import { deadLetter, describeTarget, retryLater } from './dead-letter.js';
-import { AccessRefusedError, BrokerUnavailableError, NoMessageError, QueueConfigError, WqError } from './errors.js';
+import { AccessRefusedError, BrokerUnavailableError, ConfigError, NoMessageError, QueueConfigError, WqError } from './errors.js';
 import { EXIT, signalExitCode } from './exit-codes.js';
 import type { Logger } from './log.js';
 import { commandBaseEnv, deliveryCount, messageEnv } from './message-env.js';
+import { loadNativeSpawn, type NativeSpawn, type SpawnMode } from './native-spawn.js';
 import { runCommand, type Outcome, type Running } from './runner.js';
 
 /*
@@ -40,7 +41,8 @@ interface Slot {
 // a failure, or `stop` (SIGTERM/SIGINT from the CLI) ends it.
 export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSignal): Promise<ConsumeResult> {
   const result: ConsumeResult = { exitCode: EXIT.OK, processed: 0, acked: 0, requeued: 0, deadLettered: 0 };
-  resolveCommand(config.command);
+  const file = resolveCommand(config.command);
+  const native = nativeSpawnFor(config.spawn, log);
   if (stop.aborted) return { ...result, exitCode: signalExitCode(String(stop.reason)) };
 
   let conn: Connection;
@@ -189,6 +191,8 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
   function start(msg: ConsumeMessage) {
     const run = runCommand({
       command: config.command,
+      file,
+      native,
       args: config.args,
       body: msg.content,
       env: { ...baseEnv, ...messageEnv(msg, queue) },
@@ -281,6 +285,16 @@ export function exitStatusOf(outcome: Outcome): number {
   if (outcome.kind === 'spawn-failed') return outcome.error.code === 'ENOENT' ? EXIT.COMMAND_NOT_FOUND : EXIT.COMMAND_NOT_EXECUTABLE;
   if (outcome.kind === 'signaled') return signalExitCode(outcome.signal);
   return outcome.exitCode;
+}
+
+// Before any message is taken: WQ_SPAWN=native without a working addon must not cost a delivery.
+function nativeSpawnFor(mode: SpawnMode, log: Logger): NativeSpawn | undefined {
+  if (mode === 'child_process') return undefined;
+  const native = loadNativeSpawn();
+  if (typeof native !== 'string') return native;
+  if (mode === 'native') throw new ConfigError(`WQ_SPAWN=native, but the native spawn cannot be used: ${native}. Unset WQ_SPAWN to fall back to node:child_process.`);
+  log.debug({ reason: native }, 'native spawn unavailable: using node:child_process');
+  return undefined;
 }
 
 function describe(outcome: Outcome): Record<string, unknown> {

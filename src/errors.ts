@@ -37,7 +37,14 @@ export class AccessRefusedError extends WqError {
 /** The queue is missing, deleted, or declared with other arguments. */
 export class QueueConfigError extends WqError {
   constructor(message: string, cause?: unknown) {
-    super('QUEUE_CONFIG', message, EXIT.QUEUE_CONFIG, { cause });
+    super('QUEUE_CONFIG', message, EXIT.CONFIG, { cause });
+  }
+}
+
+/** The runtime's own set-up cannot work here (e.g. WQ_SPAWN=native without the addon). */
+export class ConfigError extends WqError {
+  constructor(message: string) {
+    super('CONFIG', message, EXIT.CONFIG);
   }
 }
 

@@ -15,8 +15,8 @@ export const EXIT = {
   NO_MESSAGE: 75,
   /** The broker refused the login or the vhost (EX_NOPERM). */
   ACCESS_REFUSED: 77,
-  /** The queue is missing, was deleted, or exists with other arguments (EX_CONFIG). */
-  QUEUE_CONFIG: 78,
+  /** The queue is missing, was deleted, or exists with other arguments; or WQ_SPAWN=native cannot be honoured (EX_CONFIG). */
+  CONFIG: 78,
   /** The command ran longer than --timeout and was stopped (as GNU timeout). */
   TIMEOUT: 124,
   /** The command exists but cannot be executed. */

@@ -1,8 +1,13 @@
 import { spawn } from 'node:child_process';
+import { Socket } from 'node:net';
+import { constants } from 'node:os';
+import type { NativeSpawn } from './native-spawn.js';
 
 // Run the command on one message: the body goes to its stdin (then EOF), its stdout and stderr are
-// the worker's own (inherited, untouched). node:child_process rather than execa on this path: the
-// bundled execa adds ~23 ms to every start (bench/RESULTS.md), and we need our own signal handling.
+// the worker's own (inherited, untouched). Two ways to start it, same contract:
+// - native (src/native/wq-spawn.c): posix_spawn, no copy of the parent; what a drain needs;
+// - node:child_process, where the addon is not available. Not execa on this path: the bundled execa adds
+//   ~23 ms to every start (bench/RESULTS.md), and we need our own signal handling.
 
 export type Outcome =
   | { kind: 'exited'; exitCode: number; durationMs: number; timedOut: boolean; stopped: boolean }
@@ -10,7 +15,10 @@ export type Outcome =
   | { kind: 'spawn-failed'; error: NodeJS.ErrnoException; durationMs: number; timedOut: false; stopped: boolean };
 
 export interface RunOptions {
+  /** As the user gave it: argv[0], and what node:child_process looks up in PATH. */
   command: string;
+  /** The resolved executable (command.ts), which the native spawn runs. */
+  file: string;
   args: readonly string[];
   body: Buffer;
   env: NodeJS.ProcessEnv;
@@ -18,6 +26,8 @@ export interface RunOptions {
   timeoutMs: number;
   /** Between SIGTERM and SIGKILL when stopping. */
   graceMs: number;
+  /** The addon to start it with; node:child_process when undefined. */
+  native?: NativeSpawn;
 }
 
 export interface Running {
@@ -29,21 +39,21 @@ export interface Running {
 
 export function runCommand(opts: RunOptions): Running {
   const started = performance.now();
-  // Its own process group, so stop() reaches the children of a shell script too.
-  const child = spawn(opts.command, opts.args, { stdio: ['pipe', 'inherit', 'inherit'], env: opts.env, detached: true });
+  const child = opts.native ? startNative(opts.native, opts) : startChildProcess(opts);
   let exited = false;
   let timedOut = false;
   let stopped = false;
   let killTimer: NodeJS.Timeout | undefined;
   let timeoutTimer: NodeJS.Timeout | undefined;
 
+  // The command has its own process group, so a signal reaches the children of a shell script too.
   const signalGroup = (signal: NodeJS.Signals) => {
     if (child.pid === undefined) return;
     try {
       process.kill(-child.pid, signal);
     } catch {
       try {
-        child.kill(signal);
+        process.kill(child.pid, signal);
       } catch {
         // already gone
       }
@@ -70,19 +80,13 @@ export function runCommand(opts: RunOptions): Running {
       if (stopped) signalGroup('SIGKILL');
       resolve(outcome);
     };
-    child.once('error', (error: NodeJS.ErrnoException) => {
-      if (!exited) finish({ kind: 'spawn-failed', error, durationMs: performance.now() - started, timedOut: false, stopped });
-    });
-    child.once('exit', (code, signal) => {
+    void child.exit.then((exit) => {
       const durationMs = performance.now() - started;
-      if (signal) finish({ kind: 'signaled', signal, durationMs, timedOut, stopped });
-      else finish({ kind: 'exited', exitCode: code ?? 0, durationMs, timedOut, stopped });
+      if ('error' in exit) finish({ kind: 'spawn-failed', error: exit.error, durationMs, timedOut: false, stopped });
+      else if (exit.signal) finish({ kind: 'signaled', signal: exit.signal, durationMs, timedOut, stopped });
+      else finish({ kind: 'exited', exitCode: exit.code ?? 0, durationMs, timedOut, stopped });
     });
   });
-
-  // A command that does not read its stdin is not an error in itself: its exit status decides.
-  child.stdin.on('error', () => {});
-  child.stdin.end(opts.body);
 
   if (opts.timeoutMs > 0) {
     timeoutTimer = setTimeout(() => {
@@ -91,4 +95,61 @@ export function runCommand(opts: RunOptions): Running {
     }, opts.timeoutMs);
   }
   return { pid: child.pid, done, stop };
+}
+
+type ChildExit = { code: number | null; signal: NodeJS.Signals | null } | { error: NodeJS.ErrnoException };
+
+interface Started {
+  pid: number | undefined;
+  exit: Promise<ChildExit>;
+}
+
+function startChildProcess(opts: RunOptions): Started {
+  const child = spawn(opts.command, opts.args, { stdio: ['pipe', 'inherit', 'inherit'], env: opts.env, detached: true });
+  const exit = new Promise<ChildExit>((resolve) => {
+    child.once('error', (error: NodeJS.ErrnoException) => resolve({ error }));
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  // A command that does not read its stdin is not an error in itself: its exit status decides.
+  child.stdin.on('error', () => {});
+  child.stdin.end(opts.body);
+  return { pid: child.pid, exit };
+}
+
+function startNative(native: NativeSpawn, opts: RunOptions): Started {
+  const envp: string[] = [];
+  for (const [key, value] of Object.entries(opts.env)) if (value !== undefined) envp.push(`${key}=${value}`);
+  let resolve!: (exit: ChildExit) => void;
+  const exit = new Promise<ChildExit>((r) => (resolve = r));
+  const result = native.spawn(opts.file, [opts.command, ...opts.args], envp, opts.body, (code, signal) =>
+    resolve(signal ? { code: null, signal: signalName(signal) } : { code, signal: null }),
+  );
+  if (typeof result === 'number') {
+    const code = errnoName(-result);
+    // A script without a #! line: execvp (node:child_process) hands it to /bin/sh, posix_spawn does not.
+    if (code === 'ENOEXEC') return startChildProcess(opts);
+    const error: NodeJS.ErrnoException = Object.assign(new Error(`spawn ${opts.command} ${code}`), { code, errno: result, syscall: `spawn ${opts.command}`, path: opts.command });
+    return { pid: undefined, exit: Promise.resolve({ error }) };
+  }
+  const [pid, stdinFd, written] = result;
+  if (stdinFd >= 0) {
+    // The body is larger than the pipe: the rest goes through the event loop.
+    const stdin = new Socket({ fd: stdinFd, readable: false, writable: true });
+    stdin.on('error', () => {});
+    stdin.end(opts.body.subarray(written));
+  }
+  return { pid, exit };
+}
+
+// os.constants.errno rather than util.getSystemErrorName: libuv 1.46 has no name for ENOEXEC.
+let errnoNames: Map<number, string> | undefined;
+function errnoName(errno: number): string {
+  errnoNames ??= new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+  return errnoNames.get(errno) ?? `errno ${errno}`;
+}
+
+let signalNames: Map<number, NodeJS.Signals> | undefined;
+function signalName(signal: number): NodeJS.Signals {
+  signalNames ??= new Map(Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
+  return signalNames.get(signal) ?? (`SIG${signal}` as NodeJS.Signals);
 }

@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, existsSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { admin, brokerUrl, drain, freshQueue, publish, queueState, uniqueQueue } from './helpers/broker.js';
-import { cli, errors, FIXTURE, start, toRun } from './helpers/cli.js';
+import { cli, DIST, errors, FIXTURE, start, toRun } from './helpers/cli.js';
 import { alive, recorded, tempDir } from './helpers/files.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -114,6 +114,54 @@ describe('the ack contract', () => {
     expect(run.stdout).toBe('hello');
     expect(run.otherStderr).toEqual(['to-stderr']);
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+});
+
+describe('how the command is started (WQ_SPAWN)', () => {
+  it.each(['child_process', 'native', 'auto'])('WQ_SPAWN=%s keeps the ack contract: success acked, failure handed back', async (mode) => {
+    const queue = await freshQueue(`spawn-${mode}`);
+    await publish(queue, ['ok', 'fail']);
+    const out = tempDir();
+    const first = await cli('wq-consume', ['-q', queue, '--', FIXTURE('record.sh')], { env: { OUT: out, WQ_SPAWN: mode } });
+    expect(first.exitCode).toBe(0);
+    const second = await cli('wq-consume', ['-q', queue, '--', 'sh', '-c', 'cat >/dev/null; exit 3'], { env: { WQ_SPAWN: mode } });
+    expect(second.exitCode).toBe(3);
+    expect(recorded(out).map((r) => r.body.toString())).toEqual(['ok']);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
+  it('a copy of wq-consume.mjs without wq-spawn.node still works, through node:child_process', async () => {
+    const queue = await freshQueue('spawn-copy');
+    await publish(queue, ['copied']);
+    const script = `${tempDir()}/wq-consume.mjs`;
+    copyFileSync(DIST('wq-consume'), script);
+    const out = tempDir();
+    const run = await cli('wq-consume', ['-q', queue, '--log-level', 'debug', '--', FIXTURE('record.sh')], { script, env: { OUT: out } });
+    expect(run.exitCode).toBe(0);
+    expect(run.logs.some((l) => l.msg.includes('native spawn unavailable'))).toBe(true);
+    expect(recorded(out).map((r) => r.body.toString())).toEqual(['copied']);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('WQ_SPAWN=native without the addon exits 78 with one line, before taking a message', async () => {
+    const queue = await freshQueue('spawn-native-missing');
+    await publish(queue, ['untouched']);
+    const script = `${tempDir()}/wq-consume.mjs`;
+    copyFileSync(DIST('wq-consume'), script);
+    const run = await cli('wq-consume', ['-q', queue, '--', 'cat'], { script, env: { WQ_SPAWN: 'native' } });
+    expect(run.exitCode).toBe(78);
+    expect(errors(run)).toHaveLength(1);
+    expect(errors(run)[0]?.msg).toMatch(/WQ_SPAWN=native.*wq-spawn\.node was not built.*Unset WQ_SPAWN/);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
+  it('an unknown WQ_SPAWN is a usage error (64), nothing consumed', async () => {
+    const queue = await freshQueue('spawn-bad');
+    await publish(queue, ['untouched']);
+    const run = await cli('wq-consume', ['-q', queue, '--', 'cat'], { env: { WQ_SPAWN: 'fork' } });
+    expect(run.exitCode).toBe(64);
+    expect(run.stderr).toContain('WQ_SPAWN must be one of auto, native, child_process');
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
   });
 });
 

@@ -22,14 +22,16 @@ const runtime = WQ_DF.stages[WQ_DF.stages.length - 1] as Stage;
 const build = WQ_DF.stages[0] as Stage;
 
 describe('docker/Dockerfile', () => {
-  it('is multi-stage: a Node 20 slim runtime gets only the bundles and a static init from the build', () => {
+  it('is multi-stage: a Node 20 slim runtime gets only the bundles, the spawn addon and a static init from the build', () => {
     expect(WQ_DF.stages.length).toBeGreaterThanOrEqual(2);
     expect(runtime.image).toMatch(/^node:20[\w.-]*-slim$/);
-    // Nothing is installed or built in the runtime stage; it copies three files from the build stage.
+    // Nothing is installed or built in the runtime stage; it copies four files from the build stage, built
+    // on the same Debian release (the addon links against its glibc).
+    expect(build.image).toBe(runtime.image.replace(/-slim$/, ''));
     expect(runtime.instructions.filter((i) => i.keyword === 'RUN')).toEqual([]);
     expect(copies(runtime)).toEqual([
       { from: build.name, sources: ['/usr/bin/tini-static'], dest: '/opt/wq/tini' },
-      { from: build.name, sources: ['/src/dist/wq-consume.mjs', '/src/dist/wq-publish.mjs'], dest: '/opt/wq/' },
+      { from: build.name, sources: ['/src/dist/wq-consume.mjs', '/src/dist/wq-spawn.node', '/src/dist/wq-publish.mjs'], dest: '/opt/wq/' },
     ]);
     expect(build.instructions.some((i) => i.keyword === 'RUN' && /apt-get install .*\btini\b/.test(i.raw))).toBe(true);
     expect(build.instructions.some((i) => i.keyword === 'RUN' && /\bnpm run build\b/.test(i.raw))).toBe(true);

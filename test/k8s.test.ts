@@ -221,7 +221,7 @@ describe('the files agree with each other', () => {
   });
 
   it("every Job's podFailurePolicy is built on wq's exit codes, with the restartPolicy Kubernetes requires for it", () => {
-    const configErrors = [EXIT.USAGE, EXIT.ACCESS_REFUSED, EXIT.QUEUE_CONFIG, EXIT.COMMAND_NOT_EXECUTABLE, EXIT.COMMAND_NOT_FOUND];
+    const configErrors = [EXIT.USAGE, EXIT.ACCESS_REFUSED, EXIT.CONFIG, EXIT.COMMAND_NOT_EXECUTABLE, EXIT.COMMAND_NOT_FOUND];
     for (const p of workloads) {
       const rules = p.job?.podFailurePolicy?.rules ?? [];
       // Kubernetes rejects a podFailurePolicy unless the pods' restartPolicy is Never.

@@ -23,12 +23,14 @@ export interface CliOptions {
   /** Keep the default broker URL out of the environment. */
   noBrokerEnv?: boolean;
   cwd?: string;
+  /** Run this file instead of dist/NAME.mjs (e.g. a copy of it elsewhere). */
+  script?: string;
 }
 
 /** Start a built CLI (dist/NAME.mjs) as a real process; BROKER_URL points at the test broker. */
 export function start(name: 'wq-consume' | 'wq-publish' | 'wq-demo', args: string[], opts: CliOptions = {}): ResultPromise {
   const env: Record<string, string | undefined> = { BROKER_URL: opts.noBrokerEnv ? undefined : brokerUrl(), AMQP_URL: undefined, QUEUE: undefined, ...opts.env };
-  return execa('node', [DIST(name), ...args], {
+  return execa('node', [opts.script ?? DIST(name), ...args], {
     reject: false,
     env,
     extendEnv: true,

@@ -1,0 +1,45 @@
+// Compile src/native/wq-spawn.c into dist/wq-spawn.node with the C compiler against Node's own headers
+// (no node-gyp, no Python: one cc call, about half a second). Linux only. Without a compiler or the
+// headers the build goes on with a warning and wq-consume starts commands with node:child_process;
+// a compiler that fails on the source is an error.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+const SOURCE = 'src/native/wq-spawn.c';
+export const ADDON_OUT = 'dist/wq-spawn.node';
+
+/** Node's include/node directory for this node binary, or undefined. */
+export function nodeHeaders() {
+  const candidates = [
+    process.env.npm_config_nodedir && join(process.env.npm_config_nodedir, 'include/node'),
+    join(dirname(dirname(process.execPath)), 'include/node'),
+    process.config.variables.node_prefix && join(process.config.variables.node_prefix, 'include/node'),
+    join(process.env.HOME ?? '/root', '.cache/node-gyp', process.versions.node, 'include/node'),
+  ].filter(Boolean);
+  return candidates.find((dir) => existsSync(join(dir, 'node_api.h')) && existsSync(join(dir, 'uv.h')));
+}
+
+/** The C compiler to use ($CC, then cc, gcc, clang), or undefined. */
+export function cCompiler() {
+  for (const cc of [process.env.CC, 'cc', 'gcc', 'clang'].filter(Boolean)) {
+    if (spawnSync(cc, ['--version'], { stdio: 'ignore' }).status === 0) return cc;
+  }
+  return undefined;
+}
+
+export function buildNative() {
+  if (process.platform !== 'linux') return warn(`${process.platform}: the native spawn is Linux only`);
+  const cc = cCompiler();
+  if (!cc) return warn('no C compiler (cc, gcc or clang; or set CC)');
+  const headers = nodeHeaders();
+  if (!headers) return warn("Node's headers (include/node/node_api.h) were not found; set npm_config_nodedir");
+  mkdirSync(dirname(ADDON_OUT), { recursive: true });
+  execFileSync(cc, ['-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-shared', '-fPIC', '-fvisibility=hidden', `-I${headers}`, '-DNODE_GYP_MODULE_NAME=wq_spawn', '-DNAPI_VERSION=8', '-o', ADDON_OUT, SOURCE], { stdio: 'inherit' });
+  return true;
+}
+
+function warn(why) {
+  console.warn(`wq build: ${why}; skipping ${ADDON_OUT}. wq-consume will start commands with node:child_process (same contract, more CPU per message).`);
+  return false;
+}

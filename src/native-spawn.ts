@@ -1,0 +1,32 @@
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+// The optional addon built from src/native/wq-spawn.c into dist/wq-spawn.node (scripts/build.mjs): the
+// command started with posix_spawn instead of libuv's fork(). Where it is missing (no C compiler at build
+// time, another libc or platform) or the kernel has no pidfd, wq uses node:child_process: same contract,
+// more CPU per message.
+
+/** [pid, stdin fd still to write (-1: all written and closed), bytes of the body already written] */
+export type NativeStarted = [pid: number, stdinFd: number, written: number];
+
+export interface NativeSpawn {
+  /** A negative errno when nothing was started. */
+  spawn(path: string, argv: string[], envp: string[], body: Buffer, onExit: (code: number, signal: number) => void): NativeStarted | number;
+  available(): boolean;
+}
+
+export type SpawnMode = 'auto' | 'native' | 'child_process';
+export const SPAWN_MODES: readonly SpawnMode[] = ['auto', 'native', 'child_process'];
+
+export const ADDON_FILE = 'wq-spawn.node';
+
+/** The addon next to this bundle (dist/), or `file`; or, when it cannot be used, the reason why. */
+export function loadNativeSpawn(file: string | URL = new URL(`./${ADDON_FILE}`, import.meta.url)): NativeSpawn | string {
+  if (process.platform !== 'linux') return `${process.platform} is not Linux`;
+  try {
+    const addon = createRequire(import.meta.url)(file instanceof URL ? fileURLToPath(file) : file) as NativeSpawn;
+    return addon.available() ? addon : 'the kernel refuses pidfd_open (Linux < 5.3, or a seccomp profile)';
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' ? `${ADDON_FILE} was not built` : (err as Error).message;
+  }
+}
