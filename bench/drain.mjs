@@ -1,6 +1,8 @@
 // Section 2, drain: one long-lived consumer over N messages, `cat` per message, against amqp-consume -c N.
 // Throughput is N / (time from spawn until the Nth body came out of the commands' stdout): it counts
 // start-up and every message, not wq's --idle wait at the end (reported separately as wall time).
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { expectOk, runTimed } from './lib/measure.mjs';
 import { depth, fill, freshQueue, removeQueue } from './lib/broker.mjs';
 import { mmm, pairedRatios, rotated } from './lib/stats.mjs';
@@ -9,10 +11,23 @@ import { ratioRow, table } from './lib/report.mjs';
 export async function drain(ctx) {
   const { node, url, admin, messages, rounds, statsDir, wqConsume, haveAmqpTools, variants } = ctx;
   const wq = (...flags) => (queue) => [node, wqConsume, '-q', queue, '--until-empty', '--idle', '1', ...flags, '--', 'cat'];
+  const addon = join(dirname(wqConsume), 'wq-spawn.node');
+  const haveAddon = existsSync(addon);
+  const cat = '/bin/cat';
+  const spawnFloor = (k) => ({
+    key: `spawn${k}`,
+    name: `spawn ceiling: ${k} at a time, no broker (bench/floor-spawn.mjs)`,
+    argv: () => [node, ctx.floors['floor-spawn'], cat],
+    env: { COUNT: String(messages), CONCURRENCY: String(k), WQ_SPAWN_ADDON: addon },
+    noBroker: true,
+  });
   const contenders = [
     ...(haveAmqpTools ? [{ key: 'amqp', name: `amqp-consume -c ${messages} cat`, argv: (q) => ['amqp-consume', '--url', url, '-q', q, '-c', String(messages), 'cat'] }] : []),
     { key: 'wq1', name: 'wq-consume --until-empty -- cat', argv: wq() },
     { key: 'wq2', name: 'wq-consume --until-empty --concurrency 2 -- cat', argv: wq('--concurrency', '2') },
+    // The same wq-consume with the addon turned off: what posix_spawn gains over node:child_process.
+    { key: 'wqcp', name: 'wq-consume --until-empty -- cat, WQ_SPAWN=child_process', argv: wq(), env: { WQ_SPAWN: 'child_process' } },
+    ...(haveAddon ? [spawnFloor(1), spawnFloor(2)] : []),
     // Node's own floor for this loop: amqplib + child_process, nothing else, the same prefetch as wq's default.
     { key: 'naive', name: 'naive Node consumer (bench/floor-drain.mjs, prefetch 2)', argv: () => [node, ctx.floors['floor-drain'], 'cat'], env: { COUNT: String(messages), PREFETCH: '2' } },
     ...(variants
@@ -27,7 +42,7 @@ export async function drain(ctx) {
   for (let round = 0; round < rounds; round++) {
     for (const c of rotated(contenders, round)) {
       const queue = await freshQueue(admin, `drain-${c.key}`);
-      await fill(admin, queue, messages);
+      if (!c.noBroker) await fill(admin, queue, messages);
       const r = expectOk(c.name, await runTimed(c.argv(queue), { env: { ...env, QUEUE: queue, ...c.env }, statsDir, lines: messages, timeoutMs: 600_000 }));
       const left = await depth(admin, queue);
       if (r.lines !== messages || left !== 0) throw new Error(`drain ${c.name}: ${r.lines} bodies printed, ${left} left in the queue; expected ${messages} and 0`);
@@ -47,6 +62,14 @@ export async function drain(ctx) {
         ratioRow('wq-consume --concurrency 2 / amqp-consume, msg/s', pairedRatios(s.wq2.rate, s.amqp.rate), '>= 1.0', (m) => m >= 1.0),
         ratioRow('naive Node consumer / amqp-consume, msg/s (Node\'s own ceiling here)', pairedRatios(s.naive.rate, s.amqp.rate), 'info'),
         ratioRow('wq-consume / naive Node consumer, msg/s', pairedRatios(s.wq1.rate, s.naive.rate), 'info'),
+        ratioRow('wq-consume / the same with WQ_SPAWN=child_process (what posix_spawn gains), msg/s', pairedRatios(s.wq1.rate, s.wqcp.rate), 'info'),
+        ...(haveAddon
+          ? [
+              ratioRow('spawn ceiling 2 at a time / 1 at a time (does process creation scale over cores here?)', pairedRatios(s.spawn2.rate, s.spawn1.rate), 'info'),
+              ratioRow('spawn ceiling 2 at a time / amqp-consume, msg/s (the most --concurrency 2 could reach)', pairedRatios(s.spawn2.rate, s.amqp.rate), 'info'),
+              ratioRow('wq-consume --concurrency 2 / spawn ceiling 2 at a time', pairedRatios(s.wq2.rate, s.spawn2.rate), 'info'),
+            ]
+          : []),
         ...(variants
           ? [
               ratioRow('wq-consume / wq-consume --prefetch 1 (what the message ahead gains), msg/s', pairedRatios(s.wq1.rate, s.wqp1.rate), 'info'),

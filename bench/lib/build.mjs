@@ -6,7 +6,7 @@ import { BUNDLE_OPTIONS } from '../../scripts/esbuild-options.mjs';
 
 const BENCH = fileURLToPath(new URL('..', import.meta.url));
 
-export const FLOORS = ['floor-consume', 'floor-drain', 'floor-publish', 'load-execa', 'load-child-process'];
+export const FLOORS = ['floor-consume', 'floor-drain', 'floor-spawn', 'floor-publish', 'load-execa', 'load-child-process'];
 
 export async function buildFloors(outdir) {
   await build({
