@@ -213,25 +213,30 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
 
   child_t *child = calloc(1, sizeof *child);
   uv_loop_t *loop = NULL;
-  napi_value resource_name;
-  napi_create_string_utf8(env, "wq-spawn", NAPI_AUTO_LENGTH, &resource_name);
   napi_get_uv_event_loop(env, &loop);
-  if (!child || uv_poll_init(loop, &child->poll, pidfd) != 0) {
-    // Out of memory or no poll: the child runs unobserved, which must not happen silently.
+  int rc = child ? uv_poll_init(loop, &child->poll, pidfd) : UV_ENOMEM;
+  if (rc == 0) {
+    child->poll.data = child;
+    rc = uv_poll_start(&child->poll, UV_READABLE, on_child_ready);
+    if (rc != 0) uv_close((uv_handle_t *)&child->poll, free_child);
+  } else {
+    free(child);
+  }
+  if (rc != 0) {
+    // Nothing would ever report this child's exit: do not leave it running unobserved.
     kill(pid, SIGKILL);
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
     close(pidfd);
     if (stdin_fd >= 0) close(stdin_fd);
-    free(child);
-    return int_value(env, -ENOMEM);
+    return int_value(env, rc);  // libuv errors are -errno on Unix
   }
   child->pid = pid;
   child->pidfd = pidfd;
   child->env = env;
-  child->poll.data = child;
+  napi_value resource_name;
+  napi_create_string_utf8(env, "wq-spawn", NAPI_AUTO_LENGTH, &resource_name);
   napi_create_reference(env, args[4], 1, &child->on_exit);
   napi_async_init(env, NULL, resource_name, &child->async);
-  uv_poll_start(&child->poll, UV_READABLE, on_child_ready);
 
   napi_value result;
   napi_create_array_with_length(env, 3, &result);
