@@ -7,10 +7,10 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 const SOURCE = 'src/native/wq-spawn.c';
-export const ADDON_OUT = 'dist/wq-spawn.node';
+const ADDON_OUT = 'dist/wq-spawn.node';
 
 /** Node's include/node directory for this node binary, or undefined. */
-export function nodeHeaders() {
+function nodeHeaders() {
   const candidates = [
     process.env.npm_config_nodedir && join(process.env.npm_config_nodedir, 'include/node'),
     join(dirname(dirname(process.execPath)), 'include/node'),
@@ -21,7 +21,7 @@ export function nodeHeaders() {
 }
 
 /** The C compiler to use ($CC, then cc, gcc, clang), or undefined. */
-export function cCompiler() {
+function cCompiler() {
   for (const cc of [process.env.CC, 'cc', 'gcc', 'clang'].filter(Boolean)) {
     if (spawnSync(cc, ['--version'], { stdio: 'ignore' }).status === 0) return cc;
   }

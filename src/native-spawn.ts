@@ -18,7 +18,7 @@ export interface NativeSpawn {
 export type SpawnMode = 'auto' | 'native' | 'child_process';
 export const SPAWN_MODES: readonly SpawnMode[] = ['auto', 'native', 'child_process'];
 
-export const ADDON_FILE = 'wq-spawn.node';
+const ADDON_FILE = 'wq-spawn.node';
 
 /** The addon next to this bundle (dist/), or `file`; or, when it cannot be used, the reason why. */
 export function loadNativeSpawn(file: string | URL = new URL(`./${ADDON_FILE}`, import.meta.url)): NativeSpawn | string {

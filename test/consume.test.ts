@@ -117,6 +117,13 @@ describe('the ack contract', () => {
   });
 });
 
+/** A copy of dist/wq-consume.mjs alone, as when only the bundle is copied into an image. */
+function bundleWithoutAddon(): string {
+  const script = `${tempDir()}/wq-consume.mjs`;
+  copyFileSync(DIST('wq-consume'), script);
+  return script;
+}
+
 describe('how the command is started (WQ_SPAWN)', () => {
   it.each(['child_process', 'native', 'auto'])('WQ_SPAWN=%s keeps the ack contract: success acked, failure handed back', async (mode) => {
     const queue = await freshQueue(`spawn-${mode}`);
@@ -133,8 +140,7 @@ describe('how the command is started (WQ_SPAWN)', () => {
   it('a copy of wq-consume.mjs without wq-spawn.node still works, through node:child_process', async () => {
     const queue = await freshQueue('spawn-copy');
     await publish(queue, ['copied']);
-    const script = `${tempDir()}/wq-consume.mjs`;
-    copyFileSync(DIST('wq-consume'), script);
+    const script = bundleWithoutAddon();
     const out = tempDir();
     const run = await cli('wq-consume', ['-q', queue, '--log-level', 'debug', '--', FIXTURE('record.sh')], { script, env: { OUT: out } });
     expect(run.exitCode).toBe(0);
@@ -146,8 +152,7 @@ describe('how the command is started (WQ_SPAWN)', () => {
   it('WQ_SPAWN=native without the addon exits 78 with one line, before taking a message', async () => {
     const queue = await freshQueue('spawn-native-missing');
     await publish(queue, ['untouched']);
-    const script = `${tempDir()}/wq-consume.mjs`;
-    copyFileSync(DIST('wq-consume'), script);
+    const script = bundleWithoutAddon();
     const run = await cli('wq-consume', ['-q', queue, '--', 'cat'], { script, env: { WQ_SPAWN: 'native' } });
     expect(run.exitCode).toBe(78);
     expect(errors(run)).toHaveLength(1);
