@@ -1,4 +1,4 @@
-// Compile src/native/wq-spawn.c into dist/wq-spawn.node with the C compiler against Node's own headers
+// Compile src/process/wq-spawn.c into dist/wq-spawn.node with the C compiler against Node's own headers
 // (no node-gyp, no Python: one cc call, about half a second). Linux only. Without a compiler or the
 // headers the build goes on with a warning and wq-consume starts commands with node:child_process;
 // a compiler that fails on the source is an error.
@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
-const SOURCE = 'src/native/wq-spawn.c';
+const SOURCE = 'src/process/wq-spawn.c';
 const ADDON_OUT = 'dist/wq-spawn.node';
 
 /** Node's include/node directory for this node binary, or undefined. */

@@ -72,6 +72,11 @@ export class UnconfirmedError extends WqError {
   }
 }
 
+/** Collapse a library's multi-line message into one line for a log message. */
+export function oneLine(text: string): string {
+  return text.replace(/\s+/g, ' ').trim();
+}
+
 /** Wrap anything thrown into a WqError, so the CLI has one exit path. */
 export function toWqError(err: unknown): WqError {
   if (err instanceof WqError) return err;

@@ -1,7 +1,9 @@
 import pino from 'pino';
-import type { LogLevel } from './config.js';
 
 export type Logger = pino.Logger;
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 // wq's own logs: pino JSON, one line per event, synchronously on stderr (fd 2), so nothing is lost on exit
 // and the command's stdout stays clean. Pipe through pino-pretty to read them by eye.

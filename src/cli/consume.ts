@@ -1,6 +1,6 @@
-import { formatOptions } from '../args.js';
-import { consume } from '../consume.js';
-import { CONSUME_OPTIONS, parseConsumeArgs } from '../consume-config.js';
+import { formatOptions } from '../config/args.js';
+import { consume } from '../consume/consume.js';
+import { CONSUME_OPTIONS, parseConsumeArgs } from '../config/consume.js';
 import { runCli } from './run-cli.js';
 
 const USAGE = `Usage: wq-consume [options] -- command [args...]

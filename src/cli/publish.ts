@@ -1,10 +1,10 @@
-import { formatOptions } from '../args.js';
+import { formatOptions } from '../config/args.js';
 import { NoMessageError } from '../errors.js';
 import { signalExitCode } from '../exit-codes.js';
-import { loadJobTemplate, renderJob } from '../job-render.js';
-import { publish } from '../publish.js';
+import { loadJobTemplate, renderJob } from '../k8s/job-render.js';
+import { publish } from '../publish/publish.js';
 import type { Logger } from '../log.js';
-import { PUBLISH_OPTIONS, parsePublishArgs, type PublishConfig } from '../publish-config.js';
+import { PUBLISH_OPTIONS, parsePublishArgs, type PublishConfig } from '../config/publish.js';
 import { runCli } from './run-cli.js';
 
 const USAGE = `Usage: wq-publish [options] [items...]

@@ -1,8 +1,8 @@
-import type { CliRequest } from '../args.js';
-import type { LogLevel } from '../config.js';
+import type { CliRequest } from '../config/args.js';
+import type { LogLevel } from '../log.js';
 import { toWqError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import { VERSION } from '../version.js';
+import { VERSION } from './version.js';
 
 export interface Cli<C extends { logLevel: LogLevel }> {
   name: string;

@@ -1,0 +1,88 @@
+import { readFileSync } from 'node:fs';
+import type { OptionSpec, ParsedValues } from './args.js';
+import { UsageError } from '../errors.js';
+import { LOG_LEVELS, type LogLevel } from '../log.js';
+import { DEFAULTS } from './defaults.js';
+import { seconds, str } from './values.js';
+
+/** Options every CLI shares: where the broker and the queue are, and how to log. */
+export const CONNECTION_OPTIONS: readonly OptionSpec[] = [
+  { name: 'url', short: 'u', type: 'string', arg: 'URL', help: 'broker URL (env BROKER_URL, then AMQP_URL; default amqp://guest:guest@localhost:5672)' },
+  { name: 'url-file', type: 'string', arg: 'PATH', help: 'read the broker URL from a file, e.g. a mounted Secret (env BROKER_URL_FILE)' },
+  { name: 'queue', short: 'q', type: 'string', arg: 'NAME', help: 'queue name (env QUEUE)' },
+  { name: 'ca', type: 'string', arg: 'PATH', help: 'CA certificate file for amqps://' },
+  { name: 'cert', type: 'string', arg: 'PATH', help: 'client certificate file for amqps://' },
+  { name: 'key', type: 'string', arg: 'PATH', help: 'client key file for amqps://' },
+  { name: 'heartbeat', type: 'string', arg: 'SECONDS', help: `AMQP heartbeat (default ${DEFAULTS.heartbeatSeconds}; 0 = off)` },
+  { name: 'connect-timeout', type: 'string', arg: 'SECONDS', help: `keep retrying an unreachable broker this long (default ${DEFAULTS.connectTimeoutSeconds})` },
+  { name: 'log-level', type: 'string', arg: 'LEVEL', help: `${LOG_LEVELS.join('|')} (env WQ_LOG_LEVEL; default ${DEFAULTS.logLevel})` },
+  { name: 'help', short: 'h', type: 'boolean', help: 'show this help' },
+  { name: 'version', short: 'V', type: 'boolean', help: 'show the version' },
+];
+
+export interface TlsFiles {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+}
+
+export interface ConnectionConfig {
+  /** The URL with its password; never print it, use redactUrl(). */
+  url: string;
+  queue: string;
+  heartbeatSeconds: number;
+  connectTimeoutSeconds: number;
+  tls: TlsFiles;
+  logLevel: LogLevel;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Flag > env > default, for the options in CONNECTION_OPTIONS. */
+export function resolveConnection(values: ParsedValues, env: Env, requireQueue = true): ConnectionConfig {
+  const queue = str(values.queue) ?? env.QUEUE ?? '';
+  if (requireQueue && !queue) throw new UsageError('no queue given: pass -q NAME or set QUEUE.');
+  if (values.url !== undefined && values['url-file'] !== undefined) throw new UsageError('pass either --url or --url-file, not both.');
+  const url =
+    str(values.url) ??
+    readUrlFile(str(values['url-file']), '--url-file') ??
+    nonEmpty(env.BROKER_URL) ??
+    readUrlFile(nonEmpty(env.BROKER_URL_FILE), 'BROKER_URL_FILE') ??
+    nonEmpty(env.AMQP_URL) ??
+    DEFAULTS.url;
+  if (!/^amqps?:\/\//i.test(url)) throw new UsageError('the broker URL must start with amqp:// or amqps:// (check --url, BROKER_URL or AMQP_URL).');
+  const logLevel = (str(values['log-level']) ?? nonEmpty(env.WQ_LOG_LEVEL) ?? DEFAULTS.logLevel) as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}; got "${logLevel}".`);
+  return {
+    url,
+    queue,
+    heartbeatSeconds: seconds(values.heartbeat, 'heartbeat', DEFAULTS.heartbeatSeconds),
+    connectTimeoutSeconds: seconds(values['connect-timeout'], 'connect-timeout', DEFAULTS.connectTimeoutSeconds),
+    tls: {
+      ca: readOptional(str(values.ca), '--ca'),
+      cert: readOptional(str(values.cert), '--cert'),
+      key: readOptional(str(values.key), '--key'),
+    },
+    logLevel,
+  };
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value ? value : undefined;
+}
+
+function readUrlFile(path: string | undefined, what: string): string | undefined {
+  if (path === undefined) return undefined;
+  const text = readOptional(path, what)?.toString('utf8').trim();
+  if (!text) throw new UsageError(`${what} ${path} is empty: it should hold the broker URL.`);
+  return text;
+}
+
+function readOptional(path: string | undefined, what: string): Buffer | undefined {
+  if (path === undefined) return undefined;
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new UsageError(`cannot read ${what} file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}. Check the path and its permissions.`);
+  }
+}

@@ -1,0 +1,42 @@
+// The one place for defaults. Precedence everywhere: command-line flag > environment variable > default.
+export const DEFAULTS = {
+  /** @default amqp://guest:guest@localhost:5672 (RabbitMQ's own default account) */
+  url: 'amqp://guest:guest@localhost:5672',
+  /** AMQP heartbeat in seconds, so a dead connection is noticed while a long command runs. @default 30 */
+  heartbeatSeconds: 30,
+  /** How long start-up keeps retrying an unreachable broker. @default 30 */
+  connectTimeoutSeconds: 30,
+  /** @default 'info' */
+  logLevel: 'info',
+  /** Messages to process before exiting; 0 = no limit. @default 1 */
+  count: 1,
+  /** Commands run at once. @default 1 */
+  concurrency: 1,
+  /**
+   * Messages the broker may push beyond --concurrency (the default prefetch is concurrency + this, at most
+   * --count), so the next message is already here when a command exits. @default 1
+   */
+  prefetchAhead: 1,
+  /** Seconds to wait for the first message; 0 = forever, as amqp-consume. @default 0 */
+  waitSeconds: 0,
+  /** --until-empty: seconds the queue must stay empty before exiting. @default 3 */
+  idleSeconds: 3,
+  /** Seconds a command gets between SIGTERM and SIGKILL. Below Kubernetes' default 30 s grace. @default 20 */
+  graceSeconds: 20,
+  /** Seconds a command may run; 0 = no limit. @default 0 */
+  timeoutSeconds: 0,
+  /**
+   * How wq-consume starts the command (env WQ_SPAWN): auto = posix_spawn through dist/wq-spawn.node where it
+   * loads, else node:child_process; native = the addon or exit 78; child_process = always Node's. @default 'auto'
+   */
+  spawn: 'auto',
+  /** Deliveries before a message is dead-lettered; 0 = never. @default 0 */
+  maxAttempts: 0,
+  /** wq-publish: messages published but not yet confirmed, at most. @default 1000 */
+  publishWindow: 1000,
+  /** wq-publish: seconds between progress log lines when stderr is not a terminal. @default 5 */
+  progressSeconds: 5,
+  /** wq-publish --job: the Secret (name, key) that holds BROKER_URL when the template names none. @default wq-broker, url */
+  jobSecretName: 'wq-broker',
+  jobSecretKey: 'url',
+} as const;

@@ -1,0 +1,122 @@
+import { parseArgv, type OptionSpec, type CliRequest } from './args.js';
+import { CONNECTION_OPTIONS, resolveConnection, type ConnectionConfig } from './connection.js';
+import { DEFAULTS } from './defaults.js';
+import { integer, queueType, str, type QueueType } from './values.js';
+import { UsageError } from '../errors.js';
+
+export const PUBLISH_OPTIONS: readonly OptionSpec[] = [
+  ...CONNECTION_OPTIONS,
+  { name: 'file', short: 'f', type: 'string', arg: 'PATH', help: 'publish each line of the file as one message ("-" = stdin)' },
+  { name: 'body', short: 'b', type: 'string', arg: 'TEXT', help: 'publish TEXT as one whole message, newlines included' },
+  { name: 'declare', type: 'boolean', negatable: true, help: 'declare the queue, durable, if it does not exist (default on)' },
+  { name: 'queue-type', type: 'string', arg: 'TYPE', help: 'classic|quorum, for a queue wq-publish declares (default classic)' },
+  { name: 'exchange', short: 'e', type: 'string', arg: 'NAME', help: 'publish to this exchange (default: the default exchange, straight to -q)' },
+  { name: 'routing-key', short: 'r', type: 'string', arg: 'KEY', help: 'routing key (default: the queue name)' },
+  { name: 'content-type', short: 'C', type: 'string', arg: 'TYPE', help: 'content-type property of every message' },
+  { name: 'content-encoding', short: 'E', type: 'string', arg: 'ENC', help: 'content-encoding property of every message' },
+  { name: 'header', short: 'H', type: 'string', multiple: true, arg: 'KEY=VALUE', help: 'a header on every message (repeatable; "KEY: VALUE" works too)' },
+  { name: 'persistent', short: 'p', type: 'boolean', negatable: true, help: 'persistent delivery mode: messages survive a broker restart (default on)' },
+  { name: 'window', type: 'string', arg: 'N', help: `messages in flight before waiting for confirms (default ${DEFAULTS.publishWindow})` },
+  { name: 'progress', type: 'boolean', negatable: true, help: `progress bar on a terminal, else a log line every ${DEFAULTS.progressSeconds}s (default on)` },
+  { name: 'job', type: 'string', arg: 'TEMPLATE', help: 'write the Job manifest to stdout with spec.completions = ready messages in the queue' },
+  { name: 'job-secret', type: 'string', arg: 'NAME', help: `with --job: the Secret holding BROKER_URL, when the template names none (default ${DEFAULTS.jobSecretName})` },
+  { name: 'job-secret-key', type: 'string', arg: 'KEY', help: `with --job: the key in that Secret (default ${DEFAULTS.jobSecretKey})` },
+  { name: 'job-container', type: 'string', arg: 'NAME', help: 'with --job: the worker container to wire (default: the first)' },
+];
+
+/** Where the messages come from. Lines: one message per line; whole: one message. */
+export type ItemSource =
+  | { kind: 'args'; items: string[] }
+  | { kind: 'body'; body: string }
+  | { kind: 'file'; path: string }
+  | { kind: 'stdin' }
+  | { kind: 'none' };
+
+export interface JobOptions {
+  template: string;
+  secretName: string;
+  secretKey: string;
+  container?: string;
+}
+
+export interface PublishConfig extends ConnectionConfig {
+  source: ItemSource;
+  exchange: string;
+  routingKey: string;
+  declare: boolean;
+  queueType: QueueType;
+  persistent: boolean;
+  contentType?: string;
+  contentEncoding?: string;
+  headers: Record<string, string>;
+  window: number;
+  progress: boolean;
+  job?: JobOptions;
+}
+
+export type PublishRequest = CliRequest<PublishConfig>;
+
+/** argv (without node and script) + env -> a complete, validated configuration. */
+export function parsePublishArgs(argv: readonly string[], env: Record<string, string | undefined>, stdinIsTTY: boolean): PublishRequest {
+  const { values, positionals } = parseArgv(argv, PUBLISH_OPTIONS, false);
+  if (values.help) return { kind: 'help' };
+  if (values.version) return { kind: 'version' };
+  const exchange = str(values.exchange) ?? '';
+  const connection = resolveConnection(values, env, exchange === '');
+  const { queue } = connection;
+  const routingKey = str(values['routing-key']) ?? queue;
+  if (!routingKey) throw new UsageError('no routing key: with --exchange and no -q, pass --routing-key KEY.');
+  const jobPath = str(values.job);
+  if (jobPath !== undefined && !queue) throw new UsageError('--job needs the queue (-q or QUEUE): completions come from its depth.');
+  for (const flag of ['job-secret', 'job-secret-key', 'job-container']) {
+    if (values[flag] !== undefined && jobPath === undefined) throw new UsageError(`--${flag} only applies with --job TEMPLATE.`);
+  }
+  return {
+    kind: 'run',
+    config: {
+      ...connection,
+      source: itemSource(positionals, str(values.file), str(values.body), stdinIsTTY, jobPath !== undefined),
+      exchange,
+      routingKey,
+      declare: values.declare !== false && queue !== '',
+      queueType: queueType(values['queue-type']),
+      persistent: values.persistent !== false,
+      contentType: str(values['content-type']),
+      contentEncoding: str(values['content-encoding']),
+      headers: parseHeaders((values.header as string[] | undefined) ?? []),
+      window: integer(values.window, 'window', DEFAULTS.publishWindow, 1),
+      progress: values.progress !== false,
+      job:
+        jobPath === undefined
+          ? undefined
+          : {
+              template: jobPath,
+              secretName: str(values['job-secret']) ?? DEFAULTS.jobSecretName,
+              secretKey: str(values['job-secret-key']) ?? DEFAULTS.jobSecretKey,
+              container: str(values['job-container']),
+            },
+    },
+  };
+}
+
+function itemSource(items: string[], file: string | undefined, body: string | undefined, stdinIsTTY: boolean, job: boolean): ItemSource {
+  const given = [items.length > 0 && 'items', file !== undefined && '--file', body !== undefined && '--body'].filter(Boolean);
+  if (given.length > 1) throw new UsageError(`give the messages one way: ${given.join(' or ')}, not both.`);
+  if (items.length > 0) return { kind: 'args', items };
+  if (body !== undefined) return { kind: 'body', body };
+  if (file === '-') return { kind: 'stdin' };
+  if (file !== undefined) return { kind: 'file', path: file };
+  if (!stdinIsTTY) return { kind: 'stdin' };
+  if (job) return { kind: 'none' };
+  throw new UsageError('nothing to publish: pass items as arguments, --file PATH, -b TEXT, or pipe lines on stdin.');
+}
+
+function parseHeaders(list: string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const item of list) {
+    const m = /^([^=:]+)(?:=|:\s?)(.*)$/s.exec(item);
+    if (!m || !m[1]?.trim()) throw new UsageError(`--header needs KEY=VALUE (or "KEY: VALUE"); got "${item}".`);
+    headers[m[1].trim()] = m[2] as string;
+  }
+  return headers;
+}

@@ -1,0 +1,37 @@
+import { UsageError } from '../errors.js';
+
+// Parsers for option values, shared by both CLIs' configs. Each names the flag in its error.
+
+/** A non-negative number of seconds (fractions allowed), or the default. */
+export function seconds(value: unknown, flag: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (typeof value !== 'string' || value.trim() === '' || !Number.isFinite(n) || n < 0) {
+    throw new UsageError(`--${flag} needs a number of seconds >= 0; got "${String(value)}".`);
+  }
+  return n;
+}
+
+/** A non-negative integer, or the default. */
+export function integer(value: unknown, flag: string, fallback: number, min = 0): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (typeof value !== 'string' || !/^\d+$/.test(value) || n < min) {
+    throw new UsageError(`--${flag} needs a whole number >= ${min}; got "${String(value)}".`);
+  }
+  return n;
+}
+
+export function str(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+export const QUEUE_TYPES = ['classic', 'quorum'] as const;
+export type QueueType = (typeof QUEUE_TYPES)[number];
+
+/** --queue-type: classic (the default) or quorum. */
+export function queueType(value: unknown): QueueType {
+  const type = str(value) ?? 'classic';
+  if (!(QUEUE_TYPES as readonly string[]).includes(type)) throw new UsageError(`--queue-type must be classic or quorum; got "${type}".`);
+  return type as QueueType;
+}

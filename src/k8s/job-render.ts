@@ -1,0 +1,130 @@
+import { readFileSync } from 'node:fs';
+import { isMap, isSeq, parseAllDocuments, type Document, type YAMLMap, type YAMLSeq } from 'yaml';
+import { UsageError } from '../errors.js';
+import { checkJob } from './job-check.js';
+import type { JobOptions } from '../config/publish.js';
+import { redactText } from '../redact.js';
+
+/*
+ * wq-publish --job: the Job manifest for the queue just filled (README "wq-publish", "--job").
+ * - spec.completions = the queue's ready messages; spec.parallelism capped at completions;
+ * - the worker container's env: QUEUE as a literal value; BROKER_URL from a Secret (valueFrom.secretKeyRef,
+ *   the template's own reference kept, else --job-secret/--job-secret-key), or left to BROKER_URL_FILE
+ *   when the template mounts the URL as a file;
+ * - a literal URL is never written: a literal BROKER_URL or AMQP_URL is replaced or dropped, and a template
+ *   that still holds a URL with a password anywhere is refused.
+ * Everything else in the template, comments included, is written back as it was.
+ */
+
+export interface JobTemplate {
+  path: string;
+  docs: Document[];
+  /** The Job document. */
+  job: Document;
+  /** Index of the worker container in spec.template.spec.containers. */
+  container: number;
+  options: JobOptions;
+}
+
+export interface RenderedJob {
+  manifest: string;
+  name: string;
+  completions: number;
+  parallelism: number;
+  /** What was changed beyond completions and QUEUE, for the log. */
+  notes: string[];
+}
+
+const PASSWORD_URL = /amqps?:\/\/[^\s:@/'"]*:[^\s@/'"]+@/i;
+
+// Read and check the template before anything is published, so a bad template costs nothing:
+// a trial render on a copy surfaces a leaked password now rather than after publishing.
+export function loadJobTemplate(options: JobOptions, queue: string): JobTemplate {
+  const path = options.template;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read --job template ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}. Check the path.`);
+  }
+  const docs = parseAllDocuments(text);
+  if (!Array.isArray(docs)) throw new UsageError(`--job template ${path} is empty: it should hold a batch/v1 Job.`);
+  for (const doc of docs) {
+    const first = doc.errors[0];
+    if (first) throw new UsageError(`--job template ${path} is not valid YAML: ${first.message.split('\n')[0]}`);
+  }
+  const jobs = docs.filter((d) => d.get('kind') === 'Job');
+  if (jobs.length !== 1) throw new UsageError(`--job template ${path} must hold exactly one Job (kind: Job); it holds ${jobs.length}.`);
+  const job = jobs[0] as Document;
+  const problem = checkJob(job.toJS());
+  if (problem) throw new UsageError(`--job template ${path} is not a usable batch/v1 Job: ${problem}.`);
+  const containers = job.toJS().spec.template.spec.containers as Array<{ name: string }>;
+  const container = options.container === undefined ? 0 : containers.findIndex((c) => c.name === options.container);
+  if (container === -1) throw new UsageError(`--job-container ${options.container}: the template has no such container (it has ${containers.map((c) => c.name).join(', ')}).`);
+  const template: JobTemplate = { path, docs, job, container, options };
+  const copies = docs.map((d) => d.clone());
+  renderJob({ ...template, docs: copies, job: copies[(docs as Document[]).indexOf(job)] as Document }, queue, 1);
+  return template;
+}
+
+/** The manifest with completions set and the queue and broker wired. */
+export function renderJob(t: JobTemplate, queue: string, completions: number): RenderedJob {
+  const { job, options } = t;
+  const notes: string[] = [];
+  job.setIn(['spec', 'completions'], completions);
+  const templateParallelism = job.getIn(['spec', 'parallelism']);
+  let parallelism = typeof templateParallelism === 'number' ? templateParallelism : 1;
+  if (parallelism > completions) {
+    notes.push(`parallelism ${parallelism} capped at completions ${completions}`);
+    parallelism = completions;
+    job.setIn(['spec', 'parallelism'], parallelism);
+  }
+  const container = (job.getIn(['spec', 'template', 'spec', 'containers']) as YAMLSeq).items[t.container] as YAMLMap;
+  wireEnv(job, container, queue, options, notes);
+
+  const manifest = t.docs
+    .map((d, i) => {
+      const text = d.toString();
+      return i === 0 || text.startsWith('---') ? text : `---\n${text}`;
+    })
+    .join('');
+  const leak = PASSWORD_URL.exec(manifest);
+  if (leak) {
+    throw new UsageError(`--job template ${t.path} holds a broker URL with a password (${redactText(leak[0])}...): put the URL in a Secret and reference it (valueFrom.secretKeyRef); nothing was written.`);
+  }
+  return { manifest, name: String(job.getIn(['metadata', 'name']) ?? job.getIn(['metadata', 'generateName'])), completions, parallelism, notes };
+}
+
+function wireEnv(doc: Document, container: YAMLMap, queue: string, options: JobOptions, notes: string[]): void {
+  let env = container.get('env');
+  if (!isSeq(env)) {
+    env = doc.createNode([]);
+    container.set('env', env);
+  }
+  const list = env as YAMLSeq;
+  const find = (name: string) => list.items.find((item): item is YAMLMap => isMap(item) && item.get('name') === name);
+  const fromSecret = (entry: YAMLMap | undefined) => isMap(entry?.get('valueFrom')) && isMap((entry?.get('valueFrom') as YAMLMap).get('secretKeyRef'));
+  const secretRef = () => doc.createNode({ secretKeyRef: { name: options.secretName, key: options.secretKey } });
+
+  const queueEntry = find('QUEUE');
+  if (queueEntry) {
+    queueEntry.delete('valueFrom');
+    queueEntry.set('value', queue);
+  } else {
+    list.add(doc.createNode({ name: 'QUEUE', value: queue }));
+  }
+
+  const url = find('BROKER_URL');
+  if (url && !fromSecret(url)) {
+    url.delete('value');
+    url.set('valueFrom', secretRef());
+    notes.push(`BROKER_URL was not from a Secret: now from secret ${options.secretName} key ${options.secretKey}`);
+  } else if (!url && !find('BROKER_URL_FILE')) {
+    list.add(doc.createNode({ name: 'BROKER_URL', valueFrom: { secretKeyRef: { name: options.secretName, key: options.secretKey } } }));
+  }
+  const amqpUrl = find('AMQP_URL');
+  if (amqpUrl && !fromSecret(amqpUrl)) {
+    list.delete(list.items.indexOf(amqpUrl));
+    notes.push('dropped AMQP_URL: it was not from a Secret (BROKER_URL takes precedence anyway)');
+  }
+}

@@ -1,0 +1,73 @@
+import { DEFAULTS } from '../config/defaults.js';
+import type { ReadProgress } from './items.js';
+import type { Logger } from '../log.js';
+import type { PublishStats } from './result.js';
+
+export interface Ticker {
+  stop(): void;
+}
+
+const BAR_WIDTH = 24;
+const TTY_EVERY_MS = 200;
+/** A bar appears only for runs longer than this: a handful of items stays quiet. */
+const TTY_AFTER_MS = 1000;
+
+// On a terminal: a progress bar with the rate on stderr, redrawn in place, erased at the end.
+// Otherwise: a log line every DEFAULTS.progressSeconds. Both only on a timer, so the hot loop pays nothing.
+export function startProgress(
+  opts: { progress: boolean },
+  stats: PublishStats,
+  read: ReadProgress,
+  log: Logger,
+  waiting: () => string | undefined,
+  stderr: NodeJS.WriteStream = process.stderr,
+): Ticker {
+  if (!opts.progress) return { stop() {} };
+  const started = Date.now();
+  let last = { at: started, confirmed: 0, published: 0 };
+  let drawn = false;
+  let smoothed: number | undefined;
+  const tty = stderr.isTTY === true;
+  const timer = setInterval(
+    () => {
+      const now = Date.now();
+      const rate = ((stats.confirmed - last.confirmed) * 1000) / Math.max(1, now - last.at);
+      const idle = stats.published === last.published && stats.confirmed === last.confirmed;
+      last = { at: now, confirmed: stats.confirmed, published: stats.published };
+      if (tty) {
+        if (now - started < TTY_AFTER_MS) return;
+        smoothed = smoothed === undefined ? rate : 0.8 * smoothed + 0.2 * rate; // the bar redraws 5 times a second: smooth the rate
+        stderr.write(`\r${progressLine(stats, read, smoothed, stderr.columns || 80)}\x1b[K`);
+        drawn = true;
+      } else if (!idle) {
+        log.info({ published: stats.published, confirmed: stats.confirmed - stats.returned, inFlight: stats.published - stats.confirmed - stats.nacked, perSecond: Math.round(rate), percent: percent(read), waitingFor: waiting() }, 'publishing');
+      }
+    },
+    tty ? TTY_EVERY_MS : DEFAULTS.progressSeconds * 1000,
+  );
+  timer.unref();
+  return {
+    stop() {
+      clearInterval(timer);
+      if (drawn) stderr.write('\r\x1b[K');
+    },
+  };
+}
+
+/** One terminal line: bar (when the total is known), counts, rate. */
+export function progressLine(stats: PublishStats, read: ReadProgress, perSecond: number, columns: number): string {
+  const p = percent(read);
+  const bar = p === undefined ? '' : `[${'#'.repeat(Math.round((p / 100) * BAR_WIDTH)).padEnd(BAR_WIDTH, '-')}] ${String(p).padStart(3)}% `;
+  const failed = stats.nacked + stats.returned;
+  const text = `${bar}${fmt(stats.confirmed - stats.returned)} confirmed${failed ? `, ${fmt(failed)} refused` : ''}, ${fmt(Math.round(perSecond))} msg/s`;
+  return text.slice(0, Math.max(10, columns - 1));
+}
+
+function percent(read: ReadProgress): number | undefined {
+  if (!read.total) return undefined;
+  return Math.min(100, Math.floor((read.done / read.total) * 100));
+}
+
+function fmt(n: number): string {
+  return n.toLocaleString('en-US');
+}

@@ -1,0 +1,57 @@
+import { BrokerUnavailableError, UnconfirmedError, UsageError, oneLine, type WqError } from '../errors.js';
+import type { PublishConfig } from '../config/publish.js';
+
+/** The publisher's counters, read by the progress display on a timer (never per message). */
+export interface PublishStats {
+  published: number;
+  /** basic.ack received; includes returned messages, which RabbitMQ acks after returning them. */
+  confirmed: number;
+  nacked: number;
+  returned: number;
+  /** Still unconfirmed when the channel closed. */
+  lost: number;
+}
+
+export interface PublishResult extends PublishStats {
+  /** Ready messages in the queue after publishing (undefined without a queue, or after a lost connection). */
+  ready?: number;
+  /** The error that ended the run, if any (carries its exit code). */
+  error?: WqError;
+  /** The signal that stopped the run, if any. */
+  signal?: string;
+  /** From the first message read to the last confirm. */
+  durationMs: number;
+  /** The whole input was read (false when a signal or a lost connection stopped the reading). */
+  complete: boolean;
+}
+
+// The one line that ends a run that did not publish everything. Refused (65) only when every
+// unconfirmed message was nacked or returned; a lost connection (69) leaves each one's fate unknown.
+export function outcomeError(config: PublishConfig, r: PublishResult, closedBy: Error | undefined, readError: unknown): WqError | undefined {
+  const target = config.exchange ? `exchange "${config.exchange}" (routing key "${config.routingKey}")` : `queue "${config.queue}"`;
+  const ok = r.confirmed - r.returned;
+  const notOk = r.published - ok;
+  const rest = r.complete || r.signal ? '' : ' The rest of the input was not published.';
+  if (readError !== undefined) {
+    const text = readError instanceof Error ? readError.message : String(readError);
+    return new UsageError(`reading the input failed (${oneLine(text)}) after ${ok} messages were published and confirmed to ${target}${notOk ? `; ${notOk} more were not confirmed` : ''}.`);
+  }
+  if (notOk === 0) {
+    if (!r.complete && !r.signal) return new BrokerUnavailableError(`lost the connection (${oneLine(closedBy?.message ?? 'closed')}) after ${ok} messages were published and confirmed to ${target}.${rest}`, closedBy);
+    if (closedBy && r.ready === undefined && config.queue && !r.signal) {
+      return new BrokerUnavailableError(`all ${ok} messages were confirmed to ${target}, but the connection was lost before the queue's depth could be read (${oneLine(closedBy.message)}).`, closedBy);
+    }
+    return undefined;
+  }
+  const parts: string[] = [];
+  if (r.nacked > 0) parts.push(`${r.nacked} refused by the broker (basic.nack: is the queue full, with x-max-length and overflow reject-publish?)`);
+  if (r.returned > 0) parts.push(`${r.returned} unroutable (basic.return: no queue for ${target})`);
+  if (r.lost > 0) {
+    const why = r.signal ? `stopped by ${r.signal}` : `the connection was lost: ${oneLine(closedBy?.message ?? 'closed')}`;
+    parts.push(`${r.lost} unconfirmed when ${why}; each may or may not be in the queue (its message id tells duplicates)`);
+  }
+  const refusedOnly = r.lost === 0;
+  const redo = refusedOnly ? 'Those messages are not in the queue: publish them again once the cause is fixed.' : 'Publish again what must not be missing.';
+  return new UnconfirmedError(`${notOk} of ${r.published} messages were not confirmed to ${target}: ${parts.join('; ')}. ${redo}${rest}`, notOk, refusedOnly, closedBy);
+}
+

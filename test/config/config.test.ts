@@ -1,0 +1,96 @@
+import { writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseArgv } from '../../src/config/args.js';
+import { parseConsumeArgs } from '../../src/config/consume.js';
+import { UsageError } from '../../src/errors.js';
+import { redactText, redactUrl } from '../../src/redact.js';
+import { tempDir } from '../helpers/files.js';
+
+const run = (argv: string[], env: Record<string, string> = {}) => {
+  const r = parseConsumeArgs(argv, env);
+  if (r.kind !== 'run') throw new Error('expected a run request');
+  return r.config;
+};
+
+describe('configuration precedence: flag > environment > default', () => {
+  it('takes --url over BROKER_URL over BROKER_URL_FILE over AMQP_URL over the default', () => {
+    const file = `${tempDir()}/url`;
+    writeFileSync(file, 'amqp://file:f@h3\n');
+    const env = { BROKER_URL: 'amqp://env:e@h1', BROKER_URL_FILE: file, AMQP_URL: 'amqp://amqp:a@h2', QUEUE: 'q' };
+    expect(run(['--url', 'amqp://flag:x@h0', '--', 'cat'], env).url).toBe('amqp://flag:x@h0');
+    expect(run(['--', 'cat'], env).url).toBe('amqp://env:e@h1');
+    expect(run(['--', 'cat'], { ...env, BROKER_URL: '' }).url).toBe('amqp://file:f@h3');
+    expect(run(['--', 'cat'], { AMQP_URL: 'amqp://amqp:a@h2', QUEUE: 'q' }).url).toBe('amqp://amqp:a@h2');
+    expect(run(['--', 'cat'], { QUEUE: 'q' }).url).toBe('amqp://guest:guest@localhost:5672');
+  });
+
+  it('takes -q over QUEUE', () => {
+    expect(run(['-q', 'flag', '--', 'cat'], { QUEUE: 'env' }).queue).toBe('flag');
+    expect(run(['--', 'cat'], { QUEUE: 'env' }).queue).toBe('env');
+  });
+
+  it('has the documented defaults', () => {
+    const c = run(['-q', 'q', '--', 'cat']);
+    expect(c).toMatchObject({ count: 1, prefetch: 1, concurrency: 1, declare: false, waitSeconds: 0, untilEmpty: false, graceSeconds: 20, timeoutSeconds: 0, maxAttempts: 0, heartbeatSeconds: 30 });
+    expect(c.deadLetter).toEqual({ kind: 'queue', queue: 'q.dead' });
+    expect(run(['-q', 'q', '--until-empty', '--', 'cat']).count).toBe(0);
+    // Prefetch: one beyond the concurrency, never more than --count.
+    expect(run(['-q', 'q', '-j', '3', '--', 'cat']).prefetch).toBe(1);
+    expect(run(['-q', 'q', '--until-empty', '--', 'cat']).prefetch).toBe(2);
+    expect(run(['-q', 'q', '--until-empty', '-j', '3', '--', 'cat']).prefetch).toBe(4);
+    expect(run(['-q', 'q', '-c', '10', '-j', '3', '--', 'cat']).prefetch).toBe(4);
+    expect(run(['-q', 'q', '-c', '2', '-j', '3', '--', 'cat']).prefetch).toBe(2);
+    expect(run(['-q', 'q', '-c', '0', '--', 'cat']).prefetch).toBe(2);
+    expect(run(['-q', 'q', '--until-empty', '-p', '1', '--', 'cat']).prefetch).toBe(1);
+  });
+});
+
+describe('argv: everything after "--" (or the first word that is not an option) is the command, untouched', () => {
+  it('keeps the command and its own flags', () => {
+    const c = run(['-q', 'q', '-c', '2', '--', 'python3', '-u', 'worker.py', '--count', '9', '--']);
+    expect([c.command, ...c.args]).toEqual(['python3', '-u', 'worker.py', '--count', '9', '--']);
+    expect(c.count).toBe(2);
+  });
+
+  it('starts the command at the first positional, as amqp-consume users write it', () => {
+    const c = run(['-q', 'q', '/worker.py', '-v']);
+    expect([c.command, ...c.args]).toEqual(['/worker.py', '-v']);
+  });
+
+  it('reads --name=value, -qNAME and repeated options', () => {
+    const { values } = parseArgv(['--queue=a', '-c3'], [
+      { name: 'queue', short: 'q', type: 'string', help: '' },
+      { name: 'count', short: 'c', type: 'string', help: '' },
+    ], false);
+    expect(values).toEqual({ queue: 'a', count: '3' });
+  });
+
+  it.each([
+    [['-q', 'q', '--nope', '--', 'cat'], /unknown option --nope/],
+    [['-q', 'q', '-c', '-1', '--', 'cat'], /--count needs a whole number/],
+    [['-q', 'q', '--wait', 'soon', '--', 'cat'], /--wait needs a number of seconds/],
+    [['-q', 'q', '-j', '0', '--', 'cat'], /--concurrency needs a whole number >= 1/],
+    [['-q', 'q', '--queue-type', 'stream', '--', 'cat'], /--queue-type must be classic or quorum/],
+    [['-q', 'q', '--until-empty', '--wait', '1', '--', 'cat'], /--wait does not apply/],
+    [['-q', 'q', '--url'], /--url needs a value/],
+    [['-q', 'q', '--log-level', 'loud', '--', 'cat'], /--log-level must be one of/],
+  ])('rejects %j with a usage error', (argv, message) => {
+    expect(() => parseConsumeArgs(argv, {})).toThrow(UsageError);
+    expect(() => parseConsumeArgs(argv, {})).toThrow(message);
+  });
+});
+
+describe('redaction', () => {
+  it.each([
+    ['amqp://user:secret@host:5672/vhost', 'amqp://user:***@host:5672/vhost'],
+    ['amqps://u:p%40ss@h/', 'amqps://u:***@h/'],
+    ['amqp://host:5672', 'amqp://host:5672'],
+    ['amqp://user@host', 'amqp://user@host'],
+  ])('redactUrl(%s)', (url, expected) => {
+    expect(redactUrl(url)).toBe(expected);
+  });
+
+  it('removes URL passwords and a known secret from free text', () => {
+    expect(redactText('failed for amqp://a:b@c and amqp://d:e@f; token hunter2', 'hunter2')).toBe('failed for amqp://a:***@c and amqp://d:***@f; token ***');
+  });
+});

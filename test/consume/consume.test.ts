@@ -1,0 +1,353 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { admin, brokerUrl, drain, freshQueue, publish, queueState, uniqueQueue } from '../helpers/broker.js';
+import { cli, DIST, errors, FIXTURE, start, toRun } from '../helpers/cli.js';
+import { alive, recorded, tempDir } from '../helpers/files.js';
+import { waitFor } from '../helpers/wait.js';
+
+describe('wq-consume takes exactly one message by default', () => {
+  it('runs the command on the first of three messages and leaves the other two ready', async () => {
+    const queue = await freshQueue('three');
+    await publish(queue, ['first', 'second', 'third']);
+    const out = tempDir();
+    const run = await cli('wq-consume', ['-q', queue, '--', FIXTURE('record.sh')], { env: { OUT: out } });
+    expect(run.exitCode).toBe(0);
+    const got = recorded(out);
+    expect(got.map((r) => r.body.toString())).toEqual(['first']);
+    expect(await queueState(queue)).toEqual({ ready: 2, unacked: 0, consumers: 0 });
+    // The next two were never pushed to that consumer, so neither is marked redelivered.
+    const ch = await (await admin()).createChannel();
+    const next = await ch.get(queue, { noAck: false });
+    expect(next && next.fields.redelivered).toBe(false);
+    await ch.nack(next as never, false, true);
+    await ch.close();
+    const ack = run.logs.find((l) => l.msg.includes('acked'));
+    expect(ack).toMatchObject({ queue, exitCode: 0 });
+  });
+
+  it('reads BROKER_URL and QUEUE from the environment, like the Kubernetes example Job', async () => {
+    const queue = await freshQueue('env');
+    await publish(queue, ['from-env']);
+    const out = tempDir();
+    const run = await cli('wq-consume', ['--', FIXTURE('record.sh')], { env: { OUT: out, QUEUE: queue } });
+    expect(run.exitCode).toBe(0);
+    expect(recorded(out)[0]?.body.toString()).toBe('from-env');
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('-c 2 processes two messages in order, then stops', async () => {
+    const queue = await freshQueue('count');
+    await publish(queue, ['a', 'b', 'c']);
+    const out = tempDir();
+    const run = await cli('wq-consume', ['-q', queue, '-c', '2', '--', FIXTURE('record.sh')], { env: { OUT: out } });
+    expect(run.exitCode).toBe(0);
+    expect(recorded(out).map((r) => r.body.toString())).toEqual(['a', 'b']);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
+  it('--declare creates a durable queue that does not exist yet', async () => {
+    const queue = uniqueQueue('declare');
+    const run = await cli('wq-consume', ['-q', queue, '--declare', '--wait', '0.3', '--', 'true']);
+    expect(run.exitCode).toBe(75);
+    const ch = await (await admin()).createChannel();
+    // Re-declaring it durable succeeds only if it is durable.
+    await expect(ch.assertQueue(queue, { durable: true })).resolves.toMatchObject({ messageCount: 0 });
+    await ch.close();
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+});
+
+describe('the ack contract', () => {
+  it('hands the message back when the command fails, and exits with its status', async () => {
+    const queue = await freshQueue('fail');
+    await publish(queue, ['doomed']);
+    const run = await cli('wq-consume', ['-q', queue, '--', 'sh', '-c', 'cat >/dev/null; exit 3']);
+    expect(run.exitCode).toBe(3);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+    expect((await drain(queue)).map(String)).toEqual(['doomed']);
+    expect(run.logs.some((l) => /exited with status 3.*handed back/.test(l.msg))).toBe(true);
+  });
+
+  it('reports 128+N when the command dies of signal N, and hands the message back', async () => {
+    const queue = await freshQueue('signal');
+    await publish(queue, ['x']);
+    const run = await cli('wq-consume', ['-q', queue, '--', 'sh', '-c', 'kill -KILL $$']);
+    expect(run.exitCode).toBe(137);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
+  it('acks when a command ignores a 1 MB stdin and exits 0 (no EPIPE crash)', async () => {
+    const queue = await freshQueue('ignore');
+    await publish(queue, [randomBytes(1024 * 1024)]);
+    const run = await cli('wq-consume', ['-q', queue, '--', FIXTURE('ignore-stdin.sh')]);
+    expect(run.exitCode).toBe(0);
+    expect(errors(run)).toEqual([]);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('hands back a 1 MB message whose command ignores stdin and fails: no poison loop from SIGPIPE', async () => {
+    const queue = await freshQueue('ignore-fail');
+    await publish(queue, [randomBytes(1024 * 1024)]);
+    const run = await cli('wq-consume', ['-q', queue, '--', FIXTURE('ignore-stdin.sh')], { env: { EXIT: '5' } });
+    expect(run.exitCode).toBe(5);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
+  it("keeps the broker's credentials out of the command's environment", async () => {
+    const queue = await freshQueue('secrets');
+    await publish(queue, ['x']);
+    const run = await cli('wq-consume', ['-q', queue, '--', 'sh', '-c', 'env'], { env: { AMQP_URL: brokerUrl(), KEEP_ME: 'yes' } });
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toMatch(/^KEEP_ME=yes$/m);
+    expect(run.stdout).toMatch(/^WQ_QUEUE=/m);
+    expect(run.stdout).not.toMatch(/^(BROKER_URL|AMQP_URL|BROKER_URL_FILE)=/m);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('passes the command stdout and stderr through untouched, apart from its own JSON logs', async () => {
+    const queue = await freshQueue('stdio');
+    await publish(queue, ['hello']);
+    const run = await cli('wq-consume', ['-q', queue, '--', 'sh', '-c', 'cat; printf "\\nto-stderr\\n" >&2']);
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toBe('hello');
+    expect(run.otherStderr).toEqual(['to-stderr']);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+});
+
+/** A copy of dist/wq-consume.mjs alone, as when only the bundle is copied into an image. */
+function bundleWithoutAddon(): string {
+  const script = `${tempDir()}/wq-consume.mjs`;
+  copyFileSync(DIST('wq-consume'), script);
+  return script;
+}
+
+describe('how the command is started (WQ_SPAWN)', () => {
+  it.each(['child_process', 'native', 'auto'])('WQ_SPAWN=%s keeps the ack contract: success acked, failure handed back', async (mode) => {
+    const queue = await freshQueue(`spawn-${mode}`);
+    await publish(queue, ['ok', 'fail']);
+    const out = tempDir();
+    const first = await cli('wq-consume', ['-q', queue, '--', FIXTURE('record.sh')], { env: { OUT: out, WQ_SPAWN: mode } });
+    expect(first.exitCode).toBe(0);
+    const second = await cli('wq-consume', ['-q', queue, '--', 'sh', '-c', 'cat >/dev/null; exit 3'], { env: { WQ_SPAWN: mode } });
+    expect(second.exitCode).toBe(3);
+    expect(recorded(out).map((r) => r.body.toString())).toEqual(['ok']);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
+  it('a copy of wq-consume.mjs without wq-spawn.node still works, through node:child_process', async () => {
+    const queue = await freshQueue('spawn-copy');
+    await publish(queue, ['copied']);
+    const script = bundleWithoutAddon();
+    const out = tempDir();
+    const run = await cli('wq-consume', ['-q', queue, '--log-level', 'debug', '--', FIXTURE('record.sh')], { script, env: { OUT: out } });
+    expect(run.exitCode).toBe(0);
+    expect(run.logs.some((l) => l.msg.includes('native spawn unavailable'))).toBe(true);
+    expect(recorded(out).map((r) => r.body.toString())).toEqual(['copied']);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('WQ_SPAWN=native without the addon exits 78 with one line, before taking a message', async () => {
+    const queue = await freshQueue('spawn-native-missing');
+    await publish(queue, ['untouched']);
+    const script = bundleWithoutAddon();
+    const run = await cli('wq-consume', ['-q', queue, '--', 'cat'], { script, env: { WQ_SPAWN: 'native' } });
+    expect(run.exitCode).toBe(78);
+    expect(errors(run)).toHaveLength(1);
+    expect(errors(run)[0]?.msg).toMatch(/WQ_SPAWN=native.*wq-spawn\.node was not built.*Unset WQ_SPAWN/);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
+  it('an unknown WQ_SPAWN is a usage error (64), nothing consumed', async () => {
+    const queue = await freshQueue('spawn-bad');
+    await publish(queue, ['untouched']);
+    const run = await cli('wq-consume', ['-q', queue, '--', 'cat'], { env: { WQ_SPAWN: 'fork' } });
+    expect(run.exitCode).toBe(64);
+    expect(run.stderr).toContain('WQ_SPAWN must be one of auto, native, child_process');
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+});
+
+describe('bodies are bytes', () => {
+  it.each([
+    ['binary', randomBytes(4096)],
+    ['empty', Buffer.alloc(0)],
+    ['16 MB', randomBytes(16 * 1024 * 1024)],
+  ])('a %s body reaches the command byte for byte', async (_label, body) => {
+    const queue = await freshQueue('bytes');
+    await publish(queue, [body]);
+    const out = tempDir();
+    const run = await cli('wq-consume', ['-q', queue, '--', FIXTURE('record.sh')], { env: { OUT: out } });
+    expect(run.exitCode).toBe(0);
+    const got = recorded(out);
+    expect(got).toHaveLength(1);
+    expect(got[0]?.body.equals(body)).toBe(true);
+    expect(got[0]?.env.WQ_BODY_BYTES).toBe(String(body.length));
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+});
+
+describe('signals', () => {
+  it.each([
+    ['SIGTERM', 143],
+    ['SIGINT', 130],
+  ] as const)('%s during a long command stops it, hands the message back and leaves no process behind', async (signal, code) => {
+    const queue = await freshQueue('term');
+    await publish(queue, ['long job']);
+    const pidfile = `${tempDir()}/pids`;
+    const child = start('wq-consume', ['-q', queue, '--grace', '2', '--', FIXTURE('sleep-forever.sh')], { env: { PIDFILE: pidfile } });
+    await waitFor(() => existsSync(pidfile) && readFileSync(pidfile, 'utf8').trim().split('\n').length === 2);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 1, consumers: 0 });
+    const pids = readFileSync(pidfile, 'utf8').trim().split('\n').map(Number);
+    child.kill(signal);
+    const run = toRun(await child);
+    expect(run.exitCode).toBe(code);
+    await waitFor(() => pids.every((pid) => !alive(pid)), 'the command and its child to be gone', 3000);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+    expect(run.logs.some((l) => l.msg.includes(`received ${signal}`))).toBe(true);
+  });
+
+  it('SIGTERM while waiting on an empty queue exits 143 at once', async () => {
+    const queue = await freshQueue('term-idle');
+    const child = start('wq-consume', ['-q', queue, '--', 'cat']);
+    await waitFor(async () => (await queueState(queue)).consumers === 1);
+    child.kill('SIGTERM');
+    const run = toRun(await child);
+    expect(run.exitCode).toBe(143);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('a command that exits 0 after SIGTERM has done its work: the message is acked', async () => {
+    const queue = await freshQueue('term-ok');
+    await publish(queue, ['finish me']);
+    const marker = `${tempDir()}/started`;
+    const script = `trap 'exit 0' TERM; touch ${marker}; while :; do sleep 0.05; done`;
+    const child = start('wq-consume', ['-q', queue, '--', 'sh', '-c', script]);
+    await waitFor(() => existsSync(marker));
+    child.kill('SIGTERM');
+    const run = toRun(await child);
+    expect(run.exitCode).toBe(143);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+});
+
+describe('empty and deleted queues do not hang', () => {
+  it('--wait gives up on an empty queue with exit 75', async () => {
+    const queue = await freshQueue('wait');
+    const run = await cli('wq-consume', ['-q', queue, '--wait', '0.5', '--', 'cat']);
+    expect(run.exitCode).toBe(75);
+    expect(errors(run)).toHaveLength(1);
+    expect(errors(run)[0]?.msg).toMatch(/no message arrived.*--wait/);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('a queue deleted while waiting ends with exit 78 and one clear line', async () => {
+    const queue = await freshQueue('deleted');
+    const child = start('wq-consume', ['-q', queue, '--', 'cat']);
+    await waitFor(async () => (await queueState(queue)).consumers === 1);
+    const ch = await (await admin()).createChannel();
+    await ch.deleteQueue(queue);
+    await ch.close();
+    const run = toRun(await child);
+    expect(run.exitCode).toBe(78);
+    expect(errors(run)).toHaveLength(1);
+    expect(errors(run)[0]?.msg).toMatch(/was deleted/);
+  });
+});
+
+describe('bad input: one clear line, a documented code, nothing consumed', () => {
+  const secret = 's3cr3t-pw';
+  const cases: Array<[string, (q: string) => string[], number, RegExp, Record<string, string>?]> = [
+    ['wrong password', (q) => ['--url', badPasswordUrl(secret), '-q', q, '--', 'cat'], 77, /refused access.*Check the user, password/],
+    ['wrong password in BROKER_URL', (q) => ['-q', q, '--', 'cat'], 77, /refused access/, { BROKER_URL: 'PLACEHOLDER' }],
+    ['unreachable host', (q) => ['--url', `amqp://guest:${secret}@127.0.0.1:1`, '--connect-timeout', '0', '-q', q, '--', 'cat'], 69, /cannot reach the broker.*nothing listens/],
+    ['missing queue', () => ['-q', 'wq-test-no-such-queue', '--', 'cat'], 78, /does not exist.*--declare/],
+    ['missing command', (q) => ['-q', q, '--', 'no-such-command-wq'], 127, /was not found in PATH/],
+    ['non-executable command', (q) => ['-q', q, '--', FIXTURE('not-executable.sh')], 126, /is not executable.*chmod \+x/],
+    ['bad flag', (q) => ['-q', q, '--frobnicate', '--', 'cat'], 64, /unknown option --frobnicate/],
+    ['bad number', (q) => ['-q', q, '-c', 'many', '--', 'cat'], 64, /--count needs a whole number/],
+    ['no command', (q) => ['-q', q], 64, /no command given/],
+    ['no queue', () => ['--', 'cat'], 64, /no queue given/],
+  ];
+  it.each(cases)('%s', async (_label, args, code, message, env) => {
+    const queue = await freshQueue('bad');
+    await publish(queue, ['keep me']);
+    const resolvedEnv = env?.BROKER_URL === 'PLACEHOLDER' ? { BROKER_URL: badPasswordUrl(secret) } : env;
+    const run = await cli('wq-consume', args(queue), { env: resolvedEnv });
+    expect(run.exitCode).toBe(code);
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+    expect(errors(run)[0]?.msg).toMatch(message);
+    expect(run.stderr).not.toContain(secret);
+    expect(run.stdout).toBe('');
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
+  it('--help prints usage to stdout without any password', async () => {
+    const run = await cli('wq-consume', ['--help'], { env: { BROKER_URL: badPasswordUrl('topsecret') } });
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toMatch(/Usage: wq-consume/);
+    expect(run.stdout + run.stderr).not.toContain('topsecret');
+  });
+});
+
+describe('interoperates with Debian amqp-tools', () => {
+  it('consumes what amqp-publish wrote, and the metadata reaches the command as WQ_* variables', async () => {
+    const queue = await freshQueue('amqp-tools');
+    const url = brokerUrl();
+    execFileSync('amqp-publish', ['--url', url, '-r', queue, '-p', '-C', 'text/plain', '-E', 'utf-8', '-H', 'tenant: acme', '-b', 'from amqp-publish']);
+    const out = tempDir();
+    const run = await cli('wq-consume', ['-q', queue, '--', FIXTURE('record.sh')], { env: { OUT: out } });
+    expect(run.exitCode).toBe(0);
+    const [got] = recorded(out);
+    expect(got?.body.toString()).toBe('from amqp-publish');
+    expect(got?.env).toMatchObject({
+      WQ_QUEUE: queue,
+      WQ_ROUTING_KEY: queue,
+      WQ_EXCHANGE: '',
+      WQ_REDELIVERED: 'false',
+      WQ_DELIVERY_COUNT: '1',
+      WQ_CONTENT_TYPE: 'text/plain',
+      WQ_CONTENT_ENCODING: 'utf-8',
+    });
+    expect(JSON.parse(got?.env.WQ_HEADERS ?? '{}')).toEqual({ tenant: 'acme' });
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('passes message id, correlation id, timestamp and the redelivered flag', async () => {
+    const queue = await freshQueue('meta');
+    await publish(queue, ['m'], { messageId: 'id-42', correlationId: 'corr-7', timestamp: 1700000000, type: 'resize' });
+    const first = await cli('wq-consume', ['-q', queue, '--', 'false']);
+    expect(first.exitCode).toBe(1);
+    const out = tempDir();
+    const run = await cli('wq-consume', ['-q', queue, '--', FIXTURE('record.sh')], { env: { OUT: out } });
+    expect(run.exitCode).toBe(0);
+    expect(recorded(out)[0]?.env).toMatchObject({
+      WQ_MESSAGE_ID: 'id-42',
+      WQ_CORRELATION_ID: 'corr-7',
+      WQ_TIMESTAMP: '1700000000',
+      WQ_TYPE: 'resize',
+      WQ_REDELIVERED: 'true',
+      WQ_DELIVERY_COUNT: '2',
+    });
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('reports x-delivery-count from a quorum queue', async () => {
+    const queue = await freshQueue('quorum', { 'x-queue-type': 'quorum' });
+    await publish(queue, ['q']);
+    for (let i = 0; i < 2; i++) expect((await cli('wq-consume', ['-q', queue, '--', 'false'])).exitCode).toBe(1);
+    const out = tempDir();
+    const run = await cli('wq-consume', ['-q', queue, '--', FIXTURE('record.sh')], { env: { OUT: out } });
+    expect(run.exitCode).toBe(0);
+    expect(recorded(out)[0]?.env.WQ_DELIVERY_COUNT).toBe('3');
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+});
+
+function badPasswordUrl(password: string): string {
+  const u = new URL(brokerUrl());
+  u.password = password;
+  return u.toString();
+}

@@ -1,0 +1,161 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Job } from 'kubernetes-types/batch/v1.js';
+import { describe, expect, it } from 'vitest';
+import { parse, parseAllDocuments } from 'yaml';
+import { loadJobTemplate, renderJob } from '../../src/k8s/job-render.js';
+import { brokerUrl, freshQueue, publish, queueExists, queueState, uniqueQueue } from '../helpers/broker.js';
+import { cli, errors, FIXTURE } from '../helpers/cli.js';
+import { tempDir } from '../helpers/files.js';
+import { jobProblems } from '../helpers/k8s-schema.js';
+
+const TEMPLATE = FIXTURE('job-template.yaml');
+const PASSWORD_URL = /amqps?:\/\/[^\s@/]*:[^\s@/]+@/;
+
+const container = (job: Job) => job.spec?.template?.spec?.containers[0];
+const env = (job: Job) => Object.fromEntries((container(job)?.env ?? []).map((e) => [e.name, e.valueFrom ?? e.value]));
+
+function template(text: string): string {
+  const path = join(tempDir(), 'job.yaml');
+  writeFileSync(path, text);
+  return path;
+}
+
+const tutorial = readFileSync(TEMPLATE, 'utf8');
+const jobOptions = (path: string, more: { container?: string; secretName?: string; secretKey?: string } = {}) => ({ template: path, secretName: 'wq-broker', secretKey: 'url', ...more });
+
+describe('wq-publish --job renders the Job for the queue it filled', () => {
+  it('renders k8s/job.yaml, the shipped template, into a valid batch/v1 Job', async () => {
+    const queue = uniqueQueue('job-shipped');
+    const run = await cli('wq-publish', ['-q', queue, '--job', 'k8s/job.yaml', 'a', 'b', 'c']);
+    expect(run.exitCode).toBe(0);
+    expect(await queueState(queue)).toEqual({ ready: 3, unacked: 0, consumers: 0 });
+    const job = parse(run.stdout) as Job;
+    expect(jobProblems(job)).toEqual([]);
+    expect(job.spec).toMatchObject({ completions: 3, parallelism: 2 });
+    expect(env(job)).toEqual({ BROKER_URL: { secretKeyRef: { name: 'wq-broker', key: 'url' } }, QUEUE: queue });
+    expect(run.stdout).not.toMatch(PASSWORD_URL);
+  });
+
+  it('completions = the queue depth, a valid batch/v1 Job on stdout, BROKER_URL from the Secret, QUEUE wired', async () => {
+    const queue = uniqueQueue('job');
+    const run = await cli('wq-publish', ['-q', queue, '--job', TEMPLATE, 'a', 'b', 'c', 'd', 'e']);
+    expect(run.exitCode).toBe(0);
+    const state = await queueState(queue);
+    expect(state).toEqual({ ready: 5, unacked: 0, consumers: 0 });
+    const job = parse(run.stdout) as Job;
+    expect(jobProblems(job)).toEqual([]);
+    expect(job.spec?.completions).toBe(state.ready);
+    expect(job.spec?.parallelism).toBe(2);
+    expect(job.metadata?.name).toBe('job-wq-1');
+    expect(env(job)).toEqual({ BROKER_URL: { secretKeyRef: { name: 'wq-broker', key: 'url' } }, QUEUE: queue });
+    expect(run.stdout).not.toMatch(PASSWORD_URL);
+    expect(run.stdout).not.toContain(brokerUrl());
+    expect(run.stdout.startsWith('# Shaped like the Kubernetes')).toBe(true); // comments kept
+    // stdout is the manifest alone; the status went to stderr.
+    expect(run.logs.at(-1)?.msg).toBe('wrote Job job-wq-1: completions 5, parallelism 2');
+  });
+
+  it('caps parallelism at completions', async () => {
+    const queue = uniqueQueue('job-cap');
+    const run = await cli('wq-publish', ['-q', queue, '--job', TEMPLATE, 'only']);
+    expect(run.exitCode).toBe(0);
+    const job = parse(run.stdout) as Job;
+    expect(jobProblems(job)).toEqual([]);
+    expect(job.spec).toMatchObject({ completions: 1, parallelism: 1 });
+    expect(run.logs.some((l) => l.msg === 'parallelism 2 capped at completions 1')).toBe(true);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
+  it('with no items and no stdin, takes completions from the current depth', async () => {
+    const queue = await freshQueue('job-depth');
+    await publish(queue, ['x', 'y', 'z']);
+    const run = await cli('wq-publish', ['-q', queue, '--job', TEMPLATE]);
+    expect(run.exitCode).toBe(0);
+    expect((parse(run.stdout) as Job).spec?.completions).toBe(3);
+    expect(await queueState(queue)).toEqual({ ready: 3, unacked: 0, consumers: 0 });
+  });
+
+  it('an empty queue: exit 75 and no manifest', async () => {
+    const queue = await freshQueue('job-empty');
+    const run = await cli('wq-publish', ['-q', queue, '--job', TEMPLATE]);
+    expect(run.exitCode).toBe(75);
+    expect(run.stdout).toBe('');
+    expect(errors(run)[0]?.msg).toMatch(/holds no ready messages.*no manifest was written/);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('a template that is not a usable Job: exit 64 before anything is published', async () => {
+    const queue = uniqueQueue('job-bad');
+    const always = template(tutorial.replace('restartPolicy: OnFailure', 'restartPolicy: Always'));
+    const run = await cli('wq-publish', ['-q', queue, '--job', always, 'a']);
+    expect(run.exitCode).toBe(64);
+    expect(errors(run)[0]?.msg).toMatch(/not a usable batch\/v1 Job: spec.template.spec.restartPolicy must be OnFailure or Never/);
+    const deployment = template(tutorial.replace('kind: Job', 'kind: Deployment'));
+    expect((await cli('wq-publish', ['-q', queue, '--job', deployment, 'a'])).exitCode).toBe(64);
+    expect((await cli('wq-publish', ['-q', queue, '--job', '/nonexistent/job.yaml', 'a'])).exitCode).toBe(64);
+    expect(await queueExists(queue)).toBe(false);
+  });
+
+  it('never writes a literal password: a literal BROKER_URL becomes a secretKeyRef; a password elsewhere is refused before publishing', async () => {
+    const literal = template(tutorial.replace(/- name: BROKER_URL\n(\s+)valueFrom:\n\s+secretKeyRef:\n\s+name: wq-broker\n\s+key: url/, '- name: BROKER_URL\n$1value: amqp://app:s3cret@rabbitmq:5672'));
+    expect(readFileSync(literal, 'utf8')).toContain('s3cret');
+    const queue = uniqueQueue('job-literal');
+    const run = await cli('wq-publish', ['-q', queue, '--job', literal, 'a']);
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).not.toContain('s3cret');
+    expect(env(parse(run.stdout) as Job).BROKER_URL).toEqual({ secretKeyRef: { name: 'wq-broker', key: 'url' } });
+    expect(run.logs.some((l) => l.level === 40 && /BROKER_URL was not from a Secret/.test(l.msg))).toBe(true);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+
+    const inArgs = template(tutorial.replace('image: wq-example', 'image: wq-example\n          args: ["--url", "amqp://app:s3cret@rabbitmq:5672"]'));
+    const refused = uniqueQueue('job-leak');
+    const leak = await cli('wq-publish', ['-q', refused, '--job', inArgs, 'a']);
+    expect(leak.exitCode).toBe(64);
+    expect(leak.stdout).toBe('');
+    expect(leak.stderr).not.toContain('s3cret');
+    expect(errors(leak)[0]?.msg).toMatch(/holds a broker URL with a password \(amqp:\/\/app:\*\*\*@/);
+    expect(await queueExists(refused)).toBe(false);
+  });
+});
+
+describe('renderJob (no broker)', () => {
+  it('adds QUEUE and BROKER_URL to a container without env, with the Secret given', () => {
+    const path = template(tutorial.replace(/\n\s+env:[\s\S]*?value: job1/, ''));
+    const t = loadJobTemplate(jobOptions(path, { secretName: 'rabbit', secretKey: 'amqp-url' }), 'work');
+    const job = parse(renderJob(t, 'work', 12).manifest) as Job;
+    expect(jobProblems(job)).toEqual([]);
+    expect(job.spec).toMatchObject({ completions: 12, parallelism: 2 });
+    expect(env(job)).toEqual({ QUEUE: 'work', BROKER_URL: { secretKeyRef: { name: 'rabbit', key: 'amqp-url' } } });
+  });
+
+  it('leaves the URL to BROKER_URL_FILE when the template mounts it as a file, and drops a literal AMQP_URL', () => {
+    const path = template(
+      tutorial.replace(
+        /- name: BROKER_URL\n\s+valueFrom:\n\s+secretKeyRef:\n\s+name: wq-broker\n\s+key: url/,
+        '- name: BROKER_URL_FILE\n              value: /etc/wq/url\n            - name: AMQP_URL\n              value: amqp://guest:guest@old:5672',
+      ),
+    );
+    const r = renderJob(loadJobTemplate(jobOptions(path), 'q1'), 'q1', 4);
+    const job = parse(r.manifest) as Job;
+    expect(jobProblems(job)).toEqual([]);
+    expect(env(job)).toEqual({ BROKER_URL_FILE: '/etc/wq/url', QUEUE: 'q1' });
+    expect(r.manifest).not.toMatch(PASSWORD_URL);
+    expect(r.notes).toEqual([expect.stringMatching(/dropped AMQP_URL/)]);
+  });
+
+  it('wires the container --job-container names, and keeps the other documents of the file', () => {
+    const twoContainers = tutorial.replace('      containers:\n', '      containers:\n        - name: sidecar\n          image: busybox\n');
+    const path = template(`apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  a: b\n---\n${twoContainers}`);
+    const r = renderJob(loadJobTemplate(jobOptions(path, { container: 'c' }), 'q2'), 'q2', 9);
+    const docs = parseAllDocuments(r.manifest) as Array<{ toJS(): unknown }>;
+    expect(docs).toHaveLength(2);
+    expect(docs[0]?.toJS()).toEqual({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'notes' }, data: { a: 'b' } });
+    const job = docs[1]?.toJS() as Job;
+    expect(jobProblems(job)).toEqual([]);
+    const [sidecar, worker] = job.spec?.template?.spec?.containers ?? [];
+    expect(sidecar?.env).toBeUndefined();
+    expect(worker?.env?.find((e) => e.name === 'QUEUE')?.value).toBe('q2');
+    expect(() => loadJobTemplate(jobOptions(path, { container: 'nope' }), 'q2')).toThrow(/no such container \(it has sidecar, c\)/);
+  });
+});

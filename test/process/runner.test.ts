@@ -1,0 +1,124 @@
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadNativeSpawn, type NativeSpawn } from '../../src/process/native-spawn.js';
+import { runCommand, type RunOptions } from '../../src/process/runner.js';
+import { alive, tempDir } from '../helpers/files.js';
+import { waitFor } from '../helpers/wait.js';
+
+// The runner's contract, for both ways of starting the command: the posix_spawn addon that `npm run build`
+// compiles into dist/ and node:child_process, which wq falls back to. Real processes, no broker.
+const ADDON = join(import.meta.dirname, '../../dist/wq-spawn.node');
+const haveCompiler = ['cc', 'gcc', 'clang'].some((cc) => spawnSync(cc, ['--version'], { stdio: 'ignore' }).status === 0);
+
+describe('the native spawn addon', () => {
+  it.runIf(process.platform === 'linux' && haveCompiler)('is built by npm run build and loads here', () => {
+    expect(existsSync(ADDON)).toBe(true);
+    const loaded = loadNativeSpawn(ADDON);
+    expect(typeof loaded, typeof loaded === 'string' ? loaded : '').toBe('object');
+  });
+
+  it('reports why it cannot be used instead of throwing', () => {
+    expect(loadNativeSpawn(join(tempDir(), 'missing.node'))).toMatch(/not built|Cannot find/);
+  });
+});
+
+const native = loadNativeSpawn(ADDON);
+const backends: Array<[string, NativeSpawn | undefined]> = [['node:child_process', undefined]];
+if (typeof native !== 'string') backends.unshift(['native posix_spawn', native]);
+
+describe.each(backends)('runCommand with %s', (_name, addon) => {
+  const run = (command: string, args: string[], extra: Partial<RunOptions> = {}) =>
+    runCommand({
+      command,
+      file: command.includes('/') ? command : `/bin/${command}`,
+      args,
+      body: Buffer.alloc(0),
+      env: { PATH: process.env.PATH },
+      timeoutMs: 0,
+      graceMs: 5000,
+      native: addon,
+      ...extra,
+    });
+
+  it.each([
+    ['a small binary body', 200],
+    ['a 1 MB body, larger than the pipe', 1024 * 1024],
+  ])('writes %s to stdin, byte for byte, then EOF', async (_what, size) => {
+    const out = join(tempDir(), 'body');
+    const body = randomBytes(size);
+    const outcome = await run('sh', ['-c', 'cat > "$OUT"'], { body, env: { PATH: process.env.PATH, OUT: out } }).done;
+    expect(outcome).toMatchObject({ kind: 'exited', exitCode: 0 });
+    expect(readFileSync(out).equals(body)).toBe(true);
+  });
+
+  it('reports the exit status, and a death by signal by name', async () => {
+    expect(await run('sh', ['-c', 'exit 7']).done).toMatchObject({ kind: 'exited', exitCode: 7, timedOut: false, stopped: false });
+    expect(await run('sh', ['-c', 'kill -USR1 $$']).done).toMatchObject({ kind: 'signaled', signal: 'SIGUSR1' });
+  });
+
+  it('a command that ignores a 1 MB stdin and exits 0 is a success, not an EPIPE', async () => {
+    const outcome = await run('true', [], { body: randomBytes(1024 * 1024) }).done;
+    expect(outcome).toMatchObject({ kind: 'exited', exitCode: 0 });
+  });
+
+  it('passes exactly the given environment', async () => {
+    const out = join(tempDir(), 'env');
+    await run('sh', ['-c', 'env > "$OUT"'], { env: { PATH: process.env.PATH, OUT: out, WQ_MESSAGE_ID: 'id-1' } }).done;
+    const env = readFileSync(out, 'utf8');
+    expect(env).toContain('WQ_MESSAGE_ID=id-1\n');
+    expect(env).not.toMatch(/^HOME=/m);
+  });
+
+  it('starts it in its own process group, with no signal ignored or blocked (Node ignores SIGPIPE)', async () => {
+    const out = join(tempDir(), 'status');
+    // exec: grep inherits the shell's signal state and reports its own.
+    const running = run('sh', ['-c', 'cut -d" " -f5 /proc/$$/stat > "$OUT"; exec grep -E "^Sig(Ign|Blk)" /proc/self/status >> "$OUT"'], {
+      env: { PATH: process.env.PATH, OUT: out },
+    });
+    expect(await running.done).toMatchObject({ kind: 'exited', exitCode: 0 });
+    const [pgid, ...sig] = readFileSync(out, 'utf8').trim().split('\n');
+    expect(Number(pgid)).toBe(running.pid);
+    expect(sig).toEqual(['SigBlk:\t0000000000000000', 'SigIgn:\t0000000000000000']);
+  });
+
+  it('a missing executable is a spawn failure with ENOENT, not an exit status', async () => {
+    const missing = join(tempDir(), 'missing');
+    expect(await run(missing, []).done).toMatchObject({ kind: 'spawn-failed', error: { code: 'ENOENT' } });
+  });
+
+  it('runs an executable script without a #! line with /bin/sh, as execvp does', async () => {
+    const dir = tempDir();
+    const script = join(dir, 'no-shebang');
+    writeFileSync(script, 'echo ran > "$OUT"\n');
+    chmodSync(script, 0o755);
+    const outcome = await run(script, [], { env: { PATH: process.env.PATH, OUT: join(dir, 'out') } }).done;
+    expect(outcome).toMatchObject({ kind: 'exited', exitCode: 0 });
+    expect(readFileSync(join(dir, 'out'), 'utf8')).toBe('ran\n');
+  });
+
+  it('stop() sends SIGTERM to the group, then SIGKILL after the grace period, children included', async () => {
+    const pids = join(tempDir(), 'pids');
+    const running = run('sh', ['-c', 'trap "" TERM; sleep 30 & echo $$ $! > "$OUT"; while :; do sleep 0.05; done'], {
+      env: { PATH: process.env.PATH, OUT: pids },
+      graceMs: 300,
+    });
+    await waitFor(() => existsSync(pids) && readFileSync(pids, 'utf8').includes(' '));
+    running.stop('SIGTERM');
+    expect(await running.done).toMatchObject({ kind: 'signaled', signal: 'SIGKILL', stopped: true });
+    const [shell, sleeper] = readFileSync(pids, 'utf8').trim().split(' ').map(Number);
+    await waitFor(() => !alive(shell!) && !alive(sleeper!), 'the command and its child to be gone', 3000);
+  });
+
+  it('--timeout stops the command and says so', async () => {
+    const outcome = await run('sleep', ['5'], { timeoutMs: 200 }).done;
+    expect(outcome).toMatchObject({ kind: 'signaled', signal: 'SIGTERM', timedOut: true, stopped: true });
+  });
+
+  it('runs many commands at once and reports each one its own status', async () => {
+    const outcomes = await Promise.all(Array.from({ length: 40 }, (_, i) => run('sh', ['-c', `exit ${i}`]).done));
+    expect(outcomes.map((o) => (o.kind === 'exited' ? o.exitCode : o.kind))).toEqual(Array.from({ length: 40 }, (_, i) => i));
+  });
+});

@@ -1,0 +1,260 @@
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import type { ConsumeMessage } from 'amqplib';
+import { execa } from 'execa';
+import { describe, expect, it, inject } from 'vitest';
+import { admin, brokerUrl, drain, freshQueue, publish, queueExists, queueState, uniqueQueue } from '../helpers/broker.js';
+import { cli, DIST, errors, FIXTURE, toRun } from '../helpers/cli.js';
+import { recorded, tempDir } from '../helpers/files.js';
+
+const run = promisify(execFile);
+
+/** The summary line wq-publish ends a run with. */
+const summary = (logs: Array<{ msg: string }>) => logs.find((l) => /^published \d+ /.test(l.msg)) as (Record<string, unknown> & { msg: string }) | undefined;
+
+/** Every message of a queue, in order, with its properties (a consumer with a large prefetch, no ack). */
+async function consumeAll(queue: string, expected: number): Promise<ConsumeMessage[]> {
+  const ch = await (await admin()).createChannel();
+  await ch.prefetch(2000);
+  const got: ConsumeMessage[] = [];
+  await new Promise<void>((resolve) => {
+    void ch.consume(queue, (msg) => {
+      if (msg) got.push(msg);
+      if (got.length === expected) resolve();
+    }, { noAck: true });
+  });
+  await ch.close();
+  return got;
+}
+
+describe('wq-publish fills a queue, confirmed', () => {
+  it('publishes the arguments in order to a queue it declares durable; wq-consume takes them back', async () => {
+    const queue = uniqueQueue('roundtrip');
+    const pub = await cli('wq-publish', ['-q', queue, 'apple', 'banana', 'cherry']);
+    expect(pub.exitCode).toBe(0);
+    expect(summary(pub.logs)).toMatchObject({ queue, published: 3, unconfirmed: 0, ready: 3 });
+    expect(summary(pub.logs)?.msg).toBe(`published 3 messages to ${queue}, the queue now holds 3 ready messages`);
+    expect(pub.stdout).toBe('');
+    expect(await queueState(queue)).toEqual({ ready: 3, unacked: 0, consumers: 0 });
+    // Durable: re-declaring it durable succeeds only if it is.
+    const ch = await (await admin()).createChannel();
+    await expect(ch.assertQueue(queue, { durable: true })).resolves.toMatchObject({ messageCount: 3 });
+    await ch.close();
+
+    const out = tempDir();
+    const con = await cli('wq-consume', ['-q', queue, '-c', '3', '--', FIXTURE('record.sh')], { env: { OUT: out } });
+    expect(con.exitCode).toBe(0);
+    const got = recorded(out);
+    expect(got.map((r) => r.body.toString())).toEqual(['apple', 'banana', 'cherry']);
+    const ids = got.map((r) => r.env.WQ_MESSAGE_ID);
+    expect(new Set(ids).size).toBe(3);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('sets persistent delivery, a message id, --content-type, --header, and routes through --exchange', async () => {
+    const queue = await freshQueue('props');
+    const ch = await (await admin()).createChannel();
+    await ch.bindQueue(queue, 'amq.direct', `${queue}-key`);
+    const pub = await cli('wq-publish', ['-q', queue, '-e', 'amq.direct', '-r', `${queue}-key`, '-C', 'text/plain', '-H', 'team=fruit', '--header', 'x-note: a=b', 'one', 'two']);
+    expect(pub.exitCode).toBe(0);
+    expect(summary(pub.logs)).toMatchObject({ queue, exchange: 'amq.direct', published: 2, ready: 2 });
+    const msgs = await consumeAll(queue, 2);
+    expect(msgs.map((m) => m.content.toString())).toEqual(['one', 'two']);
+    for (const m of msgs) {
+      expect(m.fields).toMatchObject({ exchange: 'amq.direct', routingKey: `${queue}-key` });
+      expect(m.properties).toMatchObject({ deliveryMode: 2, contentType: 'text/plain', headers: { team: 'fruit', 'x-note': 'a=b' } });
+      expect(m.properties.messageId).toMatch(/^[0-9a-f]{12}-\d+$/);
+    }
+    expect(msgs[0]?.properties.messageId).not.toBe(msgs[1]?.properties.messageId);
+    await ch.close();
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('--queue-type quorum declares a quorum queue', async () => {
+    const queue = uniqueQueue('quorum');
+    const pub = await cli('wq-publish', ['-q', queue, '--queue-type', 'quorum', 'q1']);
+    expect(pub.exitCode).toBe(0);
+    const ch = await (await admin()).createChannel();
+    // Declaring it quorum again succeeds only if it is a quorum queue (else 406 inequivalent arg).
+    await expect(ch.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } })).resolves.toMatchObject({ messageCount: 1 });
+    await ch.close();
+    // A quorum queue's counters reach rabbitmqctl a few seconds late: wait for them to settle.
+    for (let i = 0; i < 100 && (await queueState(queue)).ready === 0; i++) await sleep(200);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+});
+
+describe('line mode and whole messages', () => {
+  const input = Buffer.concat([Buffer.from('alpha\r\nbeta\n\n\r\n  spaced  \n'), Buffer.from([0xff, 0xfe, 0x41]), Buffer.from('\nlast without newline')]);
+  const expected = [Buffer.from('alpha'), Buffer.from('beta'), Buffer.from('  spaced  '), Buffer.from([0xff, 0xfe, 0x41]), Buffer.from('last without newline')];
+
+  it('stdin: one message per line, line endings stripped, empty lines skipped, bytes kept as they are', async () => {
+    const queue = uniqueQueue('stdin');
+    const pub = await cli('wq-publish', ['-q', queue], { input });
+    expect(pub.exitCode).toBe(0);
+    expect(await queueState(queue)).toEqual({ ready: 5, unacked: 0, consumers: 0 });
+    expect(await drain(queue)).toEqual(expected);
+  });
+
+  it('--file: the same rules', async () => {
+    const queue = uniqueQueue('file');
+    const file = join(tempDir(), 'items.txt');
+    writeFileSync(file, input);
+    const pub = await cli('wq-publish', ['-q', queue, '--file', file]);
+    expect(pub.exitCode).toBe(0);
+    expect(await drain(queue)).toEqual(expected);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('-b publishes one whole message, newlines included', async () => {
+    const queue = uniqueQueue('body');
+    const pub = await cli('wq-publish', ['-q', queue, '-b', 'line one\nline two\n']);
+    expect(pub.exitCode).toBe(0);
+    expect((await drain(queue)).map(String)).toEqual(['line one\nline two\n']);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('refuses two sources at once, and an unreadable --file, before publishing anything', async () => {
+    const queue = uniqueQueue('usage');
+    const both = await cli('wq-publish', ['-q', queue, '--file', '/etc/hostname', 'item']);
+    expect(both.exitCode).toBe(64);
+    expect(errors(both)[0]?.msg).toMatch(/one way: items or --file/);
+    const missing = await cli('wq-publish', ['-q', queue, '--file', '/nonexistent/items.txt']);
+    expect(missing.exitCode).toBe(64);
+    expect(errors(missing)[0]?.msg).toMatch(/cannot read --file \/nonexistent\/items.txt: ENOENT/);
+    const header = await cli('wq-publish', ['-q', queue, '-H', 'novalue', 'x']);
+    expect(header.exitCode).toBe(64);
+    expect(await queueExists(queue)).toBe(false);
+  });
+});
+
+describe('Debian amqp-tools read what wq-publish wrote, byte for byte, in order', () => {
+  const items = ['plain', 'héllo wörld ✓', 'tab\there', `quote"s and 'single'`, '  spaces  '];
+
+  it('amqp-get', async () => {
+    const queue = uniqueQueue('amqp-get');
+    expect((await cli('wq-publish', ['-q', queue, ...items])).exitCode).toBe(0);
+    expect((await cli('wq-publish', ['-q', queue, '-b', 'multi\nline\n'])).exitCode).toBe(0);
+    expect((await cli('wq-publish', ['-q', queue], { input: Buffer.from([0x00, 0xff, 0x0a, 0x80]) })).exitCode).toBe(0);
+    const got: Buffer[] = [];
+    for (let i = 0; i < items.length + 2; i++) {
+      const { stdout } = await run('amqp-get', ['--url', brokerUrl(), '-q', queue], { encoding: 'buffer' });
+      got.push(stdout);
+    }
+    expect(got).toEqual([...items.map((s) => Buffer.from(s)), Buffer.from('multi\nline\n'), Buffer.from([0x00, 0xff])]);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+    expect(await drain(queue)).toEqual([Buffer.from([0x80])]);
+  });
+
+  it('amqp-consume', async () => {
+    const queue = uniqueQueue('amqp-consume');
+    expect((await cli('wq-publish', ['-q', queue, ...items])).exitCode).toBe(0);
+    const { stdout } = await run('amqp-consume', ['--url', brokerUrl(), '-q', queue, '-c', String(items.length), 'cat'], { encoding: 'buffer' });
+    expect(stdout).toEqual(Buffer.from(items.join('')));
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+});
+
+describe('publisher confirms: success is reported only for what the broker confirmed', () => {
+  it('a queue that refuses messages (x-max-length 5, reject-publish): exit 65 and the count of refused messages', async () => {
+    const queue = await freshQueue('full', { 'x-max-length': 5, 'x-overflow': 'reject-publish' });
+    const lines = Array.from({ length: 20 }, (_, i) => `m${i}`);
+    const pub = await cli('wq-publish', ['-q', queue], { input: lines.join('\n') });
+    expect(pub.exitCode).toBe(65);
+    expect(summary(pub.logs)).toMatchObject({ published: 5, unconfirmed: 15, ready: 5 });
+    const last = pub.logs.at(-1);
+    expect(last).toMatchObject({ level: 50, code: 'UNCONFIRMED', exitCode: 65 });
+    expect(last?.msg).toMatch(/^15 of 20 messages were not confirmed to queue "[^"]+": 15 refused by the broker \(basic\.nack/);
+    expect(await queueState(queue)).toEqual({ ready: 5, unacked: 0, consumers: 0 });
+    expect((await drain(queue)).map(String)).toEqual(lines.slice(0, 5));
+  });
+
+  it('unroutable messages (an exchange with no matching binding): exit 65, counted as returned', async () => {
+    const queue = await freshQueue('unroutable');
+    const ch = await (await admin()).createChannel();
+    await ch.bindQueue(queue, 'amq.direct', `${queue}-bound`);
+    await ch.close();
+    const pub = await cli('wq-publish', ['-e', 'amq.direct', '-r', `${queue}-unbound`, 'a', 'b', 'c']);
+    expect(pub.exitCode).toBe(65);
+    expect(summary(pub.logs)).toMatchObject({ exchange: 'amq.direct', published: 0, unconfirmed: 3 });
+    expect(pub.logs.at(-1)?.msg).toMatch(/^3 of 3 messages were not confirmed .*: 3 unroutable \(basic\.return/);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('--no-declare and a missing queue: exit 78 before anything is published, and no queue appears', async () => {
+    const queue = uniqueQueue('nodeclare');
+    const pub = await cli('wq-publish', ['-q', queue, '--no-declare', 'x']);
+    expect(pub.exitCode).toBe(78);
+    expect(errors(pub)[0]?.msg).toMatch(/does not exist and --no-declare is set/);
+    expect(await queueExists(queue)).toBe(false);
+  });
+
+  it('a connection closed mid-publish: exit 69, the unconfirmed counted, and every message reported published is in the queue', async () => {
+    const queue = uniqueQueue('lost');
+    const file = join(tempDir(), 'many.txt');
+    const total = 300_000;
+    writeFileSync(file, Array.from({ length: total }, (_, i) => `n${i}\n`).join(''));
+    const child = execa('node', [DIST('wq-publish'), '-q', queue, '--file', file, '--no-progress'], { reject: false, env: { BROKER_URL: brokerUrl() }, stdin: 'ignore' });
+    // Wait until messages arrive, then have the broker close that connection.
+    while (!(await queueExists(queue)) || (await queueState(queue)).ready === 0) await sleep(100);
+    const [cmd, ...prefix] = inject('rabbitmqctl');
+    const { stdout } = await run(cmd as string, [...prefix, 'list_connections', '-q', '--no-table-headers', 'pid', 'client_properties']);
+    const line = stdout.split('\n').find((l) => l.includes(`wq-publish (pid ${child.pid})`));
+    expect(line).toBeDefined();
+    await run(cmd as string, [...prefix, 'close_connection', (line as string).split(/\s+/)[0] as string, 'test: connection lost']);
+    const pub = toRun(await child);
+    expect(pub.exitCode).toBe(69);
+    const reported = summary(pub.logs)?.published as number;
+    const last = pub.logs.at(-1);
+    // Usually some messages are in flight when the connection goes (UNCONFIRMED); on a slow machine the
+    // close can also land when every message sent so far was confirmed (BROKER_UNAVAILABLE). Both exit 69.
+    if (last?.code === 'BROKER_UNAVAILABLE') {
+      expect(last).toMatchObject({ level: 50, exitCode: 69 });
+      expect(last.msg.startsWith('lost the connection (')).toBe(true);
+      expect(last.msg.endsWith(`) after ${reported} messages were published and confirmed to queue "${queue}". The rest of the input was not published.`)).toBe(true);
+    } else {
+      expect(last).toMatchObject({ level: 50, code: 'UNCONFIRMED', exitCode: 69 });
+      const m = /^(\d+) of (\d+) messages were not confirmed .* unconfirmed when the connection was lost.* The rest of the input was not published\.$/.exec(last?.msg ?? '');
+      expect(m).not.toBeNull();
+      expect(Number(m?.[2]) - Number(m?.[1])).toBe(reported);
+    }
+    const state = await queueState(queue);
+    expect(state.ready).toBeGreaterThanOrEqual(reported);
+    expect(state.ready).toBeLessThan(total);
+    expect(state.unacked).toBe(0);
+  }, 120_000);
+
+  it('SIGTERM while reading stdin: exit 143 after the messages already sent are confirmed', async () => {
+    const queue = uniqueQueue('sigterm');
+    const child = execa('node', [DIST('wq-publish'), '-q', queue], { reject: false, env: { BROKER_URL: brokerUrl() }, stdin: 'pipe' });
+    child.stdin?.write('one\ntwo\nthree\n');
+    while (!(await queueExists(queue)) || (await queueState(queue)).ready < 3) await sleep(50);
+    child.kill('SIGTERM');
+    const pub = toRun(await child);
+    expect(pub.exitCode).toBe(143);
+    expect(summary(pub.logs)).toMatchObject({ published: 3, unconfirmed: 0, ready: 3 });
+    expect(summary(pub.logs)?.msg).toMatch(/stopped by SIGTERM; the rest of the input was not published/);
+    expect(await queueState(queue)).toEqual({ ready: 3, unacked: 0, consumers: 0 });
+  });
+});
+
+describe('a large file', () => {
+  it('publishes 100,000 lines, in order, each with its own message id', async () => {
+    const queue = uniqueQueue('100k');
+    const file = join(tempDir(), 'items.txt');
+    const total = 100_000;
+    const lines = Array.from({ length: total }, (_, i) => `item ${i} ${'x'.repeat(i % 50)}`);
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    const pub = await cli('wq-publish', ['-q', queue, '--file', file]);
+    expect(pub.exitCode).toBe(0);
+    expect(summary(pub.logs)).toMatchObject({ published: total, unconfirmed: 0, ready: total });
+    expect(await queueState(queue)).toEqual({ ready: total, unacked: 0, consumers: 0 });
+    const msgs = await consumeAll(queue, total);
+    expect(msgs.map((m) => m.content.toString())).toEqual(lines);
+    expect(new Set(msgs.map((m) => m.properties.messageId)).size).toBe(total);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  }, 180_000);
+});
