@@ -1,3 +1,5 @@
+import { constants } from 'node:os';
+
 // Every exit status wq sets itself, in one table (README "Exit codes" mirrors it).
 // Codes 1-125 that are not listed here come from the command and pass through.
 export const EXIT = {
@@ -25,13 +27,10 @@ export const EXIT = {
   COMMAND_NOT_FOUND: 127,
 } as const;
 
-/** 128 + N, the shell's status for a death by signal N. */
+/** 128 + N, the shell's status for a death by signal N (N from the platform's own table, so SIGSYS is 159 on Linux). */
 export function signalExitCode(signal: NodeJS.Signals | string): number {
-  const n = SIGNAL_NUMBERS[signal as string];
-  return 128 + (n ?? 15);
+  const n = (constants.signals as Record<string, number | undefined>)[signal];
+  if (n !== undefined) return 128 + n;
+  const numeric = /^SIG(\d+)$/.exec(signal)?.[1]; // a real-time signal the table has no name for
+  return numeric === undefined ? EXIT.INTERNAL : 128 + Number(numeric);
 }
-
-const SIGNAL_NUMBERS: Record<string, number> = {
-  SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8,
-  SIGKILL: 9, SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15,
-};

@@ -1,7 +1,7 @@
 import { parseArgv, type OptionSpec, type ParsedValues, type CliRequest } from './args.js';
 import { CONNECTION_OPTIONS, resolveConnection, type ConnectionConfig } from './connection.js';
 import { DEFAULTS } from './defaults.js';
-import { integer, queueType, seconds, str, type QueueType } from './values.js';
+import { exitCodes, integer, queueType, seconds, str, type QueueType } from './values.js';
 import { UsageError } from '../errors.js';
 import { SPAWN_MODES, type SpawnMode } from '../process/native-spawn.js';
 
@@ -20,6 +20,9 @@ export const CONSUME_OPTIONS: readonly OptionSpec[] = [
   { name: 'max-attempts', type: 'string', arg: 'N', help: 'dead-letter a message after N failed attempts (default: retry forever)' },
   { name: 'dead-letter-queue', type: 'string', arg: 'NAME', help: 'where --max-attempts moves a message (default QUEUE.dead, declared durable)' },
   { name: 'dead-letter-exchange', type: 'string', arg: 'NAME', help: "or publish it to this exchange (e.g. the queue's own DLX) with its routing key" },
+  { name: 'dead-letter-on', type: 'string', arg: 'CODES', help: 'exit statuses (comma-separated) that dead-letter a message at once: "this item is bad"' },
+  { name: 'retry-delay', type: 'string', arg: 'SECONDS', help: 'a failed message waits this long, durably, before its next attempt (default 0: at once)' },
+  { name: 'retry-delay-max', type: 'string', arg: 'SECONDS', help: 'with --retry-delay: double the delay per attempt up to this (exponential backoff)' },
 ];
 
 export interface ConsumeConfig extends ConnectionConfig {
@@ -38,6 +41,9 @@ export interface ConsumeConfig extends ConnectionConfig {
   maxAttempts: number;
   /** Where a message goes after --max-attempts: a queue (through the default exchange) or an exchange. */
   deadLetter: DeadLetterTarget;
+  retryDelaySeconds: number;
+  retryDelayMaxSeconds: number;
+  deadLetterOn: readonly number[];
   /** How the command is started (env WQ_SPAWN). */
   spawn: SpawnMode;
 }
@@ -78,6 +84,9 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
       graceSeconds: seconds(values.grace, 'grace', DEFAULTS.graceSeconds),
       maxAttempts: integer(values['max-attempts'], 'max-attempts', DEFAULTS.maxAttempts),
       deadLetter: deadLetterTarget(values, connection.queue),
+      retryDelaySeconds: seconds(values['retry-delay'], 'retry-delay', DEFAULTS.retryDelaySeconds),
+      retryDelayMaxSeconds: seconds(values['retry-delay-max'], 'retry-delay-max', DEFAULTS.retryDelayMaxSeconds),
+      deadLetterOn: exitCodes(values['dead-letter-on'], 'dead-letter-on', DEFAULTS.deadLetterOn),
       spawn,
     },
   };

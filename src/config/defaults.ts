@@ -32,6 +32,12 @@ export const DEFAULTS = {
   spawn: 'auto',
   /** Deliveries before a message is dead-lettered; 0 = never. @default 0 */
   maxAttempts: 0,
+  /** Seconds a failed message waits (durably, in a wait queue) before its next attempt; 0 = at once. @default 0 */
+  retryDelaySeconds: 0,
+  /** With --retry-delay: the delay doubles per attempt up to this; 0 = a fixed delay. @default 0 */
+  retryDelayMaxSeconds: 0,
+  /** Command exit statuses that dead-letter a message at once. @default none */
+  deadLetterOn: [] as readonly number[],
   /** wq-publish: messages published but not yet confirmed, at most. @default 1000 */
   publishWindow: 1000,
   /** wq-publish: seconds between progress log lines when stderr is not a terminal. @default 5 */

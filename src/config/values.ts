@@ -26,6 +26,16 @@ export function str(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
+/** A comma-separated list of exit statuses (1-255), or the default. */
+export function exitCodes(value: unknown, flag: string, fallback: readonly number[]): readonly number[] {
+  if (value === undefined) return fallback;
+  const parts = String(value).split(',').map((p) => p.trim());
+  if (parts.some((p) => !/^\d+$/.test(p) || Number(p) < 1 || Number(p) > 255)) {
+    throw new UsageError(`--${flag} needs exit statuses from 1 to 255, comma-separated (e.g. 3,4); got "${String(value)}".`);
+  }
+  return parts.map(Number);
+}
+
 export const QUEUE_TYPES = ['classic', 'quorum'] as const;
 export type QueueType = (typeof QUEUE_TYPES)[number];
 

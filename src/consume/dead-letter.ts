@@ -3,14 +3,14 @@ import type { DeadLetterTarget } from '../config/consume.js';
 import { ATTEMPTS_HEADER } from './message-env.js';
 import { publishConfirmed } from '../amqp/confirmed-copy.js';
 
-// Poison-message handling for --max-attempts. A failed message is never acked before its copy is
-// confirmed: either a retry copy back on the queue with the attempts recorded in a header (this works
-// on classic queues, which count nothing, and on quorum queues alike), or, after the last attempt,
-// a copy in the dead-letter queue. If the copy cannot be published the original is handed back.
+// The copies that replace a message: a retry copy at the back of the queue with the attempts recorded
+// in a header (classic queues count nothing; a quorum queue's count starts again at 0 on the copy, so
+// its delivery limit is never reached), or a copy in the dead-letter queue or exchange. The original is
+// acked only after its copy is confirmed; if the copy fails, the caller hands the original back.
 
 function copyOptions(msg: ConsumeMessage, headers: Record<string, unknown>): Options.Publish {
   const p = msg.properties;
-  const { 'x-delivery-count': _dc, 'x-wq-publish-id': _id, ...kept } = (p.headers ?? {}) as Record<string, unknown>;
+  const { 'x-delivery-count': _dc, 'x-acquired-count': _ac, 'x-wq-publish-id': _id, ...kept } = (p.headers ?? {}) as Record<string, unknown>;
   return {
     contentType: p.contentType,
     contentEncoding: p.contentEncoding,
@@ -27,7 +27,7 @@ function copyOptions(msg: ConsumeMessage, headers: Record<string, unknown>): Opt
 }
 
 /** Put a retry copy at the back of the queue with the attempts recorded, then ack the original. */
-export async function retryLater(ch: ConfirmChannel, queue: string, msg: ConsumeMessage, attempts: number): Promise<void> {
+export async function retryLater(ch: ConfirmChannel, queue: string, msg: ConsumeMessage, attempts: number, _delaySeconds = 0): Promise<void> {
   await publishConfirmed(ch, '', queue, msg.content, copyOptions(msg, { [ATTEMPTS_HEADER]: attempts }));
   ch.ack(msg);
 }

@@ -1,4 +1,5 @@
 import type { ConsumeMessage } from 'amqplib';
+import type { DeliveryCounts } from './verdict.js';
 
 /** The header wq keeps on classic queues to count deliveries across republishes (see dead-letter.ts). */
 export const ATTEMPTS_HEADER = 'x-wq-attempts';
@@ -15,7 +16,7 @@ export function commandBaseEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 
 // Message metadata the command receives as environment variables (README "Message metadata").
 // Unset properties are left out, so `${WQ_MESSAGE_ID:-}` works in a shell worker.
-export function messageEnv(msg: ConsumeMessage, queue: string): Record<string, string> {
+export function messageEnv(msg: ConsumeMessage, queue: string, attempt = deliveryCount(msg)): Record<string, string> {
   const { fields, properties } = msg;
   const env: Record<string, string> = {
     WQ_QUEUE: queue,
@@ -23,7 +24,7 @@ export function messageEnv(msg: ConsumeMessage, queue: string): Record<string, s
     WQ_EXCHANGE: fields.exchange,
     WQ_ROUTING_KEY: fields.routingKey,
     WQ_REDELIVERED: fields.redelivered ? 'true' : 'false',
-    WQ_DELIVERY_COUNT: String(deliveryCount(msg)),
+    WQ_DELIVERY_COUNT: String(attempt),
     WQ_BODY_BYTES: String(msg.content.length),
   };
   put(env, 'WQ_MESSAGE_ID', properties.messageId);
@@ -42,17 +43,29 @@ export function messageEnv(msg: ConsumeMessage, queue: string): Record<string, s
 }
 
 /**
- * Which delivery of this message this is, counting from 1: attempts wq recorded when it republished the
- * message (--max-attempts), plus deliveries of this copy before this one: the quorum queue's
- * x-delivery-count, or 1 when a classic queue flags it redelivered (a lower bound there).
+ * What the headers say about earlier attempts: wq's own record (x-wq-attempts, set on every copy it
+ * republishes), and the broker's counts for this copy: x-delivery-count on quorum queues (returns that
+ * count towards a delivery limit: on 4.3 a nack no longer counts), x-acquired-count on 4.3 (every earlier
+ * delivery). A classic queue counts nothing: its redelivered flag gives 1, a lower bound.
  */
-export function deliveryCount(msg: ConsumeMessage): number {
+export function deliveryCounts(msg: ConsumeMessage): DeliveryCounts {
   const headers = msg.properties.headers ?? {};
-  const recorded = Number(headers[ATTEMPTS_HEADER]);
-  const ours = Number.isInteger(recorded) && recorded > 0 ? recorded : 0;
-  const quorum = Number(headers['x-delivery-count']);
-  const earlier = Number.isInteger(quorum) && quorum >= 0 ? quorum : msg.fields.redelivered ? 1 : 0;
-  return ours + earlier + 1;
+  const recorded = count(headers[ATTEMPTS_HEADER]) ?? 0;
+  const brokerReturns = count(headers['x-delivery-count']);
+  const acquired = count(headers['x-acquired-count']);
+  const earlierDeliveries = Math.max(brokerReturns ?? 0, acquired ?? 0, msg.fields.redelivered ? 1 : 0);
+  return { recorded, brokerReturns, earlierDeliveries };
+}
+
+/** Which attempt this delivery is, counting from 1 across wq's copies (WQ_DELIVERY_COUNT). */
+export function deliveryCount(msg: ConsumeMessage): number {
+  const c = deliveryCounts(msg);
+  return c.recorded + c.earlierDeliveries + 1;
+}
+
+function count(value: unknown): number | undefined {
+  const n = typeof value === 'bigint' ? Number(value) : Number(value);
+  return value !== undefined && value !== null && Number.isInteger(n) && n >= 0 ? n : undefined;
 }
 
 function put(env: Record<string, string>, key: string, value: unknown): void {

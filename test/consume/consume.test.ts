@@ -60,21 +60,32 @@ describe('wq-consume takes exactly one message by default', () => {
 });
 
 describe('the ack contract', () => {
-  it('hands the message back when the command fails, and exits with its status', async () => {
+  it('puts a failed message back at the end of the queue with its attempt count, and exits with its status', async () => {
     const queue = await freshQueue('fail');
-    await publish(queue, ['doomed']);
+    await publish(queue, ['doomed', 'next'], { messageId: 'd' });
     const run = await cli('wq-consume', ['-q', queue, '--', 'sh', '-c', 'cat >/dev/null; exit 3']);
     expect(run.exitCode).toBe(3);
-    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
-    expect((await drain(queue)).map(String)).toEqual(['doomed']);
-    expect(run.logs.some((l) => /exited with status 3.*handed back/.test(l.msg))).toBe(true);
+    expect(await queueState(queue)).toEqual({ ready: 2, unacked: 0, consumers: 0 });
+    const ch = await (await admin()).createChannel();
+    const first = await ch.get(queue, { noAck: true });
+    const second = await ch.get(queue, { noAck: true });
+    await ch.close();
+    expect(first && first.content.toString()).toBe('next');
+    expect(second && [second.content.toString(), second.properties.messageId, second.properties.headers?.['x-wq-attempts']]).toEqual(['doomed', 'd', 1]);
+    expect(run.logs.some((l) => /exited with status 3 on attempt 1: queued for another attempt/.test(l.msg))).toBe(true);
   });
 
-  it('reports 128+N when the command dies of signal N, and hands the message back', async () => {
+  it.each([
+    ['KILL', 137],
+    ['SYS', 159],
+    ['XCPU', 152],
+    ['USR1', 138],
+  ])('reports 128+N when the command dies of SIG%s, and keeps the message', async (signal, code) => {
     const queue = await freshQueue('signal');
     await publish(queue, ['x']);
-    const run = await cli('wq-consume', ['-q', queue, '--', 'sh', '-c', 'kill -KILL $$']);
-    expect(run.exitCode).toBe(137);
+    const run = await cli('wq-consume', ['-q', queue, '--', 'sh', '-c', `kill -${signal} $$`]);
+    expect(run.exitCode).toBe(code);
+    expect(run.logs.some((l) => l.signal === `SIG${signal}`)).toBe(true);
     expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
   });
 
@@ -318,8 +329,11 @@ describe('interoperates with Debian amqp-tools', () => {
   it('passes message id, correlation id, timestamp and the redelivered flag', async () => {
     const queue = await freshQueue('meta');
     await publish(queue, ['m'], { messageId: 'id-42', correlationId: 'corr-7', timestamp: 1700000000, type: 'resize' });
-    const first = await cli('wq-consume', ['-q', queue, '--', 'false']);
-    expect(first.exitCode).toBe(1);
+    // A consumer that takes the message and hands it back (nack, requeue) marks it redelivered.
+    const ch = await (await admin()).createChannel();
+    const got = await ch.get(queue, { noAck: false });
+    ch.nack(got as never, false, true);
+    await ch.close();
     const out = tempDir();
     const run = await cli('wq-consume', ['-q', queue, '--', FIXTURE('record.sh')], { env: { OUT: out } });
     expect(run.exitCode).toBe(0);

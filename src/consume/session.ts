@@ -1,0 +1,268 @@
+import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
+import type { ConsumeConfig } from '../config/consume.js';
+import { NoMessageError, QueueConfigError, type WqError } from '../errors.js';
+import { EXIT, signalExitCode } from '../exit-codes.js';
+import type { Logger } from '../log.js';
+import { exitStatusOf, outcomeFields, outcomeText } from '../process/outcome.js';
+import type { Outcome, Running } from '../process/runner.js';
+import { deliveryCounts } from './message-env.js';
+import { RunStats } from './run-stats.js';
+import { settle, type SettleContext, type Settled } from './settle.js';
+import { admission, verdict, type Verdict } from './verdict.js';
+
+/*
+ * One consume run as a small state machine (README "Where things are"):
+ *   opening -> consuming -> finishing (--count reached, basic.cancel sent) -> closed
+ *                        -> stopping  (a signal, a lost channel, a failure, the queue stayed empty) -> closed
+ * `end` says why the run ends and only escalates: done < failed < signal < fatal; the first of the
+ * highest rank stays. One method per event: deliver, signal, channelLost, quiet (the --wait / --idle
+ * timer) and commandExited. `channelOpen` is set by the close handlers: once the broker has closed the
+ * channel it has requeued every unacked message, so nothing is acked on a stale delivery tag.
+ */
+
+export type SessionState = 'opening' | 'consuming' | 'finishing' | 'stopping' | 'closed';
+
+const RANK = { done: 0, failed: 1, signal: 2, fatal: 3 } as const;
+export interface End {
+  kind: keyof typeof RANK;
+  exitCode: number;
+  error?: WqError;
+}
+
+/** Starts the command on one message; the session knows nothing of how. */
+export type StartCommand = (msg: ConsumeMessage, attempt: number) => Running;
+
+interface Slot {
+  msg: ConsumeMessage;
+  attempt: number;
+  /** Undefined while the message is only being replaced by a fresh copy (admission). */
+  run?: Running;
+}
+
+export class ConsumeSession {
+  state: SessionState = 'opening';
+  end: End = { kind: 'done', exitCode: EXIT.OK };
+  channelOpen = true;
+  readonly stats = new RunStats();
+  /** Resolves when the session is closed: nothing is held any more. */
+  readonly closed: Promise<void>;
+  private wake!: () => void;
+  private taken = 0;
+  private readonly inHand = new Set<Slot>();
+  /** Deliveries beyond --concurrency (a prefetch above it): taken, waiting for a free slot. */
+  private readonly waiting: Array<{ msg: ConsumeMessage; attempt: number }> = [];
+  private quietTimer: NodeJS.Timeout | undefined;
+  private cancelled: Promise<unknown> | undefined;
+  private readonly consumerTag = `wq-consume-${process.pid}-${Date.now().toString(36)}`;
+  private readonly settleContext: SettleContext;
+
+  constructor(
+    private readonly config: ConsumeConfig,
+    private readonly log: Logger,
+    readonly channel: ConfirmChannel,
+    private readonly startCommand: StartCommand,
+  ) {
+    this.closed = new Promise<void>((resolve) => (this.wake = resolve));
+    this.settleContext = {
+      ch: channel,
+      queue: config.queue,
+      deadLetter: config.deadLetter,
+      channelOpen: () => this.channelOpen,
+      cancelled: () => this.cancelled,
+      retryDelay: (attempts) => retryDelaySeconds(config, attempts),
+      onCopyFailed: (err, what) => log.error({ queue: config.queue, err: err.message }, `could not publish ${what}: handing the message back instead`),
+    };
+  }
+
+  /** basic.consume with our own tag (known before the first delivery, which can beat consume-ok). */
+  async open(): Promise<void> {
+    await this.channel.prefetch(this.config.prefetch);
+    this.state = 'consuming'; // the first delivery can arrive before consume-ok
+    await this.channel.consume(this.config.queue, (msg) => this.deliver(msg), { noAck: false, consumerTag: this.consumerTag });
+    this.log.debug({ queue: this.config.queue, consumerTag: this.consumerTag }, 'waiting for messages');
+    if (this.inHand.size === 0) this.armQuiet();
+  }
+
+  deliver(msg: ConsumeMessage | null): void {
+    if (msg === null) {
+      this.fatal(new QueueConfigError(`queue "${this.config.queue}" was deleted (the broker cancelled the consumer). Re-create it and publish the work again.`));
+      return;
+    }
+    if (this.state !== 'consuming') {
+      // Pushed before our basic.cancel took effect: hand it straight back.
+      if (this.channelOpen) this.channel.nack(msg, false, true);
+      return;
+    }
+    clearTimeout(this.quietTimer);
+    const admit = admission(deliveryCounts(msg), this.config);
+    if (admit.action !== 'run') {
+      void this.replace(msg, admit);
+      return;
+    }
+    this.taken++;
+    if (this.config.count > 0 && this.taken >= this.config.count) this.finishTaking();
+    if (this.commandsRunning() >= this.config.concurrency) this.waiting.push({ msg, attempt: admit.attempt });
+    else this.start(msg, admit.attempt);
+  }
+
+  signal(signal: string): void {
+    const running = this.commandsRunning();
+    this.log.warn({ queue: this.config.queue, signal, running }, running ? `received ${signal}: stopping the command and handing its message back` : `received ${signal} while waiting: exiting`);
+    this.escalate({ kind: 'signal', exitCode: signalExitCode(signal) });
+    this.stop(signal as NodeJS.Signals);
+  }
+
+  channelLost(err: WqError): void {
+    if (!this.channelOpen) return;
+    this.channelOpen = false;
+    this.waiting.length = 0; // the broker has requeued them already
+    if (this.state === 'closed') return;
+    this.fatal(err);
+  }
+
+  /** The --wait or --idle timer: nothing arrived for that long. */
+  quiet(): void {
+    if (this.state !== 'consuming' || this.inHand.size > 0) return;
+    if (this.config.untilEmpty) {
+      this.log.info({ queue: this.config.queue, processed: this.stats.processed, idleSeconds: this.config.idleSeconds }, 'queue stayed empty: drain finished');
+      this.stop();
+    } else if (this.taken === 0) {
+      this.fatal(new NoMessageError(`no message arrived on queue "${this.config.queue}" within --wait ${this.config.waitSeconds}s. The queue is empty: publish work first, or use --until-empty for drain Jobs.`));
+    }
+  }
+
+  async commandExited(slot: Slot, outcome: Outcome): Promise<void> {
+    this.stats.commandEnded(outcome.durationMs);
+    const decision = verdict(outcome, slot.attempt, this.end.kind === 'signal' || !this.channelOpen, this.config);
+    const settled = await this.settleSafely(slot.msg, decision);
+    this.logSettled(slot, outcome, decision, settled);
+    if (settled !== 'acked' && settled !== 'dead-lettered' && settled !== 'stale' && this.endsRunOnFailure(settled)) {
+      this.escalate({ kind: 'failed', exitCode: exitStatusOf(outcome) });
+      this.stop();
+    }
+    this.release(slot);
+  }
+
+  private start(msg: ConsumeMessage, attempt: number): void {
+    const slot: Slot = { msg, attempt };
+    this.inHand.add(slot);
+    slot.run = this.startCommand(msg, slot.attempt);
+    void slot.run.done.then((outcome) => this.commandExited(slot, outcome));
+  }
+
+  // A copy the broker counted returns of: replace it with a fresh confirmed copy (or dead-letter it)
+  // before running it. It is not taken: the fresh copy comes round again like any message.
+  private async replace(msg: ConsumeMessage, admit: Exclude<ReturnType<typeof admission>, { action: 'run' }>): Promise<void> {
+    const slot: Slot = { msg, attempt: admit.attempts };
+    this.inHand.add(slot);
+    const settled = await this.settleSafely(msg, admit);
+    const fields = { queue: this.config.queue, deliveryTag: msg.fields.deliveryTag, messageId: msg.properties.messageId, attempts: admit.attempts, brokerCount: msg.properties.headers?.['x-delivery-count'] };
+    if (settled === 'refreshed') this.log.info(fields, 'the broker had counted this message as returned: replaced it with a fresh copy, so no delivery limit can drop it');
+    else if (settled === 'dead-lettered') this.log.warn(fields, `message came back without a result after ${admit.attempts} attempts: moved to the dead-letter ${this.config.deadLetter.kind}`);
+    this.stats.count(settled);
+    this.release(slot);
+  }
+
+  private async settleSafely(msg: ConsumeMessage, decision: Parameters<typeof settle>[2]): Promise<Settled> {
+    try {
+      return await settle(this.settleContext, msg, decision);
+    } catch {
+      return 'stale'; // the channel closed under us: channelLost() has the reason, the broker the message
+    }
+  }
+
+  // Without --max-attempts or --retry-delay a failure ends the run with the command's status, as one
+  // message per pod expects; with them the failure is handled on purpose and the run goes on.
+  private endsRunOnFailure(settled: Settled): boolean {
+    if (settled === 'handed-back' && this.end.kind === 'signal') return false;
+    return this.config.maxAttempts === 0 && this.config.retryDelaySeconds === 0;
+  }
+
+  private logSettled(slot: Slot, outcome: Outcome, decision: Verdict, settled: Settled): void {
+    const { msg } = slot;
+    const fields = { queue: this.config.queue, deliveryTag: msg.fields.deliveryTag, messageId: msg.properties.messageId, redelivered: msg.fields.redelivered, attempt: slot.attempt, ...outcomeFields(outcome) };
+    this.stats.count(settled);
+    const what = outcomeText(outcome);
+    if (settled === 'acked') this.log.info(fields, `${what}: acked`);
+    else if (settled === 'stale') this.log.warn(fields, `${what}; the channel is gone: the broker has requeued this message; not acking on a stale delivery tag`);
+    else if (settled === 'handed-back') this.log.warn(fields, `${what}: message handed back to the queue`);
+    else if (settled === 'dead-lettered') this.log.warn({ ...fields, reason: decision.action === 'dead-letter' ? decision.reason : undefined }, `${what} on attempt ${slot.attempt}: moved to the dead-letter ${this.config.deadLetter.kind}`);
+    else this.log.warn(fields, `${what} on attempt ${slot.attempt}${this.config.maxAttempts ? ` of ${this.config.maxAttempts}` : ''}: queued for another attempt${delayText(this.config, slot.attempt)}`);
+  }
+
+  private release(slot: Slot): void {
+    this.inHand.delete(slot);
+    const next = this.state === 'consuming' || this.state === 'finishing' ? this.waiting.shift() : undefined;
+    if (next) this.start(next.msg, next.attempt);
+    else if (this.inHand.size === 0 && (this.state === 'finishing' || this.state === 'stopping')) this.close();
+    else this.armQuiet();
+  }
+
+  private commandsRunning(): number {
+    let n = 0;
+    for (const slot of this.inHand) if (slot.run) n++;
+    return n;
+  }
+
+  /** --count reached: no more deliveries wanted; what is in hand still runs. */
+  private finishTaking(): void {
+    this.state = 'finishing';
+    this.cancelConsumer();
+  }
+
+  private fatal(err: WqError): void {
+    this.escalate({ kind: 'fatal', exitCode: err.exitCode, error: err });
+    this.stop('SIGTERM');
+  }
+
+  private escalate(end: End): void {
+    if (RANK[end.kind] > RANK[this.end.kind]) this.end = end;
+  }
+
+  /** Take nothing more; hand back what waits; stop running commands when a signal or a fatal error ends the run. */
+  private stop(signal?: NodeJS.Signals): void {
+    if (this.state === 'closed') return;
+    this.state = 'stopping';
+    clearTimeout(this.quietTimer);
+    this.cancelConsumer();
+    for (const { msg } of this.waiting.splice(0)) if (this.channelOpen) this.channel.nack(msg, false, true);
+    if (signal) for (const slot of this.inHand) slot.run?.stop(signal);
+    if (this.inHand.size === 0) this.close();
+  }
+
+  private cancelConsumer(): void {
+    if (this.cancelled || !this.channelOpen) return;
+    this.cancelled = this.channel.cancel(this.consumerTag).catch(() => undefined);
+  }
+
+  private armQuiet(): void {
+    clearTimeout(this.quietTimer);
+    if (this.state !== 'consuming' || this.inHand.size > 0) return;
+    const seconds = this.config.untilEmpty ? this.config.idleSeconds : this.taken === 0 ? this.config.waitSeconds : 0;
+    if (seconds > 0 || this.config.untilEmpty) this.quietTimer = setTimeout(() => this.quiet(), seconds * 1000);
+  }
+
+  private close(): void {
+    this.state = 'closed';
+    clearTimeout(this.quietTimer);
+    this.wake();
+  }
+
+  /** Waits for our basic.cancel (if sent) so that the channel can be closed cleanly. */
+  async cancelDone(): Promise<void> {
+    await this.cancelled;
+  }
+}
+
+/** --retry-delay, doubled per attempt up to --retry-delay-max when that is set. */
+export function retryDelaySeconds(config: Pick<ConsumeConfig, 'retryDelaySeconds' | 'retryDelayMaxSeconds'>, attempts: number): number {
+  const base = config.retryDelaySeconds;
+  if (base <= 0) return 0;
+  if (config.retryDelayMaxSeconds <= base) return base;
+  return Math.min(base * 2 ** Math.max(0, attempts - 1), config.retryDelayMaxSeconds);
+}
+
+function delayText(config: ConsumeConfig, attempts: number): string {
+  const s = retryDelaySeconds(config, attempts);
+  return s > 0 ? ` in ${s}s` : '';
+}

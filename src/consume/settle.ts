@@ -1,0 +1,53 @@
+import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
+import type { DeadLetterTarget } from '../config/consume.js';
+import { deadLetter, describeTarget, retryLater } from './dead-letter.js';
+import type { Admission, Verdict } from './verdict.js';
+
+/** What was done with a message, for the run's counts and its log line. */
+export type Settled = 'acked' | 'retried' | 'dead-lettered' | 'handed-back' | 'refreshed' | 'stale';
+
+export interface SettleContext {
+  ch: ConfirmChannel;
+  queue: string;
+  deadLetter: DeadLetterTarget;
+  /** The channel is still open: when it is not, the broker has requeued the message already. */
+  channelOpen: () => boolean;
+  /** Resolves once our basic.cancel is through (an ack before it lets the broker push one more). */
+  cancelled: () => Promise<unknown> | undefined;
+  /** Seconds the retry copy waits before it is back in the queue; 0 = at once. */
+  retryDelay: (attempts: number) => number;
+  onCopyFailed: (err: Error, what: string) => void;
+}
+
+// Apply a verdict (or an admission's copy) to the message. A copy is confirmed before the original is
+// acked; if the copy fails the original is handed back (nack with requeue), so nothing is ever dropped.
+export async function settle(ctx: SettleContext, msg: ConsumeMessage, decision: Verdict | Exclude<Admission, { action: 'run' }>): Promise<Settled> {
+  if (!ctx.channelOpen()) return 'stale';
+  const { ch } = ctx;
+  await ctx.cancelled();
+  if (decision.action === 'ack') {
+    ch.ack(msg);
+    return 'acked';
+  }
+  if (decision.action === 'hand-back') return handBack(ctx, msg);
+  try {
+    if (decision.action === 'dead-letter') {
+      await deadLetter(ch, ctx.deadLetter, ctx.queue, msg, decision.attempts, decision.reason);
+      return 'dead-lettered';
+    }
+    const delay = decision.action === 'retry' ? ctx.retryDelay(decision.attempts) : 0;
+    await retryLater(ch, ctx.queue, msg, decision.attempts, delay);
+    return decision.action === 'refresh' ? 'refreshed' : 'retried';
+  } catch (err) {
+    if (!ctx.channelOpen()) return 'stale';
+    const what = decision.action === 'dead-letter' ? `the dead-letter copy (${describeTarget(ctx.deadLetter)})` : 'the retry copy';
+    ctx.onCopyFailed(err as Error, what);
+    return handBack(ctx, msg);
+  }
+}
+
+function handBack(ctx: SettleContext, msg: ConsumeMessage): Settled {
+  if (!ctx.channelOpen()) return 'stale';
+  ctx.ch.nack(msg, false, true);
+  return 'handed-back';
+}

@@ -1,0 +1,68 @@
+import { exitStatusOf, outcomeShort, succeeded } from '../process/outcome.js';
+import type { Outcome } from '../process/runner.js';
+
+/*
+ * What happens to a message, decided without a broker (test/consume/verdict.test.ts tables it).
+ * Before the command runs, admission(): a copy of a message that the broker has already counted as
+ * returned (a crash, a lost channel, a hand-back) is replaced by a fresh confirmed copy, so a quorum
+ * queue's delivery limit (20 by default on RabbitMQ 4.x) can never be reached by wq's own returns.
+ * After the command, verdict():
+ * - exit 0 within --timeout                         -> ack
+ * - wq is stopping (SIGTERM, a lost channel)         -> hand back: nack with requeue (the next delivery
+ *                                                      is refreshed by admission() if the broker counted it)
+ * - attempt N of --max-attempts N, or an exit status -> dead-letter: a confirmed copy in the dead-letter
+ *   listed in --dead-letter-on                         queue or exchange, then ack
+ * - any other failure                               -> retry: a confirmed copy carrying the attempt count
+ *                                                      (after --retry-delay, if set), then ack
+ * A copy that is not confirmed is never followed by an ack: the message is handed back instead.
+ */
+
+export type Verdict =
+  | { action: 'ack' }
+  | { action: 'hand-back' }
+  | { action: 'retry'; attempts: number }
+  | { action: 'dead-letter'; attempts: number; reason: string };
+
+export interface VerdictOptions {
+  /** 0 = retry forever. */
+  maxAttempts: number;
+  /** Exit statuses that dead-letter at once. */
+  deadLetterOn: readonly number[];
+}
+
+/** The decision for a message whose command ended with `outcome` on attempt `attempts` (from 1). */
+export function verdict(outcome: Outcome, attempts: number, stopping: boolean, opts: VerdictOptions): Verdict {
+  if (succeeded(outcome)) return { action: 'ack' };
+  if (stopping) return { action: 'hand-back' };
+  const status = exitStatusOf(outcome);
+  if (outcome.kind === 'exited' && !outcome.timedOut && opts.deadLetterOn.includes(status)) {
+    return { action: 'dead-letter', attempts, reason: `${outcomeShort(outcome)} (--dead-letter-on)` };
+  }
+  if (opts.maxAttempts > 0 && attempts >= opts.maxAttempts) return { action: 'dead-letter', attempts, reason: outcomeShort(outcome) };
+  return { action: 'retry', attempts };
+}
+
+export type Admission =
+  | { action: 'run'; attempt: number }
+  | { action: 'refresh'; attempts: number }
+  | { action: 'dead-letter'; attempts: number; reason: string };
+
+/** The broker's own count of this copy's returns, and wq's record of attempts on earlier copies. */
+export interface DeliveryCounts {
+  /** Attempts recorded in wq's header by earlier copies. */
+  recorded: number;
+  /** Returns of this copy the broker counts towards a delivery limit (quorum x-delivery-count), else undefined. */
+  brokerReturns: number | undefined;
+  /** Deliveries of this copy before this one, as well as they can be known. */
+  earlierDeliveries: number;
+}
+
+/** Before the command runs: run it, or first replace a copy the broker has counted returns of. */
+export function admission(counts: DeliveryCounts, opts: VerdictOptions): Admission {
+  const attemptsSoFar = counts.recorded + counts.earlierDeliveries;
+  if (counts.brokerReturns === undefined || counts.brokerReturns === 0) return { action: 'run', attempt: attemptsSoFar + 1 };
+  if (opts.maxAttempts > 0 && attemptsSoFar >= opts.maxAttempts) {
+    return { action: 'dead-letter', attempts: attemptsSoFar, reason: 'returned without a result (wq-consume was killed or lost its channel)' };
+  }
+  return { action: 'refresh', attempts: attemptsSoFar };
+}
