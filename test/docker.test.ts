@@ -15,6 +15,7 @@ import { auditImage, copies, imageConfig, parseDockerfile, type Copy, type Image
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
 const WQ_DF = parseDockerfile(read('docker/Dockerfile'));
 const EXAMPLE_DF = parseDockerfile(read('docker/example/Dockerfile'));
+const PYTHON_DF = parseDockerfile(read('docker/python-example/Dockerfile'));
 const WQ = imageConfig(WQ_DF);
 const EXAMPLE = imageConfig(EXAMPLE_DF, WQ);
 const BASE_NODE = '/usr/local/bin/node';
@@ -92,7 +93,7 @@ describe('docker/Dockerfile', () => {
     const patterns = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
     expect(patterns[0]).toBe('**');
     const allowed = patterns.filter((p) => p.startsWith('!')).map((p) => p.slice(1));
-    const fromContext = [WQ_DF, EXAMPLE_DF]
+    const fromContext = [WQ_DF, EXAMPLE_DF, PYTHON_DF]
       .flatMap((df) => df.stages.flatMap((s) => copies(s)))
       .filter((c) => c.from === undefined)
       .flatMap((c) => c.sources.map((s) => s.replace(/^\.\//, '').replace(/\/$/, '')));
@@ -115,6 +116,10 @@ describe('docker/Dockerfile', () => {
         for (const s of c.sources) expect(inWq, `${s} is in the wq image`).toContain(s);
       }
     }
+    // The copy-in block is docker/python-example/Dockerfile (which test/image builds and runs), but for
+    // the worker's path in the build context.
+    const line = (i: { keyword: string; raw: string }) => `${i.keyword} ${i.raw.replace(/^docker\/python-example\//, '')}`;
+    expect(parseDockerfile(blocks[1] as string).all.map(line)).toEqual(PYTHON_DF.all.map(line));
   });
 });
 

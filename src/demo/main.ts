@@ -5,13 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
+import { containerPod, prepareEngine } from './containers.js';
 import { findBroker } from './find-broker.js';
-import { runJob, type JobEvent, type JobStatus } from './job-controller.js';
+import { runJob, type Container, type JobEvent, type JobStatus } from './job-controller.js';
 import { jobFromManifest } from './manifest.js';
 
 // npm run demo: the Kubernetes "coarse parallel processing using a work queue" tutorial on one machine.
 // wq-publish fills a fresh queue and renders the Job; a local stand-in for the Job controller runs it,
-// each pod a wq-consume process around the tutorial's unmodified example worker.
+// each pod a wq-consume process around the tutorial's unmodified example worker, or, with --containers,
+// a container of the Job's image (wq-example: tini + wq-consume + the same worker) run by docker or podman.
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url)); // dist/wq-demo.mjs -> the package root
 const ITEMS = ['apple', 'banana', 'cherry', 'date', 'fig', 'grape', 'lemon', 'melon'];
@@ -44,7 +46,15 @@ spec:
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
 
-async function main(): Promise<number> {
+async function main(argv: string[]): Promise<number> {
+  const unknown = argv.filter((a) => a !== '--containers');
+  if (unknown.length > 0) {
+    process.stderr.write(`wq demo: unknown argument ${unknown[0]}; usage: npm run demo [-- --containers]\n`);
+    return 64;
+  }
+  const containers = argv.includes('--containers');
+  // Build the images first (npm run image; seconds when they exist), before a broker is started.
+  const engine = containers ? prepareEngine(ROOT) : undefined;
   say('wq demo: the Kubernetes "coarse parallel processing using a work queue" tutorial, on this machine\n');
   const broker = await findBroker();
   const queue = `job1-demo-${randomBytes(3).toString('hex')}`;
@@ -66,14 +76,21 @@ async function main(): Promise<number> {
       return 1;
     }
 
-    const { spec, env } = jobFromManifest(pub.stdout, { 'wq-broker': { url: broker.url } });
+    const { spec, env, image } = jobFromManifest(pub.stdout, { 'wq-broker': { url: broker.url } });
+    const podEnv = { ...env, WORK_SECONDS: '0.5', WQ_LOG_LEVEL: 'warn' };
+    let pod: Container;
     say(`\n$ kubectl apply -f -    # here: a local stand-in for the Job controller (restartPolicy OnFailure);`);
-    say(`                        # each pod runs: wq-consume --wait 10 -- ${WORKER}`);
-    const status = await runJob(
-      spec,
-      { command: process.execPath, args: [join(ROOT, 'dist/wq-consume.mjs'), '--wait', '10', '--', join(ROOT, WORKER)], env: { ...env, WORK_SECONDS: '0.5', WQ_LOG_LEVEL: 'warn' } },
-      printEvent,
-    );
+    if (engine) {
+      // The image's CMD is the worker (/app/worker.sh); args replace it, as a pod's args do.
+      const args = ['--wait', '10', '--', '/app/worker.sh'];
+      const tagged = /:[\w.-]+$/.test(image) ? image : `${image}:latest`;
+      pod = containerPod(engine, tagged, args, podEnv);
+      say(`                        # each pod runs: ${engine.cmd} run --rm ${tagged} ${args.join(' ')}`);
+    } else {
+      pod = { command: process.execPath, args: [join(ROOT, 'dist/wq-consume.mjs'), '--wait', '10', '--', join(ROOT, WORKER)], env: podEnv };
+      say(`                        # each pod runs: wq-consume --wait 10 -- ${WORKER}`);
+    }
+    const status = await runJob(spec, pod, printEvent);
     const ready = await readyMessages(broker.url, queue);
     printSummary(status, queue, ready);
     return status.condition === 'Complete' && ready === 0 ? 0 : 1;
@@ -142,7 +159,7 @@ function logMessages(stderr: string): string[] {
     });
 }
 
-main().then(
+main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
     process.stderr.write(`wq demo: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -11,12 +11,12 @@ interface EnvVar {
 }
 
 // What the stand-in takes from a rendered Job manifest (wq-publish --job): the Job's counts and the
-// worker container's environment, with secretKeyRef values looked up in `secrets` the way the kubelet
+// worker container's image and environment, with secretKeyRef values looked up in `secrets` the way the kubelet
 // would (a missing Secret is an error, like Kubernetes' CreateContainerConfigError).
-export function jobFromManifest(manifest: string, secrets: Secrets): { spec: JobSpec; env: Record<string, string> } {
+export function jobFromManifest(manifest: string, secrets: Secrets): { spec: JobSpec; env: Record<string, string>; image: string } {
   const job = parse(manifest) as {
     metadata: { name: string };
-    spec: { completions?: number; parallelism?: number; backoffLimit?: number; template: { spec: { containers: Array<{ env?: EnvVar[] }> } } };
+    spec: { completions?: number; parallelism?: number; backoffLimit?: number; template: { spec: { containers: Array<{ image?: string; env?: EnvVar[] }> } } };
   };
   const env: Record<string, string> = {};
   for (const v of job.spec.template.spec.containers[0]?.env ?? []) {
@@ -36,5 +36,6 @@ export function jobFromManifest(manifest: string, secrets: Secrets): { spec: Job
       backoffLimit: job.spec.backoffLimit,
     },
     env,
+    image: job.spec.template.spec.containers[0]?.image ?? '',
   };
 }
