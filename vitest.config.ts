@@ -1,7 +1,33 @@
-import { defineConfig } from 'vitest/config';
+import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
+import { testBrokers } from './scripts/brokers.mjs';
 
-// Two groups: the main suite runs files in parallel; the fault-injection suite restarts the broker,
-// so it runs afterwards, alone. Results also go to .vitest-results.json (.ci/run prints the count).
+// The suite runs against every test broker (scripts/brokers.mjs: the machine's RabbitMQ 3.10 and the
+// 4.x brokers that scripts/test-setup.sh starts). Groups, in order:
+//   0: "unit" and "once" (no broker, or a broker but nothing version-specific: the image, the demo,
+//      manifests; on the first broker) beside one project per broker for the AMQP contract suites;
+//   1..n: the fault-injection suite (it restarts its broker), one broker at a time, alone.
+// Results also go to .vitest-results.json (.ci/run prints the count).
+const brokers = testBrokers();
+const MATRIX = ['test/consume/**/*.test.ts', 'test/publish/publish.test.ts', 'test/amqp/**/*.test.ts', 'test/cli/misconfig.test.ts'];
+const UNIT = ['test/config/**/*.test.ts', 'test/consume/verdict.test.ts', 'test/process/outcome.test.ts', 'test/publish/progress.test.ts'];
+const provide = (b: (typeof brokers)[number]) => ({ brokerUrl: b.url, rabbitmqctl: b.ctl, brokerName: b.name });
+
+const projects: TestProjectInlineConfiguration[] = [
+  { extends: true, test: { name: 'unit', include: UNIT, provide: provide(brokers[0]!), sequence: { groupOrder: 0 } } },
+  {
+    extends: true,
+    test: { name: `once@${brokers[0]!.name}`, include: ['test/**/*.test.ts'], exclude: [...MATRIX, ...UNIT, 'test/faults/**'], provide: provide(brokers[0]!), sequence: { groupOrder: 0 } },
+  },
+  ...brokers.map((b) => ({
+    extends: true as const,
+    test: { name: `rabbitmq-${b.name}`, include: MATRIX, exclude: UNIT, provide: provide(b), sequence: { groupOrder: 0 } },
+  })),
+  ...brokers.map((b, i) => ({
+    extends: true as const,
+    test: { name: `faults@${b.name}`, include: ['test/faults/**/*.test.ts'], fileParallelism: false, provide: provide(b), sequence: { groupOrder: i + 1 } },
+  })),
+];
+
 export default defineConfig({
   test: {
     globalSetup: ['test/helpers/global-setup.ts'],
@@ -9,15 +35,6 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: 'forks',
     reporters: ['default', ['json', { outputFile: '.vitest-results.json' }]],
-    projects: [
-      {
-        extends: true,
-        test: { name: 'main', include: ['test/**/*.test.ts'], exclude: ['test/faults/**'], sequence: { groupOrder: 0 } },
-      },
-      {
-        extends: true,
-        test: { name: 'faults', include: ['test/faults/**/*.test.ts'], fileParallelism: false, sequence: { groupOrder: 1 } },
-      },
-    ],
+    projects,
   },
 });

@@ -150,11 +150,13 @@ export class ConsumeSession {
     void slot.run.done.then((outcome) => this.commandExited(slot, outcome));
   }
 
-  // A copy the broker counted returns of: replace it with a fresh confirmed copy (or dead-letter it)
-  // before running it. It is not taken: the fresh copy comes round again like any message.
+  // A copy the broker counted returns of: replace it with a fresh confirmed copy before running it (not
+  // taken: the copy comes round again like any message), or, with no attempts left, dead-letter it (taken:
+  // a one-message pod has handled its message on purpose).
   private async replace(msg: ConsumeMessage, admit: Exclude<ReturnType<typeof admission>, { action: 'run' }>): Promise<void> {
     const slot: Slot = { msg, attempt: admit.attempts };
     this.inHand.add(slot);
+    if (admit.action === 'dead-letter' && ++this.taken === this.config.count) this.finishTaking();
     const settled = await this.settleSafely(msg, admit);
     const fields = { queue: this.config.queue, deliveryTag: msg.fields.deliveryTag, messageId: msg.properties.messageId, attempts: admit.attempts, brokerCount: msg.properties.headers?.['x-delivery-count'] };
     if (settled === 'refreshed') this.log.info(fields, 'the broker had counted this message as returned: replaced it with a fresh copy, so no delivery limit can drop it');

@@ -1,31 +1,46 @@
 import { execFileSync } from 'node:child_process';
+import { connect } from 'node:net';
 import type { TestProject } from 'vitest/node';
-import { findBroker } from '../../src/demo/find-broker.js';
+import { testBrokers } from '../../scripts/brokers.mjs';
 
-// Where the tests' broker comes from, as for the demo: AMQP_URL or BROKER_URL if set; else RabbitMQ on
-// 127.0.0.1:5672 if it answers; else a container through testcontainers where Docker exists. With none
-// of them the run fails with one line that says how to get a broker; broker tests never skip silently.
+// Every test broker must answer, and its rabbitmqctl must work (the tests read queue counts with it);
+// broker tests never skip silently. npm test starts the 4.x brokers first (scripts/test-setup.sh).
 declare module 'vitest' {
   export interface ProvidedContext {
     brokerUrl: string;
     /** How to run rabbitmqctl against that broker: argv prefix. */
     rabbitmqctl: string[];
+    /** Which test broker: 3.10, 4.0, 4.3 or custom. */
+    brokerName: string;
   }
 }
 
-export default async function setup(project: TestProject) {
-  const env = { ...process.env, BROKER_URL: process.env.AMQP_URL || process.env.BROKER_URL };
-  const broker = await findBroker(env).catch((err: Error) => {
-    throw new Error(`The tests need RabbitMQ: ${err.message}`);
-  });
-  const ctl = broker.containerId ? ['docker', 'exec', broker.containerId, 'rabbitmqctl'] : ['rabbitmqctl'];
-  try {
-    execFileSync(ctl[0] as string, [...ctl.slice(1), 'list_queues', '-q', 'name'], { stdio: 'ignore' });
-  } catch {
-    await broker.stop();
-    throw new Error(`The tests read queue counts with rabbitmqctl, and "${ctl.join(' ')} list_queues" failed. Run the tests on the broker's host, or install rabbitmq-server's CLI.`);
+let checked: Promise<void> | undefined;
+
+export default async function setup(_project: TestProject) {
+  checked ??= checkAll();
+  await checked;
+}
+
+async function checkAll(): Promise<void> {
+  for (const b of testBrokers()) {
+    const { hostname, port } = new URL(b.url);
+    if (!(await answers(hostname, Number(port || 5672)))) {
+      throw new Error(`The tests need RabbitMQ ${b.name} at ${hostname}:${port || 5672} (${b.how}), and nothing answers there. Run npm test (it starts the test brokers), or scripts/rabbitmq4.sh start ${b.name}; WQ_TEST_BROKERS=3.10 runs against the machine's broker only.`);
+    }
+    try {
+      execFileSync(b.ctl[0] as string, [...b.ctl.slice(1), 'list_queues', '-q', 'name'], { stdio: 'ignore', timeout: 60_000 });
+    } catch {
+      throw new Error(`The tests read queue counts with rabbitmqctl, and "${b.ctl.join(' ')} list_queues" failed for RabbitMQ ${b.name}. Run the tests on the broker's host, or set RABBITMQCTL.`);
+    }
   }
-  project.provide('brokerUrl', broker.url);
-  project.provide('rabbitmqctl', ctl);
-  return () => broker.stop();
+}
+
+function answers(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect({ host, port, timeout: 2000 });
+    sock.once('connect', () => (sock.destroy(), resolve(true)));
+    sock.once('error', () => resolve(false));
+    sock.once('timeout', () => (sock.destroy(), resolve(false)));
+  });
 }

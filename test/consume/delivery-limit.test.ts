@@ -1,0 +1,84 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { describe, expect, inject, it } from 'vitest';
+import { admin, forget, freshQueue, publish, queueState } from '../helpers/broker.js';
+import { cli, FIXTURE, start } from '../helpers/cli.js';
+import { recorded, tempDir } from '../helpers/files.js';
+import { waitFor } from '../helpers/wait.js';
+
+// RabbitMQ 4.x gives quorum queues a delivery limit of 20 by default: a message returned more often is
+// dropped (or dead-lettered). wq never lets the broker count up to it: a failure is replaced by a fresh
+// confirmed copy, and a copy the broker counted returns of (a crash) is replaced before it runs.
+// These run on every test broker (3.10 has no default limit; the counts must be the same there).
+const QUORUM = { 'x-queue-type': 'quorum' };
+const ROUNDS = 25;
+
+describe(`the delivery limit cannot drop a message (RabbitMQ ${inject('brokerName')})`, () => {
+  it.each([
+    ['quorum', QUORUM],
+    ['classic', {}],
+  ])(`${ROUNDS} consecutive failures on a %s queue leave the message in the queue, with the true attempt count`, async (_type, args) => {
+    const queue = await freshQueue('limit-fail', args);
+    await publish(queue, ['stubborn']);
+    for (let i = 0; i < ROUNDS; i++) expect((await cli('wq-consume', ['-q', queue, '--', 'sh', '-c', 'cat >/dev/null; exit 3'])).exitCode).toBe(3);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+    const out = tempDir();
+    const last = await cli('wq-consume', ['-q', queue, '--', FIXTURE('record.sh')], { env: { OUT: out } });
+    expect(last.exitCode).toBe(0);
+    expect(recorded(out).map((r) => [r.body.toString(), r.env.WQ_DELIVERY_COUNT])).toEqual([['stubborn', String(ROUNDS + 1)]]);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it(`${ROUNDS} SIGKILLs of wq-consume while its command runs leave the message in a quorum queue`, async () => {
+    const queue = await freshQueue('limit-kill', QUORUM);
+    await publish(queue, ['fragile']);
+    const out = tempDir();
+    await killWhileRunning(queue, out, ROUNDS, []);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+    const rec = tempDir();
+    const last = await cli('wq-consume', ['-q', queue, '--', FIXTURE('record.sh')], { env: { OUT: rec } });
+    expect(last.exitCode).toBe(0);
+    expect(recorded(rec).map((r) => [r.body.toString(), r.env.WQ_DELIVERY_COUNT])).toEqual([['fragile', String(ROUNDS + 1)]]);
+    // Each killed run was attempt N, N = 1..ROUNDS: the count survived every fresh copy.
+    expect(Array.from({ length: ROUNDS }, (_, i) => existsSync(`${out}/run-${i + 1}`))).toEqual(Array(ROUNDS).fill(true));
+    expect(last.logs.some((l) => /replaced it with a fresh copy/.test(l.msg))).toBe(true);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('with --max-attempts 3, failures and SIGKILLs end in the dead-letter queue after 3 attempts, with the count', async () => {
+    for (const mode of ['fail', 'kill'] as const) {
+      const queue = await freshQueue(`limit-dlq-${mode}`, QUORUM);
+      const dlq = `${queue}.dead`;
+      forget(dlq);
+      await publish(queue, [mode]);
+      const flags = ['-q', queue, '--max-attempts', '3'];
+      if (mode === 'fail') {
+        for (let i = 0; i < 3; i++) expect((await cli('wq-consume', [...flags, '--', 'false'])).exitCode).toBe(0);
+      } else {
+        await killWhileRunning(queue, tempDir(), 3, ['--max-attempts', '3']);
+        // The next pod finds the message came back a third time without a result: it dead-letters it.
+        const next = await cli('wq-consume', [...flags, '--', 'true']);
+        expect(next.exitCode).toBe(0);
+      }
+      expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+      expect(await queueState(dlq)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+      const ch = await (await admin()).createChannel();
+      const dead = await ch.get(dlq, { noAck: true });
+      await ch.close();
+      expect(dead && [dead.content.toString(), dead.properties.headers?.['x-wq-attempts']]).toEqual([mode, 3]);
+    }
+  });
+});
+
+// Start wq-consume, wait until its command runs (attempt N writes run-N with its pid), SIGKILL both:
+// what an OOM kill or a lost node does. The broker requeues the message and counts the return.
+async function killWhileRunning(queue: string, out: string, rounds: number, extra: string[]): Promise<void> {
+  for (let i = 1; i <= rounds; i++) {
+    const child = start('wq-consume', ['-q', queue, ...extra, '--', FIXTURE('hold.sh')], { env: { OUT: out } });
+    const marker = `${out}/run-${i}`;
+    await waitFor(() => existsSync(marker) && readFileSync(marker, 'utf8').trim() !== '', `attempt ${i} to start`);
+    child.kill('SIGKILL');
+    process.kill(Number(readFileSync(marker, 'utf8')), 'SIGKILL');
+    await child;
+    await waitFor(async () => (await queueState(queue)).unacked === 0, 'the broker to requeue the message');
+  }
+}
