@@ -49,11 +49,18 @@ function formatFields(entry: Record<string, unknown>, msg: string): string {
   const out: string[] = [];
   for (const [key, value] of Object.entries(entry)) {
     if (HIDDEN.has(key) || value === undefined || value === null || value === false) continue;
-    // The message already says it (a queue name, a job name): do not repeat it.
-    if (typeof value === 'string' && value.length > 1 && msg.includes(value)) continue;
+    if (saidAlready(key, value, msg)) continue;
     out.push(formatField(key, value));
   }
   return out.join(' ');
+}
+
+// The message already says it (a queue name, "published 3 messages"), or it is a zero count: do not repeat
+// it. An exit status always shows: "attempt 1 of 3" does not say the command exited 1.
+function saidAlready(key: string, value: unknown, msg: string): boolean {
+  if (typeof value === 'string') return value.length > 1 && msg.includes(value);
+  if (typeof value !== 'number' || key === 'exitCode') return false;
+  return value === 0 || new RegExp(`(?<![\\w.])${String(value).replace('.', '\\.')}(?!\\w|[.,]\\d)`).test(msg);
 }
 
 function formatField(key: string, value: unknown): string {

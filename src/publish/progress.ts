@@ -1,4 +1,5 @@
 import { DEFAULTS } from '../config/defaults.js';
+import { duration } from '../log-text.js';
 import type { ReadProgress } from './items.js';
 import type { Logger } from '../log.js';
 import type { PublishStats } from './result.js';
@@ -7,7 +8,7 @@ export interface Ticker {
   stop(): void;
 }
 
-const BAR_WIDTH = 24;
+const BAR_WIDTH = 20;
 const TTY_EVERY_MS = 200;
 /** A bar appears only for runs longer than this: a handful of items stays quiet. */
 const TTY_AFTER_MS = 1000;
@@ -37,7 +38,7 @@ export function startProgress(
       if (tty) {
         if (now - started < TTY_AFTER_MS) return;
         smoothed = smoothed === undefined ? rate : 0.8 * smoothed + 0.2 * rate; // the bar redraws 5 times a second: smooth the rate
-        stderr.write(`\r${progressLine(stats, read, smoothed, stderr.columns || 80)}\x1b[K`);
+        stderr.write(`\r${progressLine(stats, read, smoothed, stderr.columns || 80, eta(read, now - started))}\x1b[K`);
         drawn = true;
       } else if (!idle) {
         log.info({ published: stats.published, confirmed: stats.confirmed - stats.returned, inFlight: stats.published - stats.confirmed - stats.nacked, perSecond: Math.round(rate), percent: percent(read), waitingFor: waiting() }, 'publishing');
@@ -54,13 +55,24 @@ export function startProgress(
   };
 }
 
-/** One terminal line: bar (when the total is known), counts, rate. */
-export function progressLine(stats: PublishStats, read: ReadProgress, perSecond: number, columns: number): string {
+/** One terminal line: bar (when the total is known), confirmed against sent, rate, time left (when known). */
+export function progressLine(stats: PublishStats, read: ReadProgress, perSecond: number, columns: number, etaMs?: number): string {
   const p = percent(read);
   const bar = p === undefined ? '' : `[${'#'.repeat(Math.round((p / 100) * BAR_WIDTH)).padEnd(BAR_WIDTH, '-')}] ${String(p).padStart(3)}% `;
   const failed = stats.nacked + stats.returned;
-  const text = `${bar}${fmt(stats.confirmed - stats.returned)} confirmed${failed ? `, ${fmt(failed)} refused` : ''}, ${fmt(Math.round(perSecond))} msg/s`;
-  return text.slice(0, Math.max(10, columns - 1));
+  const confirmed = stats.confirmed - stats.returned;
+  const sent = stats.published === confirmed ? '' : ` of ${fmt(stats.published)} sent`;
+  const left = etaMs === undefined ? '' : `, ETA ${duration(etaMs)}`;
+  const text = `${fmt(confirmed)} confirmed${sent}${failed ? `, ${fmt(failed)} refused` : ''}, ${fmt(Math.round(perSecond))} msg/s${left}`;
+  // A narrow terminal loses the bar before it loses the figures.
+  const line = bar.length + text.length < columns ? `${bar}${text}` : `${p === undefined ? '' : `${p}% `}${text}`;
+  return line.slice(0, Math.max(10, columns - 1));
+}
+
+/** Time left at the average pace so far, when the input's size is known (a file, the arguments). */
+export function eta(read: ReadProgress, elapsedMs: number): number | undefined {
+  if (!read.total || read.done <= 0 || read.done >= read.total) return undefined;
+  return (elapsedMs * (read.total - read.done)) / read.done;
 }
 
 function percent(read: ReadProgress): number | undefined {
