@@ -61,7 +61,8 @@ export function progressLine(stats: PublishStats, read: ReadProgress, perSecond:
   const bar = p === undefined ? '' : `[${'#'.repeat(Math.round((p / 100) * BAR_WIDTH)).padEnd(BAR_WIDTH, '-')}] ${String(p).padStart(3)}% `;
   const failed = stats.nacked + stats.returned;
   const confirmed = stats.confirmed - stats.returned;
-  const sent = stats.published === confirmed ? '' : ` of ${fmt(stats.published)} sent`;
+  const inFlight = stats.published - stats.confirmed - stats.nacked - stats.lost;
+  const sent = inFlight > 0 ? ` of ${fmt(stats.published)} sent` : '';
   const left = etaMs === undefined ? '' : `, ETA ${duration(etaMs)}`;
   const text = `${fmt(confirmed)} confirmed${sent}${failed ? `, ${fmt(failed)} refused` : ''}, ${fmt(Math.round(perSecond))} msg/s${left}`;
   // A narrow terminal loses the bar before it loses the figures.

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { progressLine } from '../../src/publish/progress.js';
+import { eta, progressLine } from '../../src/publish/progress.js';
 
 const stats = (confirmed: number, nacked = 0, returned = 0) => ({ published: confirmed + nacked, confirmed, nacked, returned, lost: 0 });
 
 describe('the terminal progress line', () => {
   it('shows a bar and a percentage when the input size is known', () => {
-    expect(progressLine(stats(50_000), { done: 500, total: 1000 }, 12_345.6, 120)).toBe('[############------------]  50% 50,000 confirmed, 12,346 msg/s');
+    expect(progressLine(stats(50_000), { done: 500, total: 1000 }, 12_345.6, 120)).toBe('[##########----------]  50% 50,000 confirmed, 12,346 msg/s');
   });
 
   it('shows counts and the rate alone for stdin, and counts refused messages', () => {
@@ -14,5 +14,27 @@ describe('the terminal progress line', () => {
 
   it('fits the terminal width', () => {
     expect(progressLine(stats(1), { done: 1, total: 2 }, 1, 20)).toHaveLength(19);
+  });
+
+  it('shows confirmed against sent while confirms are outstanding, and the time left', () => {
+    const s = { published: 1200, confirmed: 1000, nacked: 0, returned: 0, lost: 0 };
+    expect(progressLine(s, { done: 250, total: 1000 }, 400, 120, 6000)).toBe('[#####---------------]  25% 1,000 confirmed of 1,200 sent, 400 msg/s, ETA 6.0s');
+  });
+
+  it('drops the bar, not the figures, on a narrow terminal', () => {
+    const s = { published: 1200, confirmed: 1000, nacked: 0, returned: 0, lost: 0 };
+    expect(progressLine(s, { done: 250, total: 1000 }, 400, 70, 6000)).toBe('25% 1,000 confirmed of 1,200 sent, 400 msg/s, ETA 6.0s');
+  });
+});
+
+describe('the time left', () => {
+  it('is the average pace so far applied to what is left of the input', () => {
+    expect(eta({ done: 250, total: 1000 }, 2000)).toBe(6000);
+  });
+
+  it('is unknown without a size (stdin), before the first item and after the last', () => {
+    expect(eta({ done: 250, total: undefined }, 2000)).toBeUndefined();
+    expect(eta({ done: 0, total: 1000 }, 2000)).toBeUndefined();
+    expect(eta({ done: 1000, total: 1000 }, 2000)).toBeUndefined();
   });
 });
