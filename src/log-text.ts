@@ -55,12 +55,15 @@ function formatFields(entry: Record<string, unknown>, msg: string): string {
   return out.join(' ');
 }
 
-// The message already says it (a queue name, "published 3 messages"), or it is a zero count: do not repeat
-// it. An exit status always shows: "attempt 1 of 3" does not say the command exited 1.
+// The message already says it (a queue name; "published 3 messages" for published=3, "attempt 2 of 3"
+// for attempts=2), or it is a zero count: do not repeat it. An exit status always shows.
 function saidAlready(key: string, value: unknown, msg: string): boolean {
   if (typeof value === 'string') return value.length > 1 && msg.includes(value);
   if (typeof value !== 'number' || key === 'exitCode') return false;
-  return value === 0 || new RegExp(`(?<![\\w.])${String(value).replace('.', '\\.')}(?!\\w|[.,]\\d)`).test(msg);
+  if (value === 0) return true;
+  const n = String(value).replace('.', '\\.');
+  const stem = key.toLowerCase().slice(0, 5);
+  return new RegExp(`${stem}\\w*\\s+${n}(?!\\w|[.,]\\d)|(?<![\\w.])${n}\\s+${stem}`, 'i').test(msg);
 }
 
 function formatField(key: string, value: unknown): string {
@@ -68,6 +71,7 @@ function formatField(key: string, value: unknown): string {
     if (/Ms$/.test(key)) return `${key.slice(0, -2)}=${duration(value)}`;
     if (/^duration/.test(key)) return `${key}=${duration(value)}`;
     if (key === 'seconds') return `time=${duration(value * 1000)}`;
+    if (/Seconds$/.test(key)) return `${key.slice(0, -7)}=${duration(value * 1000)}`;
     if (key === 'perSecond') return `rate=${value.toLocaleString('en-US')}/s`;
     if (key === 'deliveryTag') return `tag=${value}`;
     return `${key}=${value}`;
@@ -78,10 +82,10 @@ function formatField(key: string, value: unknown): string {
   return `${key}=${typeof message === 'string' ? JSON.stringify(message) : JSON.stringify(value)}`;
 }
 
-/** 12 -> "12ms", 1234 -> "1.2s", 75000 -> "1m15s". */
+/** 12 -> "12ms", 1234 -> "1.2s", 3000 -> "3s", 75000 -> "1m15s". */
 export function duration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)}s`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0).replace(/\.0$/, '')}s`;
   const s = Math.round(ms / 1000);
   return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
 }

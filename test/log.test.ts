@@ -27,6 +27,10 @@ describe('the text form of a log line', () => {
     expect(text).toBe('processed 10 messages: 8 acked, 2 retried  queue=jobs durationP50=40ms durationP95=1.5s durationMax=1m15s wall=2.1s');
   });
 
+  it('reads a number of seconds as a duration', () => {
+    expect(formatEntry(line({ queue: 'jobs', processed: 4, idleSeconds: 3, msg: 'queue stayed empty: drain finished' }), false)).toBe('queue stayed empty: drain finished  queue=jobs processed=4 idle=3s');
+  });
+
   it('quotes values with spaces and shows an error object by its message', () => {
     expect(formatEntry(line({ deadLetter: 'queue jobs.dead', err: { type: 'Error', message: 'channel closed' }, msg: 'x' }), false)).toBe('x  deadLetter="queue jobs.dead" err="channel closed"');
   });
@@ -64,7 +68,16 @@ describe('duration', () => {
     [0, '0ms'],
     [999, '999ms'],
     [1234, '1.2s'],
+    [3000, '3s'],
     [12_345, '12s'],
     [75_000, '1m15s'],
   ])('%d ms reads %s', (ms, text) => expect(duration(ms)).toBe(text));
+});
+
+describe('what the message already says', () => {
+  it('hides a count only next to its own word, so a delivery tag that happens to equal the attempt still shows', () => {
+    expect(formatEntry(line({ level: 40, queue: 'jobs', deliveryTag: 2, attempts: 2, exitCode: 1, msg: 'command failed on attempt 2 of 3: queued for another attempt' }), false)).toBe(
+      'warning: command failed on attempt 2 of 3: queued for another attempt  queue=jobs tag=2 exitCode=1',
+    );
+  });
 });

@@ -18,12 +18,12 @@ describe('the terminal progress line', () => {
 
   it('shows confirmed against sent while confirms are outstanding, and the time left', () => {
     const s = { published: 1200, confirmed: 1000, nacked: 0, returned: 0, lost: 0 };
-    expect(progressLine(s, { done: 250, total: 1000 }, 400, 120, 6000)).toBe('[#####---------------]  25% 1,000 confirmed of 1,200 sent, 400 msg/s, ETA 6.0s');
+    expect(progressLine(s, { done: 250, total: 1000 }, 400, 120, 6000)).toBe('[#####---------------]  25% 1,000 confirmed of 1,200 sent, 400 msg/s, ETA 6s');
   });
 
   it('drops the bar, not the figures, on a narrow terminal', () => {
     const s = { published: 1200, confirmed: 1000, nacked: 0, returned: 0, lost: 0 };
-    expect(progressLine(s, { done: 250, total: 1000 }, 400, 70, 6000)).toBe('25% 1,000 confirmed of 1,200 sent, 400 msg/s, ETA 6.0s');
+    expect(progressLine(s, { done: 250, total: 1000 }, 400, 70, 6000)).toBe('25% 1,000 confirmed of 1,200 sent, 400 msg/s, ETA 6s');
   });
 });
 
