@@ -22,6 +22,7 @@ export function startProgress(
   log: Logger,
   waiting: () => string | undefined,
   stderr: NodeJS.WriteStream = process.stderr,
+  env: Record<string, string | undefined> = process.env,
 ): Ticker {
   if (!opts.progress) return { stop() {} };
   const started = Date.now();
@@ -29,6 +30,10 @@ export function startProgress(
   let drawn = false;
   let smoothed: number | undefined;
   const tty = stderr.isTTY === true;
+  // A dumb terminal (TERM=dumb) knows no "erase to end of line": spaces do it.
+  const dumb = env.TERM === 'dumb';
+  const columns = () => stderr.columns || 80;
+  const erase = (written: number) => (dumb ? ' '.repeat(Math.max(0, columns() - 1 - written)) : '\x1b[K');
   const timer = setInterval(
     () => {
       const now = Date.now();
@@ -38,7 +43,8 @@ export function startProgress(
       if (tty) {
         if (now - started < TTY_AFTER_MS) return;
         smoothed = smoothed === undefined ? rate : 0.8 * smoothed + 0.2 * rate; // the bar redraws 5 times a second: smooth the rate
-        stderr.write(`\r${progressLine(stats, read, smoothed, stderr.columns || 80, eta(read, now - started))}\x1b[K`);
+        const line = progressLine(stats, read, smoothed, columns(), eta(read, now - started));
+        stderr.write(`\r${line}${erase(line.length)}`);
         drawn = true;
       } else if (!idle) {
         log.info({ published: stats.published, confirmed: stats.confirmed - stats.returned, inFlight: stats.published - stats.confirmed - stats.nacked, perSecond: Math.round(rate), percent: percent(read), waitingFor: waiting() }, 'publishing');
@@ -50,7 +56,7 @@ export function startProgress(
   return {
     stop() {
       clearInterval(timer);
-      if (drawn) stderr.write('\r\x1b[K');
+      if (drawn) stderr.write(`\r${erase(0)}${dumb ? '\r' : ''}`);
     },
   };
 }
