@@ -1,5 +1,6 @@
 import pino from 'pino';
-import { textDestination, wantsColour } from './log-text.js';
+import { textDestination, wantsColour, type LineSink } from './log-text.js';
+import { clearStatusLine } from './status-line.js';
 
 export type Logger = pino.Logger;
 
@@ -17,5 +18,16 @@ type Env = Record<string, string | undefined>;
 export function createLogger(name: string, level: LogLevel = 'info', format: LogFormat = 'auto', env: Env = process.env, stderrIsTTY = process.stderr.isTTY === true): Logger {
   const sink = pino.destination({ fd: 2, sync: true });
   const text = format === 'text' || (format === 'auto' && stderrIsTTY);
-  return pino({ name, level, base: { name } }, text ? textDestination(sink, wantsColour(env, stderrIsTTY)) : sink);
+  const dest = text ? textDestination(sink, wantsColour(env, stderrIsTTY)) : sink;
+  return pino({ name, level, base: { name } }, stderrIsTTY ? belowStatusLine(dest) : dest);
+}
+
+// On a terminal, a line logged while a progress line shows erases it first (src/status-line.ts).
+function belowStatusLine(dest: LineSink): LineSink {
+  return {
+    write(line: string) {
+      clearStatusLine();
+      return dest.write(line);
+    },
+  };
 }

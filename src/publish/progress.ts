@@ -1,5 +1,6 @@
 import { DEFAULTS } from '../config/defaults.js';
 import { duration } from '../log-text.js';
+import { ownStatusLine } from '../status-line.js';
 import type { ReadProgress } from './items.js';
 import type { Logger } from '../log.js';
 import type { PublishStats } from './result.js';
@@ -34,6 +35,10 @@ export function startProgress(
   const dumb = env.TERM === 'dumb';
   const columns = () => stderr.columns || 80;
   const erase = (written: number) => (dumb ? ' '.repeat(Math.max(0, columns() - 1 - written)) : '\x1b[K');
+  const eraseLine = () => {
+    stderr.write(`\r${erase(0)}${dumb ? '\r' : ''}`);
+    drawn = false;
+  };
   const timer = setInterval(
     () => {
       const now = Date.now();
@@ -46,6 +51,7 @@ export function startProgress(
         const line = progressLine(stats, read, smoothed, columns(), eta(read, now - started));
         stderr.write(`\r${line}${erase(line.length)}`);
         drawn = true;
+        ownStatusLine(eraseLine);
       } else if (!idle) {
         log.info({ published: stats.published, confirmed: stats.confirmed - stats.returned, inFlight: stats.published - stats.confirmed - stats.nacked, perSecond: Math.round(rate), percent: percent(read), waitingFor: waiting() }, 'publishing');
       }
@@ -56,7 +62,8 @@ export function startProgress(
   return {
     stop() {
       clearInterval(timer);
-      if (drawn) stderr.write(`\r${erase(0)}${dumb ? '\r' : ''}`);
+      ownStatusLine(undefined);
+      if (drawn) eraseLine();
     },
   };
 }
