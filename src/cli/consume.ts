@@ -3,23 +3,28 @@ import { consume } from '../consume/consume.js';
 import { CONSUME_OPTIONS, parseConsumeArgs } from '../config/consume.js';
 import { runCli } from './run-cli.js';
 
-const USAGE = `Usage: wq-consume [options] -- command [args...]
+// Built only when --help asks for it.
+const usage = () => `Usage: wq-consume [options] -- command [args...]
 
 Takes one message (or --count N, or --until-empty) from a RabbitMQ queue, pipes its body to the
 command's stdin, acks it only after the command exits 0, and hands it back to the queue otherwise.
 
-Options:
-${formatOptions(CONSUME_OPTIONS)}
+${formatOptions(CONSUME_OPTIONS, ['Connection', 'Consuming', 'Failures and retries', 'Logging', 'Other'])}
 
 Exit status: 0 acked (or dead-lettered); the command's own status when it failed (128+N if killed by
 signal N); 64 usage, 69 broker unreachable or lost, 70 internal, 75 no message within --wait, 77 access
 refused, 78 queue missing/deleted/declared differently, 124 --timeout, 126 not executable, 127 not found,
 130/143 stopped by SIGINT/SIGTERM. Message metadata reaches the command as WQ_* environment variables.
+
+Examples:
+  wq-consume -q jobs -- python3 worker.py       one message, then exit (a Kubernetes Job's pod)
+  wq-consume -q jobs --until-empty -j 2 --max-attempts 3 -- ./work.sh
+                                                drain the queue, two at a time; dead-letter after 3 failures
 `;
 
 runCli({
   name: 'wq-consume',
-  usage: USAGE,
+  usage,
   parse: parseConsumeArgs,
   run: async (config, log, stop) => {
     const result = await consume(config, log, stop);

@@ -7,27 +7,29 @@ import type { Logger } from '../log.js';
 import { PUBLISH_OPTIONS, parsePublishArgs, type PublishConfig } from '../config/publish.js';
 import { runCli } from './run-cli.js';
 
-const USAGE = `Usage: wq-publish [options] [items...]
+// Built only when --help asks for it.
+const usage = () => `Usage: wq-publish [options] [items...]
 
 Publishes each item as one message to a RabbitMQ queue: durable, persistent, with publisher confirms.
 Items come from the arguments, --file PATH (one per line), -b TEXT (one whole message), or stdin
 (one per line) when no items are given. Empty lines are skipped; line endings are stripped.
 
-  wq-publish -q job1 apple banana cherry
-  wq-publish -q job1 --file items.txt --job k8s/job.yaml | kubectl apply -f -
-
-Options:
-${formatOptions(PUBLISH_OPTIONS)}
+${formatOptions(PUBLISH_OPTIONS, ['Connection', 'Input', 'Publishing', 'Message', 'Job manifests', 'Logging', 'Other'])}
 
 Exit status: 0 every message confirmed; 64 usage or a bad --job template; 65 some messages refused or
 unroutable (they are not in the queue); 69 broker unreachable, or the connection lost with messages
 unconfirmed; 75 --job but the queue holds no ready message; 77 access refused; 78 queue or exchange
 missing (--no-declare) or declared differently; 130/143 stopped by SIGINT/SIGTERM.
+
+Examples:
+  wq-publish -q job1 apple banana cherry          three messages
+  wq-publish -q job1 --file items.txt --job k8s/job.yaml | kubectl apply -f -
+                                                  one message per line, then a Job sized to the queue
 `;
 
 runCli({
   name: 'wq-publish',
-  usage: USAGE,
+  usage,
   parse: (argv, env) => parsePublishArgs(argv, env, process.stdin.isTTY === true),
   run: publishAndRender,
 });

@@ -1,12 +1,13 @@
 import type { CliRequest } from '../config/args.js';
-import type { LogLevel } from '../log.js';
+import type { LogFormat, LogLevel } from '../log.js';
 import { toWqError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { VERSION } from './version.js';
 
-export interface Cli<C extends { logLevel: LogLevel }> {
+export interface Cli<C extends { logLevel: LogLevel; logFormat: LogFormat }> {
   name: string;
-  usage: string;
+  /** The --help text, built only when asked for. */
+  usage(): string;
   parse(argv: readonly string[], env: NodeJS.ProcessEnv): CliRequest<C>;
   /** The command's work; `stop` aborts with the signal's name on SIGTERM or SIGINT. Returns the exit status. */
   run(config: C, log: Logger, stop: AbortSignal): Promise<number>;
@@ -16,11 +17,11 @@ export interface Cli<C extends { logLevel: LogLevel }> {
 // SIGTERM, and wq-consume may be PID 1) turned into an AbortSignal, and the single exit path: a failure
 // is logged as one line and exits with its code. A bug that escapes as an uncaught exception takes the
 // same path (exit 70) instead of a stack trace; the broker requeues whatever was unacked.
-export function runCli<C extends { logLevel: LogLevel }>(cli: Cli<C>): void {
+export function runCli<C extends { logLevel: LogLevel; logFormat: LogFormat }>(cli: Cli<C>): void {
   let log: Logger | undefined;
   const fail = (err: unknown) => {
     const e = toWqError(err);
-    (log ?? createLogger(cli.name)).error({ code: e.code, exitCode: e.exitCode }, e.message);
+    (log ?? createLogger(cli.name, 'info', earlyLogFormat(process.argv.slice(2), process.env))).error({ code: e.code, exitCode: e.exitCode }, e.message);
     process.exit(e.exitCode);
   };
   process.on('uncaughtException', fail);
@@ -28,10 +29,10 @@ export function runCli<C extends { logLevel: LogLevel }>(cli: Cli<C>): void {
   const main = async (): Promise<number> => {
     const request = cli.parse(process.argv.slice(2), process.env);
     if (request.kind !== 'run') {
-      process.stdout.write(request.kind === 'help' ? cli.usage : `${cli.name} ${VERSION}\n`);
+      process.stdout.write(request.kind === 'help' ? cli.usage() : `${cli.name} ${VERSION}\n`);
       return 0;
     }
-    log = createLogger(cli.name, request.config.logLevel);
+    log = createLogger(cli.name, request.config.logLevel, request.config.logFormat);
     const controller = new AbortController();
     const onSignal = (signal: NodeJS.Signals) => controller.abort(signal);
     process.on('SIGTERM', onSignal);
@@ -39,4 +40,16 @@ export function runCli<C extends { logLevel: LogLevel }>(cli: Cli<C>): void {
     return cli.run(request.config, log, controller.signal);
   };
   main().then((code) => process.exit(code), fail);
+}
+
+// A failure before the configuration is complete (a usage error) still honours --log-format and
+// WQ_LOG_FORMAT when they are readable; anything else falls back to auto.
+function earlyLogFormat(argv: readonly string[], env: NodeJS.ProcessEnv): LogFormat {
+  let value = env.WQ_LOG_FORMAT;
+  for (let i = 0; i < argv.length && argv[i] !== '--'; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--log-format') value = argv[i + 1];
+    else if (arg.startsWith('--log-format=')) value = arg.slice('--log-format='.length);
+  }
+  return value === 'text' || value === 'json' ? value : 'auto';
 }

@@ -14,6 +14,8 @@ export interface OptionSpec {
   /** Value placeholder for --help. */
   arg?: string;
   help: string;
+  /** The heading --help lists it under, e.g. "Connection". */
+  group?: string;
 }
 
 /** What a CLI's argv asks for. */
@@ -95,12 +97,20 @@ export function parseArgv(argv: readonly string[], specs: readonly OptionSpec[],
   return { values, positionals };
 }
 
-/** The options part of --help, one line per option. */
-export function formatOptions(specs: readonly OptionSpec[]): string {
+/**
+ * The options part of --help: a heading per group, in `order` (groups it does not name follow, so no
+ * option is ever left out), one aligned line per option. Called only when --help is asked for.
+ */
+export function formatOptions(specs: readonly OptionSpec[], order: readonly string[] = []): string {
   const rows = specs.map((s) => {
     const flag = `${s.short ? `-${s.short}, ` : '    '}--${s.negatable ? '[no-]' : ''}${s.name}${s.arg ? ` ${s.arg}` : ''}`;
-    return [flag, s.help] as const;
+    return { group: s.group ?? 'Options', flag, help: s.help };
   });
-  const width = Math.max(...rows.map(([f]) => f.length)) + 2;
-  return rows.map(([f, h]) => `  ${f.padEnd(width)}${h}`).join('\n');
+  const width = Math.max(...rows.map((r) => r.flag.length)) + 2;
+  const groups = [...new Set([...order, ...rows.map((r) => r.group)])];
+  return groups
+    .map((g) => [g, rows.filter((r) => r.group === g)] as const)
+    .filter(([, members]) => members.length > 0)
+    .map(([g, members]) => `${g}:\n${members.map((r) => `  ${r.flag.padEnd(width)}${r.help}`).join('\n')}`)
+    .join('\n\n');
 }

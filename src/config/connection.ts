@@ -1,23 +1,24 @@
 import { readFileSync } from 'node:fs';
 import type { OptionSpec, ParsedValues } from './args.js';
 import { UsageError } from '../errors.js';
-import { LOG_LEVELS, type LogLevel } from '../log.js';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../log.js';
 import { DEFAULTS } from './defaults.js';
 import { seconds, str } from './values.js';
 
 /** Options every CLI shares: where the broker and the queue are, and how to log. */
 export const CONNECTION_OPTIONS: readonly OptionSpec[] = [
-  { name: 'url', short: 'u', type: 'string', arg: 'URL', help: 'broker URL (env BROKER_URL, then AMQP_URL; default amqp://guest:guest@localhost:5672)' },
-  { name: 'url-file', type: 'string', arg: 'PATH', help: 'read the broker URL from a file, e.g. a mounted Secret (env BROKER_URL_FILE)' },
-  { name: 'queue', short: 'q', type: 'string', arg: 'NAME', help: 'queue name (env QUEUE)' },
-  { name: 'ca', type: 'string', arg: 'PATH', help: 'CA certificate file for amqps://' },
-  { name: 'cert', type: 'string', arg: 'PATH', help: 'client certificate file for amqps://' },
-  { name: 'key', type: 'string', arg: 'PATH', help: 'client key file for amqps://' },
-  { name: 'heartbeat', type: 'string', arg: 'SECONDS', help: `AMQP heartbeat (default ${DEFAULTS.heartbeatSeconds}; 0 = off)` },
-  { name: 'connect-timeout', type: 'string', arg: 'SECONDS', help: `keep retrying an unreachable broker this long (default ${DEFAULTS.connectTimeoutSeconds})` },
-  { name: 'log-level', type: 'string', arg: 'LEVEL', help: `${LOG_LEVELS.join('|')} (env WQ_LOG_LEVEL; default ${DEFAULTS.logLevel})` },
-  { name: 'help', short: 'h', type: 'boolean', help: 'show this help' },
-  { name: 'version', short: 'V', type: 'boolean', help: 'show the version' },
+  { group: 'Connection', name: 'url', short: 'u', type: 'string', arg: 'URL', help: 'broker URL (env BROKER_URL, then AMQP_URL; default amqp://guest:guest@localhost:5672)' },
+  { group: 'Connection', name: 'url-file', type: 'string', arg: 'PATH', help: 'read the broker URL from a file, e.g. a mounted Secret (env BROKER_URL_FILE)' },
+  { group: 'Connection', name: 'queue', short: 'q', type: 'string', arg: 'NAME', help: 'queue name (env QUEUE)' },
+  { group: 'Connection', name: 'ca', type: 'string', arg: 'PATH', help: 'CA certificate file for amqps://' },
+  { group: 'Connection', name: 'cert', type: 'string', arg: 'PATH', help: 'client certificate file for amqps://' },
+  { group: 'Connection', name: 'key', type: 'string', arg: 'PATH', help: 'client key file for amqps://' },
+  { group: 'Connection', name: 'heartbeat', type: 'string', arg: 'SECONDS', help: `AMQP heartbeat (default ${DEFAULTS.heartbeatSeconds}; 0 = off)` },
+  { group: 'Connection', name: 'connect-timeout', type: 'string', arg: 'SECONDS', help: `keep retrying an unreachable broker this long (default ${DEFAULTS.connectTimeoutSeconds})` },
+  { group: 'Logging', name: 'log-level', type: 'string', arg: 'LEVEL', help: `${LOG_LEVELS.join('|')} (env WQ_LOG_LEVEL; default ${DEFAULTS.logLevel})` },
+  { group: 'Logging', name: 'log-format', type: 'string', arg: 'FORMAT', help: `auto|text|json (env WQ_LOG_FORMAT; default ${DEFAULTS.logFormat}: sentences on a terminal, else JSON)` },
+  { group: 'Other', name: 'help', short: 'h', type: 'boolean', help: 'show this help' },
+  { group: 'Other', name: 'version', short: 'V', type: 'boolean', help: 'show the version' },
 ];
 
 export interface TlsFiles {
@@ -34,6 +35,7 @@ export interface ConnectionConfig {
   connectTimeoutSeconds: number;
   tls: TlsFiles;
   logLevel: LogLevel;
+  logFormat: LogFormat;
 }
 
 type Env = Record<string, string | undefined>;
@@ -53,6 +55,7 @@ export function resolveConnection(values: ParsedValues, env: Env, requireQueue =
   if (!/^amqps?:\/\//i.test(url)) throw new UsageError('the broker URL must start with amqp:// or amqps:// (check --url, BROKER_URL or AMQP_URL).');
   const logLevel = (str(values['log-level']) ?? nonEmpty(env.WQ_LOG_LEVEL) ?? DEFAULTS.logLevel) as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}; got "${logLevel}".`);
+  const logFormat = resolveLogFormat(values, env);
   return {
     url,
     queue,
@@ -64,7 +67,15 @@ export function resolveConnection(values: ParsedValues, env: Env, requireQueue =
       key: readOptional(str(values.key), '--key'),
     },
     logLevel,
+    logFormat,
   };
+}
+
+/** --log-format > WQ_LOG_FORMAT > default. */
+export function resolveLogFormat(values: ParsedValues, env: Env): LogFormat {
+  const format = (str(values['log-format']) ?? nonEmpty(env.WQ_LOG_FORMAT) ?? DEFAULTS.logFormat) as LogFormat;
+  if (!LOG_FORMATS.includes(format)) throw new UsageError(`--log-format must be one of ${LOG_FORMATS.join(', ')}; got "${format}".`);
+  return format;
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

@@ -8,6 +8,11 @@ export const DEFAULTS = {
   connectTimeoutSeconds: 30,
   /** @default 'info' */
   logLevel: 'info',
+  /**
+   * How wq's own lines look (--log-format, env WQ_LOG_FORMAT): auto = sentences when stderr is a terminal,
+   * pino JSON otherwise; text or json force one. @default 'auto'
+   */
+  logFormat: 'auto',
   /** Messages to process before exiting; 0 = no limit. @default 1 */
   count: 1,
   /** Commands run at once. @default 1 */

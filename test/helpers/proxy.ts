@@ -11,6 +11,9 @@ export interface Proxy {
   cutAll(): void;
   close(): Promise<void>;
   connections(): number;
+  /** Hold back everything the broker sends (confirms, deliveries) until resume(); the client sees a stalled broker. */
+  pause(): void;
+  resume(): void;
 }
 
 const open: Proxy[] = [];
@@ -21,18 +24,23 @@ afterAll(async () => {
 export async function startProxy(opts: { port?: number; tls?: TlsOptions } = {}): Promise<Proxy> {
   const target = new URL(brokerUrl());
   const sockets = new Set<Socket>();
+  const upstreams = new Set<Socket>();
+  let paused = false;
   const onClient = (client: Socket) => {
     const upstream = netConnect({ host: target.hostname, port: Number(target.port || 5672) });
     sockets.add(client).add(upstream);
+    upstreams.add(upstream);
     const end = () => {
       client.destroy();
       upstream.destroy();
       sockets.delete(client);
       sockets.delete(upstream);
+      upstreams.delete(upstream);
     };
     client.on('error', end).on('close', end);
     upstream.on('error', end).on('close', end);
     client.pipe(upstream).pipe(client);
+    if (paused) upstream.pause();
   };
   const server: Server = opts.tls ? createTlsServer(opts.tls, onClient) : createNetServer(onClient);
   await new Promise<void>((resolve, reject) => {
@@ -52,6 +60,14 @@ export async function startProxy(opts: { port?: number; tls?: TlsOptions } = {})
         server.close(() => resolve());
       }),
     connections: () => sockets.size / 2,
+    pause: () => {
+      paused = true;
+      for (const u of upstreams) u.pause();
+    },
+    resume: () => {
+      paused = false;
+      for (const u of upstreams) u.resume();
+    },
   };
   open.push(proxy);
   return proxy;
