@@ -1,7 +1,7 @@
 // Bundle each CLI into one ESM file: fewer files to load is the cheapest start-up win (wq-consume
 // starts once per message). Options shared with bench/ live in esbuild-options.mjs.
 import { build } from 'esbuild';
-import { chmodSync, readFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { buildNative } from './build-native.mjs';
 import { BUNDLE_OPTIONS } from './esbuild-options.mjs';
 
@@ -12,12 +12,15 @@ const entries = {
   'wq-demo': 'src/demo/main.ts',
 };
 
-await build({
+const { metafile } = await build({
   ...BUNDLE_OPTIONS,
   entryPoints: entries,
   outdir: 'dist',
   define: { __WQ_VERSION__: JSON.stringify(pkg.version) },
+  metafile: true,
 });
+// What went into each bundle: test/architecture.test.ts checks that wq-consume carries no publisher code.
+writeFileSync('dist/meta.json', JSON.stringify(metafile));
 
 for (const name of Object.keys(entries)) chmodSync(`dist/${name}.mjs`, 0o755);
 

@@ -51,6 +51,8 @@ export interface PublishConfig extends ConnectionConfig {
   headers: Record<string, string>;
   window: number;
   progress: boolean;
+  /** Seconds between progress log lines when stderr is not a terminal. */
+  progressSeconds: number;
   job?: JobOptions;
 }
 
@@ -86,6 +88,7 @@ export function parsePublishArgs(argv: readonly string[], env: Record<string, st
       headers: parseHeaders((values.header as string[] | undefined) ?? []),
       window: integer(values.window, 'window', DEFAULTS.publishWindow, 1),
       progress: values.progress !== false,
+      progressSeconds: DEFAULTS.progressSeconds,
       job:
         jobPath === undefined
           ? undefined

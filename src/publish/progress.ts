@@ -1,4 +1,3 @@
-import { DEFAULTS } from '../config/defaults.js';
 import { duration } from '../log-text.js';
 import { ownStatusLine } from '../status-line.js';
 import type { ReadProgress } from './items.js';
@@ -15,9 +14,9 @@ const TTY_EVERY_MS = 200;
 const TTY_AFTER_MS = 1000;
 
 // On a terminal: a progress bar with the rate on stderr, redrawn in place, erased at the end.
-// Otherwise: a log line every DEFAULTS.progressSeconds. Both only on a timer, so the hot loop pays nothing.
+// Otherwise: a log line every opts.progressSeconds. Both only on a timer, so the hot loop pays nothing.
 export function startProgress(
-  opts: { progress: boolean },
+  opts: { progress: boolean; progressSeconds: number },
   stats: PublishStats,
   read: ReadProgress,
   log: Logger,
@@ -56,7 +55,7 @@ export function startProgress(
         log.info({ published: stats.published, confirmed: stats.confirmed - stats.returned, inFlight: stats.published - stats.confirmed - stats.nacked, perSecond: Math.round(rate), percent: percent(read), waitingFor: waiting() }, 'publishing');
       }
     },
-    tty ? TTY_EVERY_MS : DEFAULTS.progressSeconds * 1000,
+    tty ? TTY_EVERY_MS : opts.progressSeconds * 1000,
   );
   timer.unref();
   return {

@@ -57,7 +57,7 @@ describe('the progress line on a terminal', () => {
     vi.useFakeTimers();
     const { written, stderr } = terminal();
     const s = { published: 10, confirmed: 5, nacked: 0, returned: 0, lost: 0 };
-    const ticker = startProgress({ progress: true }, s, { done: 10, total: 100 }, log, () => undefined, stderr, { TERM: 'xterm' });
+    const ticker = startProgress({ progress: true, progressSeconds: 5 }, s, { done: 10, total: 100 }, log, () => undefined, stderr, { TERM: 'xterm' });
     vi.advanceTimersByTime(1200);
     expect(written.at(-1)).toMatch(/^\r\[##-+\] +10% 5 confirmed of 10 sent, \d+ msg\/s, ETA \S+\x1b\[K$/);
     written.length = 0;
@@ -78,7 +78,7 @@ describe('the progress line on a terminal', () => {
     vi.useFakeTimers();
     const { written, stderr } = terminal();
     const s = { published: 10, confirmed: 10, nacked: 0, returned: 0, lost: 0 };
-    const ticker = startProgress({ progress: true }, s, { done: 10, total: 100 }, log, () => undefined, stderr, { TERM: 'dumb' });
+    const ticker = startProgress({ progress: true, progressSeconds: 5 }, s, { done: 10, total: 100 }, log, () => undefined, stderr, { TERM: 'dumb' });
     vi.advanceTimersByTime(1200);
     ticker.stop();
     expect(written.join('')).not.toContain('\x1b');
