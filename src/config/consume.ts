@@ -41,6 +41,7 @@ export interface ConsumeConfig extends ConnectionConfig {
   maxAttempts: number;
   /** Where a message goes after --max-attempts: a queue (through the default exchange) or an exchange. */
   deadLetter: DeadLetterTarget;
+  drainPollSeconds: number;
   retryDelaySeconds: number;
   retryDelayMaxSeconds: number;
   deadLetterOn: readonly number[];
@@ -84,6 +85,7 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
       graceSeconds: seconds(values.grace, 'grace', DEFAULTS.graceSeconds),
       maxAttempts: integer(values['max-attempts'], 'max-attempts', DEFAULTS.maxAttempts),
       deadLetter: deadLetterTarget(values, connection.queue),
+      drainPollSeconds: DEFAULTS.drainPollSeconds,
       retryDelaySeconds: seconds(values['retry-delay'], 'retry-delay', DEFAULTS.retryDelaySeconds),
       retryDelayMaxSeconds: seconds(values['retry-delay-max'], 'retry-delay-max', DEFAULTS.retryDelayMaxSeconds),
       deadLetterOn: exitCodes(values['dead-letter-on'], 'dead-letter-on', DEFAULTS.deadLetterOn),

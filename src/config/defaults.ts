@@ -26,6 +26,8 @@ export const DEFAULTS = {
   waitSeconds: 0,
   /** --until-empty: seconds the queue must stay empty before exiting. @default 3 */
   idleSeconds: 3,
+  /** --until-empty: seconds between checks while other consumers may still hand messages back. @default 1 */
+  drainPollSeconds: 1,
   /** Seconds a command gets between SIGTERM and SIGKILL. Below Kubernetes' default 30 s grace. @default 20 */
   graceSeconds: 20,
   /** Seconds a command may run; 0 = no limit. @default 0 */

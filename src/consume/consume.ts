@@ -1,4 +1,4 @@
-import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
+import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { brokerError, closeQuietly, connect, type Connection } from '../amqp/broker.js';
 import { declareQueue } from '../amqp/queue.js';
 import type { ConsumeConfig } from '../config/consume.js';
@@ -10,7 +10,8 @@ import { loadNativeSpawn, type NativeSpawn, type SpawnMode } from '../process/na
 import { runCommand } from '../process/runner.js';
 import { lostError } from './lost-error.js';
 import { commandBaseEnv, messageEnv } from './message-env.js';
-import { ConsumeSession, type StartCommand } from './session.js';
+import { ConsumeSession, type QueueProbe, type StartCommand } from './session.js';
+import { retryDelaysMs, waitQueueName } from './wait-queue.js';
 
 /*
  * The ack contract (README "The ack contract"; the decisions are in verdict.ts):
@@ -76,13 +77,34 @@ async function openSession(conn: Connection, config: ConsumeConfig, log: Logger,
     if (config.declare) await declareQueue(ch, config.queue, config.queueType);
     if (config.deadLetter.kind === 'queue' && needsDeadLetter(config)) await ch.assertQueue(config.deadLetter.queue, { durable: true });
     if (config.deadLetter.kind === 'exchange' && needsDeadLetter(config)) await ch.checkExchange(config.deadLetter.exchange);
-    session = new ConsumeSession(config, log, ch as ConfirmChannel, start);
+    session = new ConsumeSession(config, log, ch as ConfirmChannel, start, () => probeQueue(conn, config));
     await session.open();
     return session;
   } catch (raw) {
     await closeQuietly(conn);
     throw brokerError(raw, config.url, "consume setup", config.queue);
   }
+}
+
+// For a drain's end: the queue's ready count and consumers (passive declare: exact on quorum queues
+// too), and what waits in its retry wait queues. A channel of its own: a missing wait queue closes it.
+async function probeQueue(conn: Connection, config: ConsumeConfig): Promise<QueueProbe> {
+  const names = [config.queue, ...retryDelaysMs(config.retryDelaySeconds, config.retryDelayMaxSeconds).map((ms) => waitQueueName(config.queue, ms))];
+  const counts: Array<{ messageCount: number; consumerCount: number }> = [];
+  let ch: Channel | undefined;
+  for (const name of names) {
+    ch ??= await conn.createChannel();
+    ch.on('error', () => {});
+    try {
+      counts.push(await ch.checkQueue(name));
+    } catch (err) {
+      if (name === config.queue) throw err;
+      ch = undefined; // no such wait queue: nothing waits there
+    }
+  }
+  await ch?.close().catch(() => undefined);
+  const [main, ...waits] = counts;
+  return { ready: main?.messageCount ?? 0, consumers: main?.consumerCount ?? 0, retriesWaiting: waits.reduce((n, q) => n + q.messageCount, 0) };
 }
 
 function needsDeadLetter(config: ConsumeConfig): boolean {

@@ -1,6 +1,7 @@
 import type { ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import type { DeadLetterTarget } from '../config/consume.js';
 import { ATTEMPTS_HEADER } from './message-env.js';
+import { ensureWaitQueue } from './wait-queue.js';
 import { publishConfirmed } from '../amqp/confirmed-copy.js';
 
 // The copies that replace a message: a retry copy at the back of the queue with the attempts recorded
@@ -10,7 +11,7 @@ import { publishConfirmed } from '../amqp/confirmed-copy.js';
 
 function copyOptions(msg: ConsumeMessage, headers: Record<string, unknown>): Options.Publish {
   const p = msg.properties;
-  const { 'x-delivery-count': _dc, 'x-acquired-count': _ac, 'x-wq-publish-id': _id, ...kept } = (p.headers ?? {}) as Record<string, unknown>;
+  const { 'x-delivery-count': _dc, 'x-acquired-count': _ac, 'x-wq-publish-id': _id, 'x-death': _xd, 'x-first-death-exchange': _fe, 'x-first-death-queue': _fq, 'x-first-death-reason': _fr, 'x-last-death-exchange': _le, 'x-last-death-queue': _lq, 'x-last-death-reason': _lr, ...kept } = (p.headers ?? {}) as Record<string, unknown>;
   return {
     contentType: p.contentType,
     contentEncoding: p.contentEncoding,
@@ -26,9 +27,10 @@ function copyOptions(msg: ConsumeMessage, headers: Record<string, unknown>): Opt
   };
 }
 
-/** Put a retry copy at the back of the queue with the attempts recorded, then ack the original. */
-export async function retryLater(ch: ConfirmChannel, queue: string, msg: ConsumeMessage, attempts: number, _delaySeconds = 0): Promise<void> {
-  await publishConfirmed(ch, '', queue, msg.content, copyOptions(msg, { [ATTEMPTS_HEADER]: attempts }));
+/** Put a retry copy at the back of the queue (or in its wait queue for --retry-delay) with the attempts recorded, then ack the original. */
+export async function retryLater(ch: ConfirmChannel, queue: string, msg: ConsumeMessage, attempts: number, delaySeconds = 0): Promise<void> {
+  const target = delaySeconds > 0 ? await ensureWaitQueue(ch, queue, Math.round(delaySeconds * 1000)) : queue;
+  await publishConfirmed(ch, '', target, msg.content, copyOptions(msg, { [ATTEMPTS_HEADER]: attempts }));
   ch.ack(msg);
 }
 

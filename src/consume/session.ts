@@ -5,6 +5,7 @@ import { EXIT, signalExitCode } from '../exit-codes.js';
 import type { Logger } from '../log.js';
 import { exitStatusOf, outcomeFields, outcomeText } from '../process/outcome.js';
 import type { Outcome, Running } from '../process/runner.js';
+import { lostError } from './lost-error.js';
 import { deliveryCounts } from './message-env.js';
 import { RunStats } from './run-stats.js';
 import { settle, type SettleContext, type Settled } from './settle.js';
@@ -20,7 +21,16 @@ import { admission, verdict, type Verdict } from './verdict.js';
  * channel it has requeued every unacked message, so nothing is acked on a stale delivery tag.
  */
 
-export type SessionState = 'opening' | 'consuming' | 'finishing' | 'stopping' | 'closed';
+export type SessionState = 'opening' | 'consuming' | 'probing' | 'finishing' | 'stopping' | 'closed';
+
+/** What a drain needs to know before it may end: can any message still come back to the queue? */
+export interface QueueProbe {
+  ready: number;
+  /** Other consumers: each may hold unacked messages that can come back. */
+  consumers: number;
+  /** Failed messages waiting out --retry-delay in the wait queues. */
+  retriesWaiting: number;
+}
 
 const RANK = { done: 0, failed: 1, signal: 2, fatal: 3 } as const;
 export interface End {
@@ -53,7 +63,12 @@ export class ConsumeSession {
   private readonly waiting: Array<{ msg: ConsumeMessage; attempt: number }> = [];
   private quietTimer: NodeJS.Timeout | undefined;
   private cancelled: Promise<unknown> | undefined;
-  private readonly consumerTag = `wq-consume-${process.pid}-${Date.now().toString(36)}`;
+  private subscribed = false;
+  private subscriptions = 0;
+  private consumerTag = '';
+  private pollTimer: NodeJS.Timeout | undefined;
+  private pollWake: (() => void) | undefined;
+  private toldPeers = false;
   private readonly settleContext: SettleContext;
 
   constructor(
@@ -61,6 +76,7 @@ export class ConsumeSession {
     private readonly log: Logger,
     readonly channel: ConfirmChannel,
     private readonly startCommand: StartCommand,
+    private readonly probe: () => Promise<QueueProbe> = async () => ({ ready: 0, consumers: 0, retriesWaiting: 0 }),
   ) {
     this.closed = new Promise<void>((resolve) => (this.wake = resolve));
     this.settleContext = {
@@ -74,10 +90,18 @@ export class ConsumeSession {
     };
   }
 
-  /** basic.consume with our own tag (known before the first delivery, which can beat consume-ok). */
+  /** basic.qos, then basic.consume. */
   async open(): Promise<void> {
     await this.channel.prefetch(this.config.prefetch);
-    this.state = 'consuming'; // the first delivery can arrive before consume-ok
+    await this.subscribe();
+  }
+
+  // basic.consume with our own tag (known before the first delivery, which can beat consume-ok).
+  private async subscribe(): Promise<void> {
+    this.consumerTag = `wq-consume-${process.pid}-${Date.now().toString(36)}-${++this.subscriptions}`;
+    this.state = 'consuming';
+    this.subscribed = true;
+    this.cancelled = undefined;
     await this.channel.consume(this.config.queue, (msg) => this.deliver(msg), { noAck: false, consumerTag: this.consumerTag });
     this.log.debug({ queue: this.config.queue, consumerTag: this.consumerTag }, 'waiting for messages');
     if (this.inHand.size === 0) this.armQuiet();
@@ -124,8 +148,7 @@ export class ConsumeSession {
   quiet(): void {
     if (this.state !== 'consuming' || this.inHand.size > 0) return;
     if (this.config.untilEmpty) {
-      this.log.info({ queue: this.config.queue, processed: this.stats.processed, idleSeconds: this.config.idleSeconds }, 'queue stayed empty: drain finished');
-      this.stop();
+      void this.checkDrained().catch((err: Error) => this.channelLost(lostError(err, this.config.url)));
     } else if (this.taken === 0) {
       this.fatal(new NoMessageError(`no message arrived on queue "${this.config.queue}" within --wait ${this.config.waitSeconds}s. The queue is empty: publish work first, or use --until-empty for drain Jobs.`));
     }
@@ -141,6 +164,32 @@ export class ConsumeSession {
       this.stop();
     }
     this.release(slot);
+  }
+
+  // --until-empty, quiet for --idle: stop consuming (so that peers see one consumer fewer), then end only
+  // when nothing can come back: no ready message, no other consumer holding any, no retry waiting.
+  // Otherwise poll; consume again as soon as something is ready.
+  private async checkDrained(): Promise<void> {
+    this.state = 'probing';
+    this.cancelConsumer();
+    await this.cancelled;
+    while (this.state === 'probing') {
+      const p = await this.probe();
+      if (this.state !== 'probing') return;
+      if (p.ready > 0) return this.subscribe();
+      if (p.consumers === 0 && p.retriesWaiting === 0) {
+        this.log.info({ queue: this.config.queue, processed: this.stats.processed, idleSeconds: this.config.idleSeconds }, 'queue stayed empty and no other consumer holds a message: drain finished');
+        return this.stop();
+      }
+      if (!this.toldPeers) {
+        this.toldPeers = true;
+        this.log.info({ queue: this.config.queue, consumers: p.consumers, retriesWaiting: p.retriesWaiting }, `queue is empty here, but ${p.consumers} other consumers may still hand messages back and ${p.retriesWaiting} retries are waiting: checking every ${this.config.drainPollSeconds}s`);
+      }
+      await new Promise<void>((resolve) => {
+        this.pollWake = resolve;
+        this.pollTimer = setTimeout(resolve, this.config.drainPollSeconds * 1000);
+      });
+    }
   }
 
   private start(msg: ConsumeMessage, attempt: number): void {
@@ -226,6 +275,8 @@ export class ConsumeSession {
     if (this.state === 'closed') return;
     this.state = 'stopping';
     clearTimeout(this.quietTimer);
+    clearTimeout(this.pollTimer);
+    this.pollWake?.();
     this.cancelConsumer();
     for (const { msg } of this.waiting.splice(0)) if (this.channelOpen) this.channel.nack(msg, false, true);
     if (signal) for (const slot of this.inHand) slot.run?.stop(signal);
@@ -233,7 +284,8 @@ export class ConsumeSession {
   }
 
   private cancelConsumer(): void {
-    if (this.cancelled || !this.channelOpen) return;
+    if (!this.subscribed || !this.channelOpen) return;
+    this.subscribed = false;
     this.cancelled = this.channel.cancel(this.consumerTag).catch(() => undefined);
   }
 

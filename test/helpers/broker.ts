@@ -81,13 +81,24 @@ export interface QueueState {
   consumers: number;
 }
 
-/** The queue's ready and unacked counts and consumers, straight from the broker (rabbitmqctl). */
+/**
+ * The queue's ready and unacked counts and consumers, straight from the broker (rabbitmqctl). A quorum
+ * queue's figures are emitted on a timer (500 ms on the test brokers): read them again after one tick,
+ * so that they describe the queue after what the test just did.
+ */
 export async function queueState(queue: string): Promise<QueueState> {
+  const first = await listQueue(queue);
+  if (first.type !== 'quorum') return first.state;
+  await new Promise((r) => setTimeout(r, 700));
+  return (await listQueue(queue)).state;
+}
+
+async function listQueue(queue: string): Promise<{ type: string; state: QueueState }> {
   const [cmd, ...prefix] = inject('rabbitmqctl');
-  const { stdout } = await run(cmd as string, [...prefix, 'list_queues', '-q', '--no-table-headers', 'name', 'messages_ready', 'messages_unacknowledged', 'consumers']);
+  const { stdout } = await run(cmd as string, [...prefix, 'list_queues', '-q', '--no-table-headers', 'name', 'type', 'messages_ready', 'messages_unacknowledged', 'consumers']);
   for (const line of stdout.split('\n')) {
-    const [name, ready, unacked, consumers] = line.trim().split(/\s+/);
-    if (name === queue) return { ready: Number(ready), unacked: Number(unacked), consumers: Number(consumers) };
+    const [name, type, ready, unacked, consumers] = line.trim().split(/\s+/);
+    if (name === queue) return { type: type ?? '', state: { ready: Number(ready), unacked: Number(unacked), consumers: Number(consumers) } };
   }
   throw new Error(`queue ${queue} not found by rabbitmqctl`);
 }
