@@ -91,6 +91,34 @@ answers() {
   [[ ${first// /} == 01 ]]
 }
 
+# The broker's configuration; written by setup and again by each start, so an
+# existing chroot follows this script.
+write_config() {
+  local dir=$1
+  mkdir -p "$dir/etc/rabbitmq"
+  cat >"$dir/etc/rabbitmq/rabbitmq.conf" <<EOF
+# wq test broker $VERSION: AMQP on 127.0.0.1:$AMQP_PORT only; 4.x defaults otherwise.
+listeners.tcp.1 = 127.0.0.1:$AMQP_PORT
+collect_statistics_interval = 500
+EOF
+  # Quorum queues publish the counts that list_queues shows once per tick, 5 s
+  # by default; tests read them, so tick every 500 ms.
+  echo '[{rabbit, [{quorum_tick_interval, 500}]}].' >"$dir/etc/rabbitmq/advanced.config"
+  echo '[].' >"$dir/etc/rabbitmq/enabled_plugins"
+  cat >"$dir/etc/rabbitmq/rabbitmq-env.conf" <<EOF
+NODENAME=$NODE
+DIST_PORT=$DIST_PORT
+SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1} +sbwt none +sbwtdcpu none +sbwtdio none"
+EOF
+  install -d -o "$UID_GID" -g "$UID_GID" -m 755 "$dir/var/lib/rabbitmq" "$dir/var/log/rabbitmq"
+  local cookie=$dir/var/lib/rabbitmq/.erlang.cookie c='' i
+  [[ -s $cookie ]] && return 0
+  for ((i = 0; i < 20; i++)); do c+=$(printf "\\$(printf %o $((65 + (RANDOM ^ SRANDOM) % 26)))"); done
+  (umask 077; printf '%s' "$c" >"$cookie")
+  chown "$UID_GID:$UID_GID" "$cookie"
+  chmod 400 "$cookie"
+}
+
 # --- setup ------------------------------------------------------------------
 host_mirror() {
   local m
@@ -162,24 +190,7 @@ EOF
   chroot "$TMP" apt-get clean
   umount_all "$TMP"
 
-  step "writing the broker's configuration"
-  mkdir -p "$TMP/etc/rabbitmq"
-  cat >"$TMP/etc/rabbitmq/rabbitmq.conf" <<EOF
-# wq test broker $VERSION: AMQP on 127.0.0.1:$AMQP_PORT only; 4.x defaults otherwise.
-listeners.tcp.1 = 127.0.0.1:$AMQP_PORT
-collect_statistics_interval = 500
-EOF
-  echo '[].' >"$TMP/etc/rabbitmq/enabled_plugins"
-  cat >"$TMP/etc/rabbitmq/rabbitmq-env.conf" <<EOF
-NODENAME=$NODE
-DIST_PORT=$DIST_PORT
-SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1} +sbwt none +sbwtdcpu none +sbwtdio none"
-EOF
-  install -d -o "$UID_GID" -g "$UID_GID" -m 755 "$TMP/var/lib/rabbitmq" "$TMP/var/log/rabbitmq"
-  (umask 077; head -c 48 /dev/urandom | tr -dc A-Z | head -c 20 >"$TMP/var/lib/rabbitmq/.erlang.cookie")
-  [[ -s $TMP/var/lib/rabbitmq/.erlang.cookie ]] || LC_ALL=C tr -dc A-Z </dev/urandom | head -c 20 >"$TMP/var/lib/rabbitmq/.erlang.cookie"
-  chown "$UID_GID:$UID_GID" "$TMP/var/lib/rabbitmq/.erlang.cookie"
-  chmod 400 "$TMP/var/lib/rabbitmq/.erlang.cookie"
+  write_config "$TMP"
   chroot "$TMP" dpkg-query -W -f='${Version}\n' rabbitmq-server >"$TMP/etc/rabbitmq/wq-package-version"
 
   nothing_mounted_under "$TMP" || die "mounts left under $TMP"
@@ -195,6 +206,7 @@ do_start() {
   [[ $(id -u) == 0 ]] || die "start needs root (chroot, mount)"
   LOG=$DIR/var/log/rabbitmq/wq-start.log
   trap on_err ERR
+  write_config "$DIR"
   step "mounting /proc and /dev in $DIR"
   mount_all "$DIR"
   step "starting RabbitMQ $VERSION ($NODE, AMQP 127.0.0.1:$AMQP_PORT)"
@@ -228,10 +240,16 @@ do_stop() {
     step "stopping RabbitMQ $VERSION"
     as_broker "$DIR" /usr/lib/rabbitmq/bin/rabbitmqctl -q stop >/dev/null 2>&1 || true
   fi
+  # Wait for the VM itself to end, not just its listener (uid $UID_GID is this broker's alone).
   local t0=$SECONDS
-  while answers; do
-    (( SECONDS - t0 < 30 )) || die "RabbitMQ $VERSION still answers 30 s after stop"
-    sleep 0.5
+  while answers || pgrep -u "$UID_GID" -x beam.smp >/dev/null; do
+    if (( SECONDS - t0 >= 30 )); then
+      say "RabbitMQ $VERSION still running 30 s after stop; ending it"
+      pkill -KILL -u "$UID_GID" -x beam.smp || true
+      sleep 1
+      break
+    fi
+    sleep 0.3
   done
   # The node's own epmd (on port $EPMD_PORT) outlives it; end it too.
   as_broker "$DIR" epmd -kill >/dev/null 2>&1 || true
