@@ -17,6 +17,7 @@ export const CONSUME_OPTIONS: readonly OptionSpec[] = [
   { name: 'concurrency', short: 'j', type: 'string', arg: 'K', help: `commands run at once (default ${DEFAULTS.concurrency})` },
   { name: 'timeout', short: 't', type: 'string', arg: 'SECONDS', help: 'stop a command that runs longer (exit 124; default: no limit)' },
   { name: 'grace', type: 'string', arg: 'SECONDS', help: `time between SIGTERM and SIGKILL for the command (default ${DEFAULTS.graceSeconds})` },
+  { name: 'acquired-file', type: 'string', arg: 'PATH', help: 'a file that exists only while a command runs on a message (for a readinessProbe; KEDA)' },
   { name: 'max-attempts', type: 'string', arg: 'N', help: 'dead-letter a message after N failed attempts (default: retry forever)' },
   { name: 'dead-letter-queue', type: 'string', arg: 'NAME', help: 'where --max-attempts moves a message (default QUEUE.dead, declared durable)' },
   { name: 'dead-letter-exchange', type: 'string', arg: 'NAME', help: "or publish it to this exchange (e.g. the queue's own DLX) with its routing key" },
@@ -38,6 +39,8 @@ export interface ConsumeConfig extends ConnectionConfig {
   maxAttempts: number;
   /** Where a message goes after --max-attempts: a queue (through the default exchange) or an exchange. */
   deadLetter: DeadLetterTarget;
+  /** --acquired-file: exists only while a command runs on a message; '' = none. */
+  acquiredFile: string;
   /** How the command is started (env WQ_SPAWN). */
   spawn: SpawnMode;
 }
@@ -78,6 +81,7 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
       graceSeconds: seconds(values.grace, 'grace', DEFAULTS.graceSeconds),
       maxAttempts: integer(values['max-attempts'], 'max-attempts', DEFAULTS.maxAttempts),
       deadLetter: deadLetterTarget(values, connection.queue),
+      acquiredFile: acquiredFile(values['acquired-file']),
       spawn,
     },
   };
@@ -89,6 +93,12 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
 function defaultPrefetch(concurrency: number, count: number): number {
   const ahead = concurrency + DEFAULTS.prefetchAhead;
   return count > 0 ? Math.max(1, Math.min(ahead, count)) : ahead;
+}
+
+function acquiredFile(value: unknown): string {
+  const path = str(value);
+  if (path === '') throw new UsageError('--acquired-file needs a path, e.g. /run/wq/acquired on an emptyDir.');
+  return path ?? DEFAULTS.acquiredFile;
 }
 
 function deadLetterTarget(values: ParsedValues, queue: string): DeadLetterTarget {

@@ -30,6 +30,11 @@ export const DEFAULTS = {
    * loads, else node:child_process; native = the addon or exit 78; child_process = always Node's. @default 'auto'
    */
   spawn: 'auto',
+  /**
+   * --acquired-file: the file that exists only while a command runs on a message (a readinessProbe's
+   * `test -f`, for KEDA's pendingPodConditions); '' = no file. @default ''
+   */
+  acquiredFile: '',
   /** Deliveries before a message is dead-lettered; 0 = never. @default 0 */
   maxAttempts: 0,
   /** wq-publish: messages published but not yet confirmed, at most. @default 1000 */

@@ -3,6 +3,7 @@ import { brokerError, closeQuietly, connect, type Connection } from '../amqp/bro
 import { declareQueue } from '../amqp/queue.js';
 import { resolveCommand } from '../process/command.js';
 import type { ConsumeConfig } from '../config/consume.js';
+import { openAcquiredFile } from './acquired-file.js';
 import { deadLetter, describeTarget, retryLater } from './dead-letter.js';
 import { AccessRefusedError, BrokerUnavailableError, ConfigError, NoMessageError, QueueConfigError, WqError } from '../errors.js';
 import { EXIT, signalExitCode } from '../exit-codes.js';
@@ -44,6 +45,7 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
   const result: ConsumeResult = { exitCode: EXIT.OK, processed: 0, acked: 0, requeued: 0, deadLettered: 0 };
   const file = resolveCommand(config.command);
   const native = nativeSpawnFor(config.spawn, log);
+  const acquired = openAcquiredFile(config.acquiredFile, log);
   if (stop.aborted) return { ...result, exitCode: signalExitCode(String(stop.reason)) };
 
   let conn: Connection;
@@ -188,6 +190,7 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
   }
 
   function start(msg: ConsumeMessage) {
+    acquired.hold();
     const run = runCommand({
       command: config.command,
       file,
@@ -205,6 +208,7 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
 
   async function settle(slot: Slot, outcome: Outcome) {
     const { msg } = slot;
+    acquired.release();
     result.processed++;
     const fields = {
       queue,
