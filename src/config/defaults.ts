@@ -44,4 +44,11 @@ export const DEFAULTS = {
   /** wq-publish --job: the Secret (name, key) that holds BROKER_URL when the template names none. @default wq-broker, url */
   jobSecretName: 'wq-broker',
   jobSecretKey: 'url',
+  /** wq-publish --job / --expand: spec.ttlSecondsAfterFinished when the template sets none (a day). @default 86400 */
+  jobTtlSeconds: 86400,
+  /**
+   * wq-publish --job / --expand: the pod's activeDeadlineSeconds is --timeout + --grace (+ --idle) + this, for
+   * image pull and connecting, when the worker's args set --timeout. @default 120
+   */
+  jobDeadlineMarginSeconds: 120,
 } as const;

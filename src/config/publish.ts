@@ -21,6 +21,8 @@ export const PUBLISH_OPTIONS: readonly OptionSpec[] = [
   { name: 'job', type: 'string', arg: 'TEMPLATE', help: 'write the Job manifest to stdout with spec.completions = ready messages in the queue' },
   { name: 'job-secret', type: 'string', arg: 'NAME', help: `with --job: the Secret holding BROKER_URL, when the template names none (default ${DEFAULTS.jobSecretName})` },
   { name: 'job-secret-key', type: 'string', arg: 'KEY', help: `with --job: the key in that Secret (default ${DEFAULTS.jobSecretKey})` },
+  { name: 'suspend', type: 'boolean', help: 'with --job or --expand: create the Job suspended (spec.suspend: true)' },
+  { name: 'kueue-queue', type: 'string', arg: 'NAME', help: 'with --job or --expand: the Kueue LocalQueue (kueue.x-k8s.io/queue-name label), created suspended' },
   { name: 'job-container', type: 'string', arg: 'NAME', help: 'with --job: the worker container to wire (default: the first)' },
 ];
 
@@ -37,6 +39,10 @@ export interface JobOptions {
   secretName: string;
   secretKey: string;
   container?: string;
+  /** spec.suspend: true (also with kueueQueue). */
+  suspend?: boolean;
+  /** The kueue.x-k8s.io/queue-name label. */
+  kueueQueue?: string;
 }
 
 export interface PublishConfig extends ConnectionConfig {
@@ -68,7 +74,8 @@ export function parsePublishArgs(argv: readonly string[], env: Record<string, st
   if (!routingKey) throw new UsageError('no routing key: with --exchange and no -q, pass --routing-key KEY.');
   const jobPath = str(values.job);
   if (jobPath !== undefined && !queue) throw new UsageError('--job needs the queue (-q or QUEUE): completions come from its depth.');
-  for (const flag of ['job-secret', 'job-secret-key', 'job-container']) {
+  if (values['kueue-queue'] === '') throw new UsageError('--kueue-queue needs the name of a Kueue LocalQueue.');
+  for (const flag of ['job-secret', 'job-secret-key', 'job-container', 'suspend', 'kueue-queue']) {
     if (values[flag] !== undefined && jobPath === undefined) throw new UsageError(`--${flag} only applies with --job TEMPLATE.`);
   }
   return {
@@ -94,6 +101,8 @@ export function parsePublishArgs(argv: readonly string[], env: Record<string, st
               secretName: str(values['job-secret']) ?? DEFAULTS.jobSecretName,
               secretKey: str(values['job-secret-key']) ?? DEFAULTS.jobSecretKey,
               container: str(values['job-container']),
+              suspend: values.suspend === true,
+              kueueQueue: str(values['kueue-queue']),
             },
     },
   };
