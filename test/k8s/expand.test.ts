@@ -110,10 +110,11 @@ describe('wq-publish --expand: one Job per item, no broker', () => {
     expect(none.stderr).toContain('no items given');
   });
 
-  it('is not in the wq-consume bundle', () => {
+  it('is not in the wq-consume bundle, nor is the yaml library', () => {
     const bundle = readFileSync(DIST('wq-consume'), 'utf8');
     expect(bundle).not.toContain('--expand template');
     expect(bundle).not.toContain('kueue.x-k8s.io');
+    expect(bundle).not.toMatch(/yaml/i);
   });
 });
 
