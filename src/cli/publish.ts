@@ -22,10 +22,11 @@ Items come from the arguments, --file PATH (one per line), -b TEXT (one whole me
 Options:
 ${formatOptions(PUBLISH_OPTIONS)}
 
-Exit status: 0 every message confirmed; 64 usage or a bad --job template; 65 some messages refused or
-unroutable (they are not in the queue); 69 broker unreachable, or the connection lost with messages
-unconfirmed; 75 --job but the queue holds no ready message; 77 access refused; 78 queue or exchange
-missing (--no-declare) or declared differently; 130/143 stopped by SIGINT/SIGTERM.
+Exit status: 0 every message confirmed (--expand: every Job written); 64 usage or a bad --job or
+--expand template; 65 some messages refused or unroutable (they are not in the queue); 69 broker
+unreachable, or the connection lost with messages unconfirmed; 75 --job but the queue holds no ready
+message; 77 access refused; 78 queue or exchange missing (--no-declare) or declared differently;
+130/143 stopped by SIGINT/SIGTERM.
 `;
 
 runCli({

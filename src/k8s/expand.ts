@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isMap, isPair, isScalar, parseAllDocuments, visit, type Document, type YAMLMap } from 'yaml';
 import { UsageError } from '../errors.js';
 import { checkJob } from './job-check.js';
 import { applyJobFields } from './job-fields.js';
+import { jobName, labelValue, NAME_MAX, PLACEHOLDER } from './job-names.js';
 import type { ExpandOptions } from '../config/publish.js';
 
 /*
@@ -17,8 +17,6 @@ import type { ExpandOptions } from '../config/publish.js';
  * - the template's labels (the page's jobgroup) and comments are kept; the modern Job fields are applied
  *   as for --job; each Job is checked like --job output.
  */
-export const PLACEHOLDER = '$ITEM';
-const NAME_MAX = 63; // the Job name becomes the pods' batch.kubernetes.io/job-name label value
 
 export interface ExpandTemplate {
   path: string;
@@ -85,23 +83,4 @@ function substitute(job: Document, item: string): void {
   });
 }
 
-/** The Job's name: the template's name with $ITEM as a DNS-1123 label part, unique per item. */
-export function jobName(templateName: string, item: string, max = NAME_MAX): string {
-  const base = templateName.includes(PLACEHOLDER) ? templateName : `${templateName.replace(/-+$/, '')}-${PLACEHOLDER}`;
-  const [before = '', after = ''] = base.split(PLACEHOLDER, 2).map((s) => s.toLowerCase().replace(/[^a-z0-9-]/g, '-'));
-  const room = max - before.length - after.length;
-  const slug = item.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
-  const exact = slug === item && slug.length <= room;
-  const part = exact ? slug : `${slug.slice(0, Math.max(0, room - 9)).replace(/-+$/, '')}-${hash(item)}`.replace(/^-/, '');
-  return `${before}${part}${after}`.replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '').replace(/--+/g, '-').slice(0, max) || hash(item);
-}
-
-/** An item as a label value: itself if it is one (<= 63 of [A-Za-z0-9._-], alphanumeric at both ends), else a slug and a hash. */
-function labelValue(item: string): string {
-  if (/^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$/.test(item)) return item;
-  const slug = item.replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 54).replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
-  return slug ? `${slug}-${hash(item)}` : hash(item);
-}
-
-const hash = (item: string) => createHash('sha256').update(item).digest('hex').slice(0, 8);
 const short = (item: string) => (item.length > 40 ? `${item.slice(0, 40)}...` : item);

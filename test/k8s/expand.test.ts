@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Job } from 'kubernetes-types/batch/v1.js';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { jobName } from '../../src/k8s/expand.js';
+import { jobName } from '../../src/k8s/job-names.js';
 import { cli, DIST, FIXTURE } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
 import { validateManifests } from '../helpers/k8s-schema.js';
