@@ -1,7 +1,9 @@
 import { formatOptions } from '../config/args.js';
-import { NoMessageError } from '../errors.js';
+import { NoMessageError, UsageError } from '../errors.js';
 import { signalExitCode } from '../exit-codes.js';
+import { expandJobs, loadExpandTemplate } from '../k8s/expand.js';
 import { loadJobTemplate, renderJob } from '../k8s/job-render.js';
+import { openProgress, readItems } from '../publish/items.js';
 import { publish } from '../publish/publish.js';
 import type { Logger } from '../log.js';
 import { PUBLISH_OPTIONS, parsePublishArgs, type PublishConfig } from '../config/publish.js';
@@ -16,7 +18,7 @@ Items come from the arguments, --file PATH (one per line), -b TEXT (one whole me
 
 ${formatOptions(PUBLISH_OPTIONS, ['Connection', 'Input', 'Publishing', 'Message', 'Job manifests', 'Logging', 'Other'])}
 
-Exit status: 0 every message confirmed; 64 usage or a bad --job template; 65 some messages refused or
+Exit status: 0 every message confirmed (--expand: every Job written); 64 usage or a bad --job or --expand template; 65 some messages refused or
 unroutable (they are not in the queue); 69 broker unreachable, or the connection lost with messages
 unconfirmed; 75 --job but the queue holds no ready message; 77 access refused; 78 queue or exchange
 missing (--no-declare) or declared differently; 130/143 stopped by SIGINT/SIGTERM.
@@ -25,6 +27,8 @@ Examples:
   wq-publish -q job1 apple banana cherry          three messages
   wq-publish -q job1 --file items.txt --job k8s/job.yaml | kubectl apply -f -
                                                   one message per line, then a Job sized to the queue
+  wq-publish --expand job-tmpl.yaml apple banana cherry | kubectl apply -f -
+                                                  no broker: one Job per item, $ITEM replaced
 `;
 
 runCli({
@@ -36,6 +40,7 @@ runCli({
 
 // Publish, log the summary, then write the rendered Job (if --job) to stdout, and nothing else there.
 async function publishAndRender(config: PublishConfig, log: Logger, stop: AbortSignal): Promise<number> {
+  if (config.expand) return expand(config, log, stop);
   const template = config.job && loadJobTemplate(config.job, config.queue);
   const r = await publish(config, log, stop);
   const sent = r.confirmed - r.returned;
@@ -65,5 +70,19 @@ async function publishAndRender(config: PublishConfig, log: Logger, stop: AbortS
     process.stdout.write(job.manifest);
     log.info({ job: job.name, completions: job.completions, parallelism: job.parallelism }, `wrote Job ${job.name}: completions ${job.completions}, parallelism ${job.parallelism}`);
   }
+  return 0;
+}
+
+// --expand: no broker. Read every item (the same readers and rules as publishing), then write the Jobs.
+async function expand(config: PublishConfig, log: Logger, stop: AbortSignal): Promise<number> {
+  const template = loadExpandTemplate(config.expand as NonNullable<PublishConfig['expand']>);
+  const items: string[] = [];
+  await readItems(config.source, (body) => void items.push(body.toString('utf8')), openProgress(config.source), stop);
+  if (stop.aborted) return signalExitCode(String(stop.reason));
+  if (items.length === 0) throw new UsageError('--expand: no items given (arguments, --file PATH, or lines on stdin): no Job was written.');
+  const r = expandJobs(template, items);
+  for (const note of r.notes) log.warn({ template: template.path }, note);
+  process.stdout.write(r.manifest);
+  log.info({ jobs: r.names.length, first: r.names[0] }, `wrote ${r.names.length} ${r.names.length === 1 ? 'Job' : 'Jobs'} from ${template.path}`);
   return 0;
 }

@@ -17,6 +17,7 @@ export const CONSUME_OPTIONS: readonly OptionSpec[] = [
   { group: 'Consuming', name: 'concurrency', short: 'j', type: 'string', arg: 'K', help: `commands run at once (default ${DEFAULTS.concurrency})` },
   { group: 'Failures and retries', name: 'timeout', short: 't', type: 'string', arg: 'SECONDS', help: 'stop a command that runs longer (exit 124; default: no limit)' },
   { group: 'Failures and retries', name: 'grace', type: 'string', arg: 'SECONDS', help: `time between SIGTERM and SIGKILL for the command (default ${DEFAULTS.graceSeconds})` },
+  { group: 'Consuming', name: 'acquired-file', type: 'string', arg: 'PATH', help: 'a file that exists only while a command runs on a message (for a readinessProbe; KEDA)' },
   { group: 'Failures and retries', name: 'max-attempts', type: 'string', arg: 'N', help: 'dead-letter a message after N failed attempts (default: retry forever)' },
   { group: 'Failures and retries', name: 'dead-letter-queue', type: 'string', arg: 'NAME', help: 'where --max-attempts moves a message (default QUEUE.dead, declared durable)' },
   { group: 'Failures and retries', name: 'dead-letter-exchange', type: 'string', arg: 'NAME', help: "or publish it to this exchange (e.g. the queue's own DLX) with its routing key" },
@@ -45,6 +46,8 @@ export interface ConsumeConfig extends ConnectionConfig {
   retryDelaySeconds: number;
   retryDelayMaxSeconds: number;
   deadLetterOn: readonly number[];
+  /** --acquired-file: exists only while a command runs on a message; '' = none. */
+  acquiredFile: string;
   /** How the command is started (env WQ_SPAWN). */
   spawn: SpawnMode;
 }
@@ -89,6 +92,7 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
       retryDelaySeconds: seconds(values['retry-delay'], 'retry-delay', DEFAULTS.retryDelaySeconds),
       retryDelayMaxSeconds: seconds(values['retry-delay-max'], 'retry-delay-max', DEFAULTS.retryDelayMaxSeconds),
       deadLetterOn: exitCodes(values['dead-letter-on'], 'dead-letter-on', DEFAULTS.deadLetterOn),
+      acquiredFile: acquiredFile(values['acquired-file']),
       spawn,
     },
   };
@@ -100,6 +104,12 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
 function defaultPrefetch(concurrency: number, count: number): number {
   const ahead = concurrency + DEFAULTS.prefetchAhead;
   return count > 0 ? Math.max(1, Math.min(ahead, count)) : ahead;
+}
+
+function acquiredFile(value: unknown): string {
+  const path = str(value);
+  if (path === '') throw new UsageError('--acquired-file needs a path, e.g. /run/wq/acquired on an emptyDir.');
+  return path ?? DEFAULTS.acquiredFile;
 }
 
 function deadLetterTarget(values: ParsedValues, queue: string): DeadLetterTarget {

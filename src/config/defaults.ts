@@ -37,6 +37,11 @@ export const DEFAULTS = {
    * loads, else node:child_process; native = the addon or exit 78; child_process = always Node's. @default 'auto'
    */
   spawn: 'auto',
+  /**
+   * --acquired-file: the file that exists only while a command runs on a message (a readinessProbe's
+   * `test -f`, for KEDA's pendingPodConditions); '' = no file. @default ''
+   */
+  acquiredFile: '',
   /** Deliveries before a message is dead-lettered; 0 = never. @default 0 */
   maxAttempts: 0,
   /** Seconds a failed message waits (durably, in a wait queue) before its next attempt; 0 = at once. @default 0 */
@@ -52,4 +57,11 @@ export const DEFAULTS = {
   /** wq-publish --job: the Secret (name, key) that holds BROKER_URL when the template names none. @default wq-broker, url */
   jobSecretName: 'wq-broker',
   jobSecretKey: 'url',
+  /** wq-publish --job / --expand: spec.ttlSecondsAfterFinished when the template sets none (a day). @default 86400 */
+  jobTtlSeconds: 86400,
+  /**
+   * wq-publish --job / --expand: the pod's activeDeadlineSeconds is --timeout + --grace (+ --idle) + this, for
+   * image pull and connecting, when the worker's args set --timeout. @default 120
+   */
+  jobDeadlineMarginSeconds: 120,
 } as const;

@@ -21,6 +21,9 @@ export const PUBLISH_OPTIONS: readonly OptionSpec[] = [
   { group: 'Job manifests', name: 'job', type: 'string', arg: 'TEMPLATE', help: 'write the Job manifest to stdout with spec.completions = ready messages in the queue' },
   { group: 'Job manifests', name: 'job-secret', type: 'string', arg: 'NAME', help: `with --job: the Secret holding BROKER_URL, when the template names none (default ${DEFAULTS.jobSecretName})` },
   { group: 'Job manifests', name: 'job-secret-key', type: 'string', arg: 'KEY', help: `with --job: the key in that Secret (default ${DEFAULTS.jobSecretKey})` },
+  { group: 'Job manifests', name: 'expand', type: 'string', arg: 'TEMPLATE', help: 'no broker: write one Job per item to stdout, $ITEM replaced (multi-document YAML); publishes nothing' },
+  { group: 'Job manifests', name: 'suspend', type: 'boolean', help: 'with --job or --expand: create the Job suspended (spec.suspend: true)' },
+  { group: 'Job manifests', name: 'kueue-queue', type: 'string', arg: 'NAME', help: 'with --job or --expand: the Kueue LocalQueue (kueue.x-k8s.io/queue-name label), created suspended' },
   { group: 'Job manifests', name: 'job-container', type: 'string', arg: 'NAME', help: 'with --job: the worker container to wire (default: the first)' },
 ];
 
@@ -37,6 +40,17 @@ export interface JobOptions {
   secretName: string;
   secretKey: string;
   container?: string;
+  /** spec.suspend: true (also with kueueQueue). */
+  suspend?: boolean;
+  /** The kueue.x-k8s.io/queue-name label. */
+  kueueQueue?: string;
+}
+
+/** wq-publish --expand: one Job per item from a $ITEM template; no broker. */
+export interface ExpandOptions {
+  template: string;
+  suspend?: boolean;
+  kueueQueue?: string;
 }
 
 export interface PublishConfig extends ConnectionConfig {
@@ -54,6 +68,8 @@ export interface PublishConfig extends ConnectionConfig {
   /** Seconds between progress log lines when stderr is not a terminal. */
   progressSeconds: number;
   job?: JobOptions;
+  /** Set: expand the items into Jobs instead of publishing them. */
+  expand?: ExpandOptions;
 }
 
 export type PublishRequest = CliRequest<PublishConfig>;
@@ -64,14 +80,21 @@ export function parsePublishArgs(argv: readonly string[], env: Record<string, st
   if (values.help) return { kind: 'help' };
   if (values.version) return { kind: 'version' };
   const exchange = str(values.exchange) ?? '';
-  const connection = resolveConnection(values, env, exchange === '');
+  const expandPath = str(values.expand);
+  const connection = resolveConnection(values, env, exchange === '' && expandPath === undefined);
   const { queue } = connection;
   const routingKey = str(values['routing-key']) ?? queue;
-  if (!routingKey) throw new UsageError('no routing key: with --exchange and no -q, pass --routing-key KEY.');
+  if (!routingKey && expandPath === undefined) throw new UsageError('no routing key: with --exchange and no -q, pass --routing-key KEY.');
   const jobPath = str(values.job);
   if (jobPath !== undefined && !queue) throw new UsageError('--job needs the queue (-q or QUEUE): completions come from its depth.');
+  if (expandPath !== undefined && jobPath !== undefined) throw new UsageError('pass either --job (after publishing) or --expand (instead of publishing), not both.');
+  if (expandPath === '') throw new UsageError('--expand needs a Job template with $ITEM in it.');
+  if (values['kueue-queue'] === '') throw new UsageError('--kueue-queue needs the name of a Kueue LocalQueue.');
   for (const flag of ['job-secret', 'job-secret-key', 'job-container']) {
     if (values[flag] !== undefined && jobPath === undefined) throw new UsageError(`--${flag} only applies with --job TEMPLATE.`);
+  }
+  for (const flag of ['suspend', 'kueue-queue']) {
+    if (values[flag] !== undefined && jobPath === undefined && expandPath === undefined) throw new UsageError(`--${flag} only applies with --job or --expand.`);
   }
   return {
     kind: 'run',
@@ -89,6 +112,7 @@ export function parsePublishArgs(argv: readonly string[], env: Record<string, st
       window: integer(values.window, 'window', DEFAULTS.publishWindow, 1),
       progress: values.progress !== false,
       progressSeconds: DEFAULTS.progressSeconds,
+      expand: expandPath === undefined ? undefined : { template: expandPath, suspend: values.suspend === true, kueueQueue: str(values['kueue-queue']) },
       job:
         jobPath === undefined
           ? undefined
@@ -97,6 +121,8 @@ export function parsePublishArgs(argv: readonly string[], env: Record<string, st
               secretName: str(values['job-secret']) ?? DEFAULTS.jobSecretName,
               secretKey: str(values['job-secret-key']) ?? DEFAULTS.jobSecretKey,
               container: str(values['job-container']),
+              suspend: values.suspend === true,
+              kueueQueue: str(values['kueue-queue']),
             },
     },
   };
@@ -111,7 +137,7 @@ function itemSource(items: string[], file: string | undefined, body: string | un
   if (file !== undefined) return { kind: 'file', path: file };
   if (!stdinIsTTY) return { kind: 'stdin' };
   if (job) return { kind: 'none' };
-  throw new UsageError('nothing to publish: pass items as arguments, --file PATH, -b TEXT, or pipe lines on stdin.');
+  throw new UsageError('nothing to publish (or expand): pass items as arguments, --file PATH, -b TEXT, or pipe lines on stdin.');
 }
 
 function parseHeaders(list: string[]): Record<string, string> {

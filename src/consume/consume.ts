@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import { resolveCommand } from '../process/command.js';
 import { loadNativeSpawn, type NativeSpawn, type SpawnMode } from '../process/native-spawn.js';
 import { runCommand } from '../process/runner.js';
+import { openAcquiredFile, type AcquiredFile } from './acquired-file.js';
 import { lostError } from './lost-error.js';
 import { commandBaseEnv, messageEnv } from './message-env.js';
 import { ConsumeSession, type QueueProbe, type StartCommand } from './session.js';
@@ -37,6 +38,7 @@ export interface ConsumeResult {
 export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSignal): Promise<ConsumeResult> {
   const file = resolveCommand(config.command);
   const native = nativeSpawnFor(config.spawn, log);
+  const acquired = openAcquiredFile(config.acquiredFile, log);
   const signalled = (): ConsumeResult => ({ exitCode: signalExitCode(String(stop.reason)), summary: {} });
   if (stop.aborted) return signalled();
   let conn: Connection;
@@ -46,7 +48,7 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
     if (stop.aborted) return signalled();
     throw err;
   }
-  const session = await openSession(conn, config, log, commandStarter(config, file, native));
+  const session = await openSession(conn, config, log, commandStarter(config, file, native, acquired));
   const onStop = () => session.signal(String(stop.reason ?? 'SIGTERM'));
   stop.addEventListener('abort', onStop, { once: true });
   if (stop.aborted) onStop();
@@ -111,10 +113,12 @@ function needsDeadLetter(config: ConsumeConfig): boolean {
   return config.maxAttempts > 0 || config.deadLetterOn.length > 0;
 }
 
-function commandStarter(config: ConsumeConfig, file: string, native: NativeSpawn | undefined): StartCommand {
+// --acquired-file exists from just before a command starts until it has ended.
+function commandStarter(config: ConsumeConfig, file: string, native: NativeSpawn | undefined, acquired: AcquiredFile): StartCommand {
   const baseEnv = commandBaseEnv(process.env);
-  return (msg: ConsumeMessage, attempt: number) =>
-    runCommand({
+  return (msg: ConsumeMessage, attempt: number) => {
+    acquired.hold();
+    const run = runCommand({
       command: config.command,
       file,
       native,
@@ -124,6 +128,9 @@ function commandStarter(config: ConsumeConfig, file: string, native: NativeSpawn
       timeoutMs: config.timeoutSeconds * 1000,
       graceMs: config.graceSeconds * 1000,
     });
+    void run.done.then(() => acquired.release());
+    return run;
+  };
 }
 
 // Before any message is taken: WQ_SPAWN=native without a working addon must not cost a delivery.

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isMap, isSeq, parseAllDocuments, type Document, type YAMLMap, type YAMLSeq } from 'yaml';
 import { UsageError } from '../errors.js';
 import { checkJob } from './job-check.js';
+import { applyJobFields } from './job-fields.js';
 import type { JobOptions } from '../config/publish.js';
 import { redactText } from '../redact.js';
 
@@ -81,6 +82,7 @@ export function renderJob(t: JobTemplate, queue: string, completions: number): R
   }
   const container = (job.getIn(['spec', 'template', 'spec', 'containers']) as YAMLSeq).items[t.container] as YAMLMap;
   wireEnv(job, container, queue, options, notes);
+  applyJobFields(job, container, options, notes);
 
   const manifest = t.docs
     .map((d, i) => {

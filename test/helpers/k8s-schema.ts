@@ -88,10 +88,11 @@ export function validateManifests(manifests: Manifest[]): string[] {
   return problems;
 }
 
-/** apiVersion "batch/v1" -> kubernetes-types/batch/v1; "v1" -> core/v1; "rbac.authorization.k8s.io/v1" -> rbac/v1. */
+/** apiVersion "batch/v1" -> kubernetes-types/batch/v1; "v1" -> core/v1; "rbac.authorization.k8s.io/v1" -> rbac/v1; keda.sh/v1alpha1 -> keda-types.ts. */
 function source(apiVersion: string, kind: string, doc: unknown): string {
   const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['core', apiVersion];
-  const module = `kubernetes-types/${(group as string).split('.')[0]}/${version}`;
+  // KEDA's types are not in kubernetes-types: test/helpers/keda-types.ts, written from KEDA's documented spec.
+  const module = group === 'keda.sh' && version === 'v1alpha1' ? './test/helpers/keda-types.js' : `kubernetes-types/${(group as string).split('.')[0]}/${version}`;
   return `import type { ${kind} as Kind } from ${JSON.stringify(module)};\nexport const manifest: Kind = ${JSON.stringify(doc, null, 2)};\n`;
 }
 

@@ -9,6 +9,7 @@ import { DEFAULTS } from '../../src/config/defaults.js';
 import { EXIT } from '../../src/exit-codes.js';
 import { ROOT } from '../helpers/cli.js';
 import { imageConfig, parseDockerfile, type ImageConfig } from '../helpers/dockerfile.js';
+import type { ScaledJob } from '../helpers/keda-types.js';
 import { loadManifests, validateManifests, type Manifest } from '../helpers/k8s-schema.js';
 
 const K8S = join(ROOT, 'k8s');
@@ -54,6 +55,10 @@ const pods: Pod[] = ALL.flatMap((m): Pod[] => {
     const job = (m.doc as unknown as CronJob).spec?.jobTemplate.spec;
     return of(job?.template, job);
   }
+  if (m.doc.kind === 'ScaledJob') {
+    const job = (m.doc as unknown as ScaledJob).spec.jobTargetRef;
+    return of(job.template, job);
+  }
   if (m.doc.kind === 'StatefulSet') return of((m.doc as unknown as StatefulSet).spec?.template);
   return [];
 });
@@ -88,6 +93,7 @@ describe('every manifest under k8s/ validates offline against Kubernetes API typ
       'cronjob.yaml: CronJob',
       'drain-job.yaml: Job',
       'job.yaml: Job',
+      'scaledjob.yaml: ScaledJob',
       'secret.yaml: Secret',
     ]);
     expect(validateManifests(ALL)).toEqual([]);
@@ -102,6 +108,10 @@ describe('every manifest under k8s/ validates offline against Kubernetes API typ
     ['job.yaml', 'apiVersion: batch/v1', 'apiVersion: apps/v1', /apiVersion\/kind: .*has no exported member .*'Job'/],
     ['broker.yaml', 'containerPort: 5672', 'containerPort: "5672"', /StatefulSet rabbitmq\): spec\.template\.spec\.containers\[0\]\.ports\[0\]\.containerPort: Type 'string' is not assignable to type 'number'/],
     ['cronjob.yaml', 'concurrencyPolicy: Forbid', 'concurrencyPolicy: [Forbid]', /spec\.concurrencyPolicy: Type 'string\[\]' is not assignable to type 'string'/],
+    ['scaledjob.yaml', 'pendingPodConditions: [Ready]', 'pendingPodCondition: [Ready]', /ScaledJob wq-scaled\): spec\.scalingStrategy\.pendingPodCondition: .*does not exist in type 'ScalingStrategy'/],
+    ['scaledjob.yaml', 'strategy: accurate', 'strategy: acurate', /spec\.scalingStrategy\.strategy: Type '"acurate"' is not assignable/],
+    ['scaledjob.yaml', 'value: "1"', 'value: 1', /spec\.triggers\[0\]\.metadata\.value: Type 'number' is not assignable to type 'string'/],
+    ['scaledjob.yaml', '    podReplacementPolicy: Failed', '    podReplacementPolicy: Failed\n    completionz: 1', /spec\.jobTargetRef\.completionz: .*does not exist in type 'JobSpec'/],
     ['secret.yaml', 'stringData:', 'stringdata:', /'"stringdata"' does not exist in type 'Secret'/],
   ])('%s: "%s" -> "%s" fails', (file, from, to, expected) => {
     const text = readFileSync(join(K8S, file), 'utf8');
@@ -200,7 +210,7 @@ describe('the files agree with each other', () => {
   });
 
   it('every pod runs as non-root, read-only, without capabilities, under RuntimeDefault seccomp, with requests and limits', () => {
-    expect(pods).toHaveLength(4);
+    expect(pods).toHaveLength(5);
     for (const p of pods) {
       expect(p.spec.securityContext?.runAsNonRoot, p.where).toBe(true);
       for (const c of containersOf(p.spec)) {
@@ -274,6 +284,42 @@ describe('the three Job patterns', () => {
     expect(volume?.configMap?.name).toBe(configMap.metadata.name);
     const items = configMap.data[file.slice((mount?.mountPath as string).length + 1)];
     expect(items?.trim().split('\n').length).toBeGreaterThan(0);
+  });
+
+  it('every Job under k8s/ writes out podReplacementPolicy Failed; the ones KEDA does not manage have a TTL', () => {
+    for (const p of workloads) {
+      expect(p.job?.podReplacementPolicy, p.where).toBe('Failed');
+      if (!p.where.includes('ScaledJob') && !p.where.includes('CronJob')) expect(p.job?.ttlSecondsAfterFinished, p.where).toBeGreaterThan(0);
+    }
+    // job.yaml sets --timeout: its pod deadline is above --timeout + --grace.
+    const job = only<Job>('job.yaml', 'Job');
+    const config = consumeConfig(job.spec?.template.spec?.containers[0] as Container);
+    expect(config.timeoutSeconds).toBeGreaterThan(0);
+    expect(job.spec?.template.spec?.activeDeadlineSeconds).toBeGreaterThan(config.timeoutSeconds + config.graceSeconds);
+  });
+
+  it('scaledjob.yaml, the event-driven pattern: accurate + pendingPodConditions [Ready], a readiness probe on the acquired file', () => {
+    const sj = only<ScaledJob>('scaledjob.yaml', 'ScaledJob');
+    expect(sj.spec.scalingStrategy).toEqual({ strategy: 'accurate', pendingPodConditions: ['Ready'] });
+    const pod = sj.spec.jobTargetRef.template.spec as PodSpec;
+    const worker = pod.containers.find((c) => c.name === sj.spec.envSourceContainerName) as Container;
+    expect(worker, 'envSourceContainerName names the worker').toBeDefined();
+    const config = consumeConfig(worker);
+    // One message, or exit 0 after --idle when another pod took it.
+    expect(config).toMatchObject({ count: 1, untilEmpty: true, queue: 'job1', command: '/app/worker.sh' });
+    expect(config.idleSeconds).toBeGreaterThan(0);
+    const [trigger] = sj.spec.triggers;
+    expect(sj.spec.triggers).toHaveLength(1);
+    expect(trigger?.metadata).toMatchObject({ protocol: 'amqp', mode: 'QueueLength', value: '1', queueName: config.queue, hostFromEnv: 'BROKER_URL' });
+    expect(env(worker, 'BROKER_URL')?.valueFrom?.secretKeyRef).toEqual({ name: 'wq-broker', key: 'url' });
+    // The probe tests the file wq-consume creates, on a writable emptyDir (the root filesystem is read-only).
+    expect(worker.readinessProbe?.exec?.command).toEqual(['test', '-f', config.acquiredFile]);
+    const mount = worker.volumeMounts?.find((v) => config.acquiredFile.startsWith(`${v.mountPath}/`));
+    expect(pod.volumes?.find((v) => v.name === mount?.name)?.emptyDir).toBeDefined();
+    // One pod per Job, as job.yaml's: same podFailurePolicy (checked above for every Job), no retry pod.
+    expect(sj.spec.jobTargetRef).toMatchObject({ parallelism: 1, completions: 1, backoffLimit: 0 });
+    expect(sj.spec.jobTargetRef.podFailurePolicy).toEqual(only<Job>('job.yaml', 'Job').spec?.podFailurePolicy);
+    expect(pod.activeDeadlineSeconds).toBeGreaterThan(config.timeoutSeconds + config.graceSeconds + config.idleSeconds);
   });
 
   it('broker.yaml: a StatefulSet governed by a headless Service, with a volume and a readiness probe', () => {

@@ -1,0 +1,55 @@
+import { rmSync, writeFileSync } from 'node:fs';
+import { ConfigError } from '../errors.js';
+import type { Logger } from '../log.js';
+
+/*
+ * --acquired-file PATH (README "KEDA ScaledJob"): the file exists exactly while this process holds a
+ * message whose command runs, so a readinessProbe `test -f PATH` makes the pod Ready only then, and KEDA's
+ * `pendingPodConditions: [Ready]` counts a pod that is still starting, or only waiting on an empty queue,
+ * as pending.
+ * - At start-up, before any message is taken, the path is written once and removed: a directory that is
+ *   missing or read-only fails the run there (exit 78), so it never costs a delivery.
+ * - Created just before the first running command starts, removed when the last one ends (with
+ *   --concurrency K it stays while any of them runs).
+ * - A later failure to create or remove it is logged and ignored: the message is still processed and
+ *   acked as usual. At worst the pod is not Ready (KEDA may start one Job more, which finds nothing and
+ *   exits 0 after its --idle) or stays Ready a little longer (the pod ends with the process anyway).
+ */
+export interface AcquiredFile {
+  /** A command is about to start. */
+  hold(): void;
+  /** A command ended (whatever the outcome). */
+  release(): void;
+}
+
+const NONE: AcquiredFile = { hold() {}, release() {} };
+
+export function openAcquiredFile(path: string, log: Logger): AcquiredFile {
+  if (!path) return NONE;
+  try {
+    writeFileSync(path, '');
+    rmSync(path, { force: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    throw new ConfigError(`cannot write --acquired-file ${path} (${code}): put it on a writable volume, e.g. an emptyDir mounted at /run/wq (the root filesystem may be read-only).`);
+  }
+  let held = 0;
+  return {
+    hold() {
+      if (held++ > 0) return;
+      try {
+        writeFileSync(path, `${process.pid}\n`);
+      } catch (err) {
+        log.warn({ path, err: (err as Error).message }, 'could not create --acquired-file: processing the message anyway');
+      }
+    },
+    release() {
+      if (held === 0 || --held > 0) return;
+      try {
+        rmSync(path, { force: true });
+      } catch (err) {
+        log.warn({ path, err: (err as Error).message }, 'could not remove --acquired-file');
+      }
+    },
+  };
+}

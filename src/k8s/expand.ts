@@ -1,0 +1,86 @@
+import { readFileSync } from 'node:fs';
+import { isMap, isPair, isScalar, parseAllDocuments, visit, type Document, type YAMLMap } from 'yaml';
+import { UsageError } from '../errors.js';
+import { checkJob } from './job-check.js';
+import { applyJobFields } from './job-fields.js';
+import { jobName, labelValue, NAME_MAX, PLACEHOLDER } from './job-names.js';
+import type { ExpandOptions } from '../config/publish.js';
+
+/*
+ * wq-publish --expand TEMPLATE ITEMS... (README "--expand"): Kubernetes' "Parallel processing using
+ * expansions" without sed. One Job per item, as multi-document YAML; no broker, nothing published.
+ * - "$ITEM" is replaced inside the parsed YAML's string values, so the writer quotes the result as YAML
+ *   needs (a '"', a ':', a newline, "true", "123" all come back as the item, as a string);
+ * - metadata.name: the template's name with $ITEM replaced by the item as a DNS-1123 label; an item that
+ *   cannot form one as it is (other characters, too long) gets a slug and a short hash of the item; a name
+ *   without $ITEM gets "-<item>" appended. Label values get the same treatment within the label rules;
+ * - the template's labels (the page's jobgroup) and comments are kept; the modern Job fields are applied
+ *   as for --job; each Job is checked like --job output.
+ */
+
+export interface ExpandTemplate {
+  path: string;
+  doc: Document;
+  options: ExpandOptions;
+}
+
+export function loadExpandTemplate(options: ExpandOptions): ExpandTemplate {
+  const path = options.template;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read --expand template ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}. Check the path.`);
+  }
+  const docs = parseAllDocuments(text);
+  const list = Array.isArray(docs) ? docs.filter((d) => d.contents !== null) : [];
+  if (list.length !== 1 || list[0]?.get('kind') !== 'Job') throw new UsageError(`--expand template ${path} must hold exactly one Job (kind: Job) and nothing else.`);
+  const doc = list[0] as Document;
+  const first = doc.errors[0];
+  if (first) throw new UsageError(`--expand template ${path} is not valid YAML: ${first.message.split('\n')[0]}`);
+  const problem = checkJob(doc.toJS());
+  if (problem) throw new UsageError(`--expand template ${path} is not a usable batch/v1 Job: ${problem}.`);
+  if (!text.includes(PLACEHOLDER)) throw new UsageError(`--expand template ${path} has no ${PLACEHOLDER}: every Job would be the same.`);
+  return { path, doc, options };
+}
+
+/** One Job document per item, joined as multi-document YAML, and the names given. */
+export function expandJobs(t: ExpandTemplate, items: readonly string[]): { manifest: string; names: string[]; notes: string[] } {
+  const notes: string[] = [];
+  const used = new Set<string>();
+  const names: string[] = [];
+  const texts = items.map((item) => {
+    const job = t.doc.clone();
+    const templateName = String(job.getIn(['metadata', 'name']) ?? job.getIn(['metadata', 'generateName']) ?? '');
+    substitute(job, item);
+    let name = jobName(templateName, item);
+    for (let n = 2; used.has(name); n++) name = `${jobName(templateName, item, NAME_MAX - String(n).length - 1)}-${n}`;
+    if (name !== jobName(templateName, item)) notes.push(`item ${JSON.stringify(short(item))} repeats a name: Job ${name}`);
+    used.add(name);
+    names.push(name);
+    job.deleteIn(['metadata', 'generateName']);
+    job.setIn(['metadata', 'name'], name);
+    const containers = job.getIn(['spec', 'template', 'spec', 'containers']) as { items: YAMLMap[] };
+    applyJobFields(job, containers.items[0] as YAMLMap, t.options, []);
+    const problem = checkJob(job.toJS());
+    if (problem) throw new UsageError(`--expand: the Job for item ${JSON.stringify(short(item))} is not a usable batch/v1 Job: ${problem}.`);
+    return job.toString();
+  });
+  return { manifest: texts.map((text) => (text.startsWith('---') ? text : `---\n${text}`)).join(''), names, notes };
+}
+
+// $ITEM in every string value; label values (a map under a "labels" key) in their own safe form.
+function substitute(job: Document, item: string): void {
+  visit(job, {
+    Scalar(key, node, path) {
+      if (key === 'key' || typeof node.value !== 'string' || !node.value.includes(PLACEHOLDER)) return;
+      const parent = path[path.length - 1];
+      const map = path[path.length - 2];
+      const grand = path[path.length - 3];
+      const inLabels = isPair(parent) && isMap(map) && isPair(grand) && isScalar(grand.key) && grand.key.value === 'labels';
+      node.value = node.value.split(PLACEHOLDER).join(inLabels ? labelValue(item) : item);
+    },
+  });
+}
+
+const short = (item: string) => (item.length > 40 ? `${item.slice(0, 40)}...` : item);

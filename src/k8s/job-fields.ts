@@ -1,0 +1,74 @@
+import { isMap, isSeq, type Document, type YAMLMap } from 'yaml';
+import type { JobOptions } from '../config/publish.js';
+import { DEFAULTS } from '../config/defaults.js';
+
+/*
+ * The Job fields of current Kubernetes that wq-publish --job and --expand write (README "--job"):
+ * - spec.podReplacementPolicy: Failed: a replacement pod only once the old one has failed, not while it
+ *   terminates: a terminating wq pod still holds its message until --grace ends. (Implied by a
+ *   podFailurePolicy; written out so it is visible, and kept for templates without one.)
+ * - spec.ttlSecondsAfterFinished: finished Jobs are deleted after a day (logs readable until then).
+ * - spec.template.spec.activeDeadlineSeconds: when the worker's args set --timeout and each pod runs one
+ *   message, the pod's deadline is above --timeout + --grace (+ --idle), with a margin for image pull and
+ *   connect; wq's own --timeout always acts first. Not the Job-level field: that bounds all pods together.
+ * - --suspend / --kueue-queue NAME: spec.suspend: true; Kueue's kueue.x-k8s.io/queue-name label.
+ * A value the template sets itself is kept, except that --suspend and --kueue-queue set suspend.
+ */
+export function applyJobFields(job: Document, container: YAMLMap, options: Pick<JobOptions, 'suspend' | 'kueueQueue'>, notes: string[]): void {
+  if (!job.hasIn(['spec', 'podReplacementPolicy'])) job.setIn(['spec', 'podReplacementPolicy'], 'Failed');
+  if (!job.hasIn(['spec', 'ttlSecondsAfterFinished'])) job.setIn(['spec', 'ttlSecondsAfterFinished'], DEFAULTS.jobTtlSeconds);
+  const deadline = podDeadline(container);
+  const current = job.getIn(['spec', 'template', 'spec', 'activeDeadlineSeconds']);
+  if (deadline !== undefined && !(typeof current === 'number' && current >= deadline)) {
+    if (typeof current === 'number') notes.push(`activeDeadlineSeconds ${current} raised to ${deadline}: above --timeout + --grace`);
+    job.setIn(['spec', 'template', 'spec', 'activeDeadlineSeconds'], deadline);
+  }
+  if (options.suspend || options.kueueQueue) job.setIn(['spec', 'suspend'], true);
+  if (options.kueueQueue) {
+    if (!isMap(job.getIn(['metadata', 'labels']))) job.setIn(['metadata', 'labels'], job.createNode({}));
+    job.setIn(['metadata', 'labels', 'kueue.x-k8s.io/queue-name'], options.kueueQueue);
+  }
+}
+
+/** The pod deadline for a one-message wq-consume whose args set --timeout; undefined otherwise. */
+export function podDeadline(container: YAMLMap): number | undefined {
+  const args = container.get('args');
+  if (!isSeq(args)) return undefined;
+  const a = consumeArgs(args.items.map((i) => String((i as { value?: unknown }).value ?? i)));
+  if (a.timeout === undefined || a.count !== 1) return undefined;
+  const grace = a.grace ?? DEFAULTS.graceSeconds;
+  const idle = a.untilEmpty ? (a.idle ?? DEFAULTS.idleSeconds) : 0;
+  return Math.ceil(a.timeout + grace + idle + DEFAULTS.jobDeadlineMarginSeconds);
+}
+
+interface ConsumeArgs {
+  timeout?: number;
+  grace?: number;
+  idle?: number;
+  count: number;
+  untilEmpty: boolean;
+}
+
+// The few wq-consume options the deadline depends on, up to "--" (the worker's own args follow).
+function consumeArgs(argv: string[]): ConsumeArgs {
+  const out: ConsumeArgs = { count: DEFAULTS.count, untilEmpty: false };
+  let explicitCount = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--') break;
+    const eq = arg.indexOf('=');
+    const name = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
+    const value = () => (arg.startsWith('--') && eq > 0 ? arg.slice(eq + 1) : argv[++i]);
+    if (name === '--until-empty') out.untilEmpty = true;
+    else if (name === '--timeout' || name === '-t') out.timeout = Number(value());
+    else if (name === '--grace') out.grace = Number(value());
+    else if (name === '--idle') out.idle = Number(value());
+    else if (name === '--count' || name === '-c') {
+      out.count = Number(value());
+      explicitCount = true;
+    }
+  }
+  if (out.untilEmpty && !explicitCount) out.count = 0;
+  for (const k of ['timeout', 'grace', 'idle'] as const) if (out[k] !== undefined && !Number.isFinite(out[k])) out[k] = undefined;
+  return out;
+}

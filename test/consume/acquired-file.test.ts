@@ -1,0 +1,80 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { freshQueue, publish, queueState } from '../helpers/broker.js';
+import { cli, start, toRun } from '../helpers/cli.js';
+import { tempDir } from '../helpers/files.js';
+import { waitFor } from '../helpers/wait.js';
+
+// The command reports whether the file exists while it runs (what a readinessProbe `test -f` sees).
+const PROBE = ['sh', '-c', 'cat >/dev/null; if test -f "$ACQ"; then echo present >> "$OUT"; else echo absent >> "$OUT"; fi; exit "${RC:-0}"'];
+
+describe('--acquired-file exists only while a message is held', () => {
+  it('exists while the command runs on the message, and is gone after the ack', async () => {
+    const queue = await freshQueue('acq');
+    await publish(queue, ['one', 'two']);
+    const dir = tempDir();
+    const acq = join(dir, 'acquired');
+    const out = join(dir, 'out');
+    const run = await cli('wq-consume', ['-q', queue, '--acquired-file', acq, '--', ...PROBE], { env: { ACQ: acq, OUT: out } });
+    expect(run.exitCode).toBe(0);
+    expect(readFileSync(out, 'utf8')).toBe('present\n');
+    expect(existsSync(acq)).toBe(false);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
+  it('is removed when the command fails, and the message goes back', async () => {
+    const queue = await freshQueue('acq-fail');
+    await publish(queue, ['x']);
+    const dir = tempDir();
+    const acq = join(dir, 'acquired');
+    const out = join(dir, 'out');
+    const run = await cli('wq-consume', ['-q', queue, '--acquired-file', acq, '--', ...PROBE], { env: { ACQ: acq, OUT: out, RC: '3' } });
+    expect(run.exitCode).toBe(3);
+    expect(readFileSync(out, 'utf8')).toBe('present\n');
+    expect(existsSync(acq)).toBe(false);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
+  it('with --until-empty, exists while each message runs and is gone at the end', async () => {
+    const queue = await freshQueue('acq-drain');
+    await publish(queue, ['a', 'b', 'c']);
+    const dir = tempDir();
+    const acq = join(dir, 'acquired');
+    const out = join(dir, 'out');
+    const run = await cli('wq-consume', ['-q', queue, '--until-empty', '--idle', '0.5', '--acquired-file', acq, '--', ...PROBE], { env: { ACQ: acq, OUT: out } });
+    expect(run.exitCode).toBe(0);
+    expect(readFileSync(out, 'utf8')).toBe('present\npresent\npresent\n');
+    expect(existsSync(acq)).toBe(false);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('a KEDA-started pod that finds nothing: no file while it waits, exit 0 within its --idle', async () => {
+    const queue = await freshQueue('acq-idle');
+    const dir = tempDir();
+    const acq = join(dir, 'acquired');
+    const out = join(dir, 'out');
+    const began = Date.now();
+    const proc = start('wq-consume', ['-q', queue, '-c', '1', '--until-empty', '--idle', '3', '--acquired-file', acq, '--', ...PROBE], { env: { ACQ: acq, OUT: out } });
+    // Subscribed and waiting on the empty queue: the pod would not be Ready.
+    await waitFor(async () => (await queueState(queue)).consumers === 1, 'the consumer');
+    expect(existsSync(acq)).toBe(false);
+    const run = toRun(await proc);
+    expect(run.exitCode).toBe(0);
+    // Generous bound: --idle is 3 s; a pod waiting forever (amqp-consume) or for --wait would fail it.
+    expect(Date.now() - began).toBeLessThan(15_000);
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(acq)).toBe(false);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('a directory it cannot write: exit 78 before any message is taken', async () => {
+    const queue = await freshQueue('acq-bad');
+    await publish(queue, ['kept']);
+    const acq = join(tempDir(), 'no-such-dir', 'acquired');
+    const run = await cli('wq-consume', ['-q', queue, '--acquired-file', acq, '--', 'true']);
+    expect(run.exitCode).toBe(78);
+    expect(run.stderr).toContain('cannot write --acquired-file');
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+});
