@@ -49,7 +49,7 @@ function formatFields(entry: Record<string, unknown>, msg: string): string {
   const out: string[] = [];
   for (const [key, value] of Object.entries(entry)) {
     if (HIDDEN.has(key) || value === undefined || value === null || value === false) continue;
-    if (saidAlready(key, value, msg)) continue;
+    if (saidAlready(key, value, msg) || (key === 'attempt' && value === 1)) continue;
     out.push(formatField(key, value));
   }
   return out.join(' ');

@@ -16,7 +16,7 @@ const RULES: Record<string, { values: string[]; types: string[] }> = {
   publish: { values: ['amqp', 'publish'], types: ['config'] },
   amqp: { values: ['amqp'], types: ['config'] },
   process: { values: ['process'], types: [] },
-  k8s: { values: ['k8s'], types: ['config'] },
+  k8s: { values: ['k8s', 'config'], types: [] },
   demo: { values: ['demo'], types: [] },
 };
 

@@ -19,9 +19,9 @@ export function exitStatusOf(outcome: Outcome): number {
 /** Log fields for one outcome. */
 export function outcomeFields(outcome: Outcome): Record<string, unknown> {
   const durationMs = Math.round(outcome.durationMs);
-  if (outcome.kind === 'exited') return { exitCode: outcome.exitCode, timedOut: outcome.timedOut || undefined, durationMs };
-  if (outcome.kind === 'signaled') return { signal: outcome.signal, timedOut: outcome.timedOut || undefined, durationMs };
-  return { spawnError: outcome.error.code, durationMs };
+  if (outcome.kind === 'exited') return { durationMs, exitCode: outcome.exitCode, timedOut: outcome.timedOut || undefined };
+  if (outcome.kind === 'signaled') return { durationMs, signal: outcome.signal, timedOut: outcome.timedOut || undefined };
+  return { durationMs, spawnError: outcome.error.code };
 }
 
 /** A few words for a header: "exit 3", "signal SIGKILL", "timeout". */

@@ -71,13 +71,13 @@ describe('wq-consume at a terminal', () => {
     await publish(queue, ['x']);
     const coloured = await underPty('wq-consume', ['-q', queue, '--', 'sh', '-c', 'exit 3']);
     expect(coloured.exitCode).toBe(3);
-    expect(coloured.lines).toContain(`${ESC}[33mwarning: ${ESC}[0mcommand exited with status 3: message handed back to the queue  ${ESC}[2mqueue=${queue} tag=1 duration=${durationIn(coloured.screen)} exitCode=3 attempts=1${ESC}[0m`);
+    expect(coloured.lines).toContain(`${ESC}[33mwarning: ${ESC}[0mcommand exited with status 3 on attempt 1: queued for another attempt  ${ESC}[2mqueue=${queue} tag=1 duration=${durationIn(coloured.screen)} exitCode=3${ESC}[0m`);
 
     for (const env of [{ NO_COLOR: '1' }, { TERM: 'dumb' }]) {
       const plain = await underPty('wq-consume', ['-q', queue, '--', 'sh', '-c', 'exit 3'], env);
       expect(plain.exitCode).toBe(3);
       expect(plain.screen).not.toContain(ESC);
-      expect(plain.lines.some((l) => /^warning: command exited with status 3: message handed back to the queue {2}queue=/.test(l))).toBe(true);
+      expect(plain.lines.some((l) => /^warning: command exited with status 3 on attempt \d+: queued for another attempt {2}queue=/.test(l))).toBe(true);
     }
     expect(await queueState(queue)).toMatchObject({ ready: 1, unacked: 0 });
   });
