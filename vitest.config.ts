@@ -8,7 +8,7 @@ import { testBrokers } from './scripts/brokers.mjs';
 //   1..n: the fault-injection suite (it restarts its broker), one broker at a time, alone.
 // Results also go to .vitest-results.json (.ci/run prints the count).
 const brokers = testBrokers();
-const MATRIX = ['test/consume/**/*.test.ts', 'test/publish/publish.test.ts', 'test/amqp/**/*.test.ts', 'test/cli/misconfig.test.ts'];
+const MATRIX = ['test/consume/**/*.test.ts', 'test/publish/**/*.test.ts', 'test/amqp/**/*.test.ts', 'test/cli/misconfig.test.ts'];
 const UNIT = ['test/config/**/*.test.ts', 'test/consume/verdict.test.ts', 'test/process/outcome.test.ts', 'test/publish/progress.test.ts'];
 const provide = (b: (typeof brokers)[number]) => ({ brokerUrl: b.url, rabbitmqctl: b.ctl, brokerName: b.name });
 

@@ -100,6 +100,9 @@ write_config() {
 # wq test broker $VERSION: AMQP on 127.0.0.1:$AMQP_PORT only; 4.x defaults otherwise.
 listeners.tcp.1 = 127.0.0.1:$AMQP_PORT
 collect_statistics_interval = 500
+# Deprecated features are refused, so a test that used one would fail here (4.3 refuses global QoS by default).
+deprecated_features.permit.transient_nonexcl_queues = false
+deprecated_features.permit.global_qos = false
 EOF
   # Quorum queues publish the counts that list_queues shows once per tick, 5 s
   # by default; tests read them, so tick every 500 ms.

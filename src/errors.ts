@@ -77,6 +77,13 @@ export function oneLine(text: string): string {
   return text.replace(/\s+/g, ' ').trim();
 }
 
+/** wq-publish: a message larger than the broker's max_message_size; it and the rest were not published (65). */
+export class TooLargeError extends WqError {
+  constructor(message: string, cause?: unknown) {
+    super('TOO_LARGE', message, EXIT.REFUSED, { cause });
+  }
+}
+
 /** Wrap anything thrown into a WqError, so the CLI has one exit path. */
 export function toWqError(err: unknown): WqError {
   if (err instanceof WqError) return err;

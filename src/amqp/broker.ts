@@ -48,6 +48,19 @@ function connectOnce(config: ConnectionConfig, clientName: string): Promise<Conn
   });
 }
 
+/** The version the broker announces in its server properties (e.g. "4.0.5"), if it does. */
+export function brokerVersion(conn: Connection): string | undefined {
+  const version = (conn as unknown as { connection?: { serverProperties?: { version?: unknown } } }).connection?.serverProperties?.version;
+  return typeof version === 'string' ? version : Buffer.isBuffer(version) ? version.toString() : undefined;
+}
+
+/** RabbitMQ's default max_message_size for a version: 16 MiB since 4.0, 128 MiB before (a broker may set less). */
+export function defaultMaxMessageSize(version: string | undefined): number | undefined {
+  const major = Number(/^(\d+)\./.exec(version ?? '')?.[1]);
+  if (!Number.isInteger(major)) return undefined;
+  return major >= 4 ? 16 * 1024 * 1024 : 128 * 1024 * 1024;
+}
+
 /** Close what is open; errors on a connection that is already gone are not interesting. */
 export async function closeQuietly(conn: Connection | undefined): Promise<void> {
   if (!conn) return;

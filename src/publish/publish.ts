@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { ConfirmChannel, Options } from 'amqplib';
-import { closeQuietly, connect } from '../amqp/broker.js';
+import { brokerVersion, closeQuietly, connect, defaultMaxMessageSize } from '../amqp/broker.js';
 import { batchSocketWrites } from '../amqp/batch-writes.js';
-import type { WqError } from '../errors.js';
+import { TooLargeError, type WqError } from '../errors.js';
 import { openProgress, readItems } from './items.js';
 import type { Logger } from '../log.js';
 import type { PublishConfig } from '../config/publish.js';
@@ -95,8 +95,10 @@ export async function publish(config: PublishConfig, log: Logger, stop: AbortSig
     });
   };
 
+  const maxSize = defaultMaxMessageSize(brokerVersion(conn));
   const send = (body: Buffer): Promise<void> | undefined => {
     if (closed || stop.aborted) throw stopped;
+    if (maxSize !== undefined && body.length > maxSize) throw tooLarge(body.length, maxSize, brokerVersion(conn), stats.published);
     options.messageId = idPrefix + stats.published;
     const ok = ch.publish(exchange, routingKey, body, options, onConfirm);
     stats.published++;
@@ -146,6 +148,12 @@ export async function publish(config: PublishConfig, log: Logger, stop: AbortSig
 
   result.error = outcomeError(config, result, closedBy, readError);
   return result;
+}
+
+function tooLarge(size: number, limit: number, version: string | undefined, before: number): TooLargeError {
+  return new TooLargeError(
+    `message ${before + 1} is ${size} bytes, larger than RabbitMQ ${version}'s default max_message_size of ${limit} bytes: it was not sent. Split the item, or raise max_message_size in rabbitmq.conf and publish it again.`,
+  );
 }
 
 function waitAWhile(done: () => boolean, ms: number, setWake: (w: () => void) => void): Promise<void> {

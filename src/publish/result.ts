@@ -1,4 +1,4 @@
-import { BrokerUnavailableError, UnconfirmedError, UsageError, oneLine, type WqError } from '../errors.js';
+import { BrokerUnavailableError, TooLargeError, UnconfirmedError, UsageError, oneLine, type WqError } from '../errors.js';
 import type { PublishConfig } from '../config/publish.js';
 
 /** The publisher's counters, read by the progress display on a timer (never per message). */
@@ -32,6 +32,16 @@ export function outcomeError(config: PublishConfig, r: PublishResult, closedBy: 
   const ok = r.confirmed - r.returned;
   const notOk = r.published - ok;
   const rest = r.complete || r.signal ? '' : ' The rest of the input was not published.';
+  if (readError instanceof TooLargeError) {
+    return new TooLargeError(`${readError.message} ${ok} messages before it were published and confirmed to ${target}${notOk ? `; ${notOk} more were not confirmed` : ''}; the rest of the input was not published.`);
+  }
+  const tooBig = /message size (\d+) is larger than configured max size (\d+)/.exec(closedBy?.message ?? '');
+  if (tooBig) {
+    return new TooLargeError(
+      `the broker refused a message of ${tooBig[1]} bytes: its max_message_size is ${tooBig[2]} (set lower than the default, so wq-publish could not check it before sending). ${ok} messages were published and confirmed to ${target}${notOk ? `; ${notOk} were not confirmed (each may or may not be in the queue)` : ''}; the rest of the input was not published.`,
+      closedBy,
+    );
+  }
   if (readError !== undefined) {
     const text = readError instanceof Error ? readError.message : String(readError);
     return new UsageError(`reading the input failed (${oneLine(text)}) after ${ok} messages were published and confirmed to ${target}${notOk ? `; ${notOk} more were not confirmed` : ''}.`);

@@ -1,0 +1,135 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { describe, expect, inject, it } from 'vitest';
+import { waitQueueName } from '../../src/consume/wait-queue.js';
+import { admin, forget, freshQueue, publish, queueState } from '../helpers/broker.js';
+import { cli, start, toRun } from '../helpers/cli.js';
+import { tempDir } from '../helpers/files.js';
+import { waitFor } from '../helpers/wait.js';
+
+// Drains that wait for their peers, retries that wait, exit codes that dead-letter, and the run's account.
+const broker = inject('brokerName');
+
+// A worker that logs "<epoch ms> <body> <attempt> start|ok|fail"; an item "late-fail" fails its first
+// attempt after $SLOW seconds, an item "flaky" fails while its attempt is below $PASS_AT.
+const WORKER = `body=$(cat); t() { date +%s%3N; }; echo "$(t) $body $WQ_DELIVERY_COUNT start" >> "$LOG"
+if [ "$body" = late-fail ] && [ "$WQ_DELIVERY_COUNT" = 1 ]; then sleep "$SLOW"; echo "$(t) $body $WQ_DELIVERY_COUNT fail" >> "$LOG"; exit 1; fi
+if [ "$body" = flaky ] && [ "$WQ_DELIVERY_COUNT" -lt "\${PASS_AT:-1}" ]; then echo "$(t) $body $WQ_DELIVERY_COUNT fail" >> "$LOG"; exit 1; fi
+if [ "$body" = bad ]; then echo "$(t) $body $WQ_DELIVERY_COUNT fail" >> "$LOG"; exit 3; fi
+echo "$(t) $body $WQ_DELIVERY_COUNT ok" >> "$LOG"`;
+
+const lines = (log: string) => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split(' ')) : []);
+
+describe(`--until-empty waits for its peers (RabbitMQ ${broker})`, () => {
+  it('two drains, one holding a message that fails late: the other waits, takes the retry, and the queue ends empty', async () => {
+    const queue = await freshQueue('drain-peers');
+    await publish(queue, ['late-fail', 'a', 'b', 'c', 'd']);
+    const log = `${tempDir()}/log`;
+    const env = { LOG: log, SLOW: '3' };
+    const flags = ['-q', queue, '--until-empty', '--idle', '1', '-p', '1', '--', 'sh', '-c', WORKER];
+    const a = start('wq-consume', flags, { env });
+    await waitFor(() => lines(log).some((l) => l[1] === 'late-fail'), 'drain A to start the late failure');
+    const b = start('wq-consume', flags, { env });
+    const [ra, rb] = [toRun(await a), toRun(await b)];
+    // A's failure ends A (no --max-attempts): exit 1, its message retried. B saw the queue empty while A
+    // held it, did not end, took the retry copy, and ended only then.
+    expect(ra.exitCode).toBe(1);
+    expect(rb.exitCode).toBe(0);
+    const ok = lines(log).filter((l) => l[3] === 'ok').map((l) => l[1]).sort();
+    expect(ok).toEqual(['a', 'b', 'c', 'd', 'late-fail']);
+    const failAt = Number(lines(log).find((l) => l[3] === 'fail')?.[0]);
+    const retriedAt = Number(lines(log).find((l) => l[1] === 'late-fail' && l[2] === '2')?.[0]);
+    expect(retriedAt).toBeGreaterThanOrEqual(failAt);
+    expect(rb.logs.some((l) => /other consumers may still hand messages back/.test(l.msg))).toBe(true);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('a lone drain still ends after --idle, with the run account as its last line', async () => {
+    const queue = await freshQueue('drain-alone');
+    await publish(queue, ['a', 'b', 'flaky']);
+    const log = `${tempDir()}/log`;
+    const run = await cli('wq-consume', ['-q', queue, '--until-empty', '--idle', '0.3', '--max-attempts', '5', '--', 'sh', '-c', WORKER], { env: { LOG: log, PASS_AT: '2' } });
+    expect(run.exitCode).toBe(0);
+    const last = run.logs[run.logs.length - 1];
+    expect(last?.msg).toMatch(/^run finished: 4 messages processed \(3 acked, 1 retried, 0 dead-lettered, 0 handed back\)/);
+    expect(last).toMatchObject({ processed: 4, acked: 3, retried: 1, deadLettered: 0, handedBack: 0, exitCode: 0 });
+    for (const k of ['durationP50Ms', 'durationP95Ms', 'durationMaxMs', 'wallMs']) expect(typeof last?.[k]).toBe('number');
+    expect(Number(last?.durationMaxMs)).toBeGreaterThanOrEqual(Number(last?.durationP50Ms));
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+});
+
+describe(`--retry-delay (RabbitMQ ${broker})`, () => {
+  it.each([
+    ['classic', {}],
+    ['quorum', { 'x-queue-type': 'quorum' }],
+  ])('on a %s queue a failed message waits out the delay, durably, and the drain waits for it', async (_type, args) => {
+    const queue = await freshQueue('retry-delay', args);
+    const wait = waitQueueName(queue, 1500);
+    forget(wait);
+    await publish(queue, ['flaky', 'x']);
+    const log = `${tempDir()}/log`;
+    const child = start('wq-consume', ['-q', queue, '--until-empty', '--idle', '0.2', '--retry-delay', '1.5', '--', 'sh', '-c', WORKER], { env: { LOG: log, PASS_AT: '2' } });
+    await waitFor(() => lines(log).some((l) => l[3] === 'fail'), 'the first attempt to fail');
+    // The copy waits in the wait queue, not in the work queue.
+    await waitFor(async () => (await queueState(wait)).ready === 1, 'the copy in the wait queue');
+    const run = toRun(await child);
+    expect(run.exitCode).toBe(0);
+    const failed = Number(lines(log).find((l) => l[3] === 'fail')?.[0]);
+    const second = lines(log).find((l) => l[1] === 'flaky' && l[3] === 'start' && l[2] === '2');
+    expect(second).toBeDefined();
+    expect(Number(second?.[0]) - failed).toBeGreaterThanOrEqual(1500);
+    expect(lines(log).filter((l) => l[3] === 'ok').map((l) => l[1]).sort()).toEqual(['flaky', 'x']);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+    expect(await queueState(wait)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('--retry-delay-max doubles the delay per attempt, up to the max', async () => {
+    const queue = await freshQueue('retry-backoff');
+    for (const ms of [500, 1000, 1500]) forget(waitQueueName(queue, ms));
+    await publish(queue, ['flaky']);
+    const log = `${tempDir()}/log`;
+    const run = await cli('wq-consume', ['-q', queue, '--until-empty', '--idle', '0.2', '--retry-delay', '0.5', '--retry-delay-max', '1.5', '--', 'sh', '-c', WORKER], { env: { LOG: log, PASS_AT: '5' } });
+    expect(run.exitCode).toBe(0);
+    const starts = lines(log).filter((l) => l[3] === 'start').map((l) => Number(l[0]));
+    const ends = lines(log).filter((l) => l[3] !== 'start').map((l) => Number(l[0]));
+    expect(starts).toHaveLength(5);
+    const gaps = starts.slice(1).map((s, i) => s - (ends[i] as number));
+    [500, 1000, 1500, 1500].forEach((min, i) => expect(gaps[i], `gap before attempt ${i + 2}`).toBeGreaterThanOrEqual(min));
+    expect(run.logs.filter((l) => /queued for another attempt in/.test(l.msg)).map((l) => /in ([\d.]+)s/.exec(l.msg)?.[1])).toEqual(['0.5', '1', '1.5', '1.5']);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+});
+
+describe(`--dead-letter-on (RabbitMQ ${broker})`, () => {
+  it('an exit status in the list dead-letters on the first attempt; wq-consume exits 0; other failures retry', async () => {
+    const queue = await freshQueue('dl-on');
+    const dlq = `${queue}.dead`;
+    forget(dlq);
+    await publish(queue, ['bad']);
+    const log = `${tempDir()}/log`;
+    const run = await cli('wq-consume', ['-q', queue, '--dead-letter-on', '3,4', '--', 'sh', '-c', WORKER], { env: { LOG: log } });
+    expect(run.exitCode).toBe(0);
+    expect(lines(log).map((l) => l.slice(1))).toEqual([['bad', '1', 'start'], ['bad', '1', 'fail']]);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+    expect(await queueState(dlq)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+    const ch = await (await admin()).createChannel();
+    const dead = await ch.get(dlq, { noAck: true });
+    await ch.close();
+    expect(dead && dead.properties.headers).toMatchObject({ 'x-wq-attempts': 1, 'x-wq-dead-letter-reason': 'exit 3 (--dead-letter-on)', 'x-wq-original-queue': queue });
+
+    await publish(queue, ['flaky']);
+    const other = await cli('wq-consume', ['-q', queue, '--dead-letter-on', '3,4', '--', 'sh', '-c', WORKER], { env: { LOG: log, PASS_AT: '2' } });
+    expect(other.exitCode).toBe(1);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+    expect(await queueState(dlq)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('a bad list is a usage error (64), nothing consumed', async () => {
+    const queue = await freshQueue('dl-on-bad');
+    await publish(queue, ['x']);
+    const run = await cli('wq-consume', ['-q', queue, '--dead-letter-on', '3,x', '--', 'true']);
+    expect(run.exitCode).toBe(64);
+    expect(run.logs.map((l) => l.msg)).toEqual(['--dead-letter-on needs exit statuses from 1 to 255, comma-separated (e.g. 3,4); got "3,x".']);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+});
