@@ -20,7 +20,7 @@ export function runCli<C extends { logLevel: LogLevel }>(cli: Cli<C>): void {
   let log: Logger | undefined;
   const fail = (err: unknown) => {
     const e = toWqError(err);
-    (log ?? createLogger(cli.name)).error({ code: e.code, exitCode: e.exitCode }, e.message);
+    (log ?? createLogger(cli.name)).error({ code: e.code, exitCode: e.exitCode, retryable: e.retryable || undefined, detail: e.detail }, e.message);
     process.exit(e.exitCode);
   };
   process.on('uncaughtException', fail);
