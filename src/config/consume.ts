@@ -1,7 +1,7 @@
 import { parseArgv, type OptionSpec, type ParsedValues, type CliRequest } from './args.js';
 import { CONNECTION_OPTIONS, resolveConnection, type ConnectionConfig } from './connection.js';
 import { DEFAULTS } from './defaults.js';
-import { integer, queueType, seconds, str, type QueueType } from './values.js';
+import { amqpName, integer, queueType, seconds, str, type QueueType } from './values.js';
 import { UsageError } from '../errors.js';
 import { SPAWN_MODES, type SpawnMode } from '../process/native-spawn.js';
 
@@ -77,7 +77,7 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
       timeoutSeconds: seconds(values.timeout, 'timeout', DEFAULTS.timeoutSeconds),
       graceSeconds: seconds(values.grace, 'grace', DEFAULTS.graceSeconds),
       maxAttempts: integer(values['max-attempts'], 'max-attempts', DEFAULTS.maxAttempts),
-      deadLetter: deadLetterTarget(values, connection.queue),
+      deadLetter: deadLetterTarget(values, connection.queue, integer(values['max-attempts'], 'max-attempts', DEFAULTS.maxAttempts) > 0),
       spawn,
     },
   };
@@ -91,11 +91,15 @@ function defaultPrefetch(concurrency: number, count: number): number {
   return count > 0 ? Math.max(1, Math.min(ahead, count)) : ahead;
 }
 
-function deadLetterTarget(values: ParsedValues, queue: string): DeadLetterTarget {
+// The default dead-letter queue (QUEUE.dead) is checked only when --max-attempts would use it.
+function deadLetterTarget(values: ParsedValues, queue: string, used: boolean): DeadLetterTarget {
   const dlq = str(values['dead-letter-queue']);
   const dlx = str(values['dead-letter-exchange']);
   if (dlq !== undefined && dlx !== undefined) throw new UsageError('pass either --dead-letter-queue or --dead-letter-exchange, not both.');
-  if (dlx !== undefined) return { kind: 'exchange', exchange: dlx };
+  if (dlx !== undefined) return { kind: 'exchange', exchange: amqpName(dlx, '--dead-letter-exchange') };
   if (dlq === '') throw new UsageError('--dead-letter-queue needs a queue name.');
-  return { kind: 'queue', queue: dlq ?? `${queue}.dead` };
+  if (dlq !== undefined) return { kind: 'queue', queue: amqpName(dlq, '--dead-letter-queue') };
+  const name = `${queue}.dead`;
+  if (used) amqpName(name, `the dead-letter queue ${queue.slice(0, 20)}....dead (the default for --max-attempts; pass --dead-letter-queue NAME)`);
+  return { kind: 'queue', queue: name };
 }

@@ -1,7 +1,7 @@
 import { parseArgv, type OptionSpec, type CliRequest } from './args.js';
 import { CONNECTION_OPTIONS, resolveConnection, type ConnectionConfig } from './connection.js';
 import { DEFAULTS } from './defaults.js';
-import { integer, queueType, str, type QueueType } from './values.js';
+import { MAX_NAME_BYTES, amqpName, integer, queueType, str, type QueueType } from './values.js';
 import { UsageError } from '../errors.js';
 
 export const PUBLISH_OPTIONS: readonly OptionSpec[] = [
@@ -61,10 +61,10 @@ export function parsePublishArgs(argv: readonly string[], env: Record<string, st
   const { values, positionals } = parseArgv(argv, PUBLISH_OPTIONS, false);
   if (values.help) return { kind: 'help' };
   if (values.version) return { kind: 'version' };
-  const exchange = str(values.exchange) ?? '';
+  const exchange = amqpName(str(values.exchange) ?? '', '--exchange');
   const connection = resolveConnection(values, env, exchange === '');
   const { queue } = connection;
-  const routingKey = str(values['routing-key']) ?? queue;
+  const routingKey = amqpName(str(values['routing-key']) ?? queue, '--routing-key');
   if (!routingKey) throw new UsageError('no routing key: with --exchange and no -q, pass --routing-key KEY.');
   const jobPath = str(values.job);
   if (jobPath !== undefined && !queue) throw new UsageError('--job needs the queue (-q or QUEUE): completions come from its depth.');
@@ -81,8 +81,8 @@ export function parsePublishArgs(argv: readonly string[], env: Record<string, st
       declare: values.declare !== false && queue !== '',
       queueType: queueType(values['queue-type']),
       persistent: values.persistent !== false,
-      contentType: str(values['content-type']),
-      contentEncoding: str(values['content-encoding']),
+      contentType: shortStr(values['content-type'], '--content-type'),
+      contentEncoding: shortStr(values['content-encoding'], '--content-encoding'),
       headers: parseHeaders((values.header as string[] | undefined) ?? []),
       window: integer(values.window, 'window', DEFAULTS.publishWindow, 1),
       progress: values.progress !== false,
@@ -111,12 +111,34 @@ function itemSource(items: string[], file: string | undefined, body: string | un
   throw new UsageError('nothing to publish: pass items as arguments, --file PATH, -b TEXT, or pipe lines on stdin.');
 }
 
+function shortStr(value: unknown, flag: string): string | undefined {
+  const s = str(value);
+  return s === undefined ? undefined : amqpName(s, flag);
+}
+
 function parseHeaders(list: string[]): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const item of list) {
     const m = /^([^=:]+)(?:=|:\s?)(.*)$/s.exec(item);
     if (!m || !m[1]?.trim()) throw new UsageError(`--header needs KEY=VALUE (or "KEY: VALUE"); got "${item}".`);
-    headers[m[1].trim()] = m[2] as string;
+    const key = m[1].trim();
+    if (Buffer.byteLength(key) > MAX_NAME_BYTES) throw new UsageError(`--header name "${key.slice(0, 20)}..." is ${Buffer.byteLength(key)} bytes: header names are at most ${MAX_NAME_BYTES} bytes.`);
+    headers[key] = m[2] as string;
+  }
+  const bytes = encodedHeaderBytes(headers);
+  if (bytes > MAX_HEADER_BYTES) {
+    throw new UsageError(`the headers take ${bytes} bytes encoded: amqplib encodes at most 64 KiB (${MAX_HEADER_BYTES} bytes) of headers per message. Make the --header values smaller, or put the data in the body.`);
   }
   return headers;
+}
+
+/** amqplib encodes a message's header table into a 64 KiB buffer. */
+const MAX_HEADER_BYTES = 65536;
+
+// The table as AMQP encodes it: a 4-byte length, then per string header a 1-byte name length, the
+// name, a type byte, a 4-byte value length and the value.
+function encodedHeaderBytes(headers: Record<string, string>): number {
+  let total = 4;
+  for (const [key, value] of Object.entries(headers)) total += 1 + Buffer.byteLength(key) + 1 + 4 + Buffer.byteLength(value);
+  return total;
 }

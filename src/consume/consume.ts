@@ -274,7 +274,7 @@ function lostError(err: Error | undefined, url: string): WqError {
     );
   }
   const mapped = brokerError(err ?? new Error(text), url, 'connection');
-  if (mapped instanceof AccessRefusedError) return mapped;
+  if (!mapped.retryable) return mapped;
   return new BrokerUnavailableError(`lost the connection to the broker (${text}); any message in progress went back to the queue, and the Job will retry this pod.`, err);
 }
 
