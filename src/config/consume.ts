@@ -100,6 +100,6 @@ function deadLetterTarget(values: ParsedValues, queue: string, used: boolean): D
   if (dlq === '') throw new UsageError('--dead-letter-queue needs a queue name.');
   if (dlq !== undefined) return { kind: 'queue', queue: amqpName(dlq, '--dead-letter-queue') };
   const name = `${queue}.dead`;
-  if (used) amqpName(name, `the dead-letter queue ${queue.slice(0, 20)}....dead (the default for --max-attempts; pass --dead-letter-queue NAME)`);
+  if (used) amqpName(name, 'the default dead-letter queue (QUEUE.dead, for --max-attempts)', 'Pass --dead-letter-queue NAME, or use a shorter queue name.');
   return { kind: 'queue', queue: name };
 }

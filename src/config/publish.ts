@@ -1,7 +1,8 @@
 import { parseArgv, type OptionSpec, type CliRequest } from './args.js';
 import { CONNECTION_OPTIONS, resolveConnection, type ConnectionConfig } from './connection.js';
 import { DEFAULTS } from './defaults.js';
-import { MAX_NAME_BYTES, amqpName, integer, queueType, str, type QueueType } from './values.js';
+import { parseHeaders } from './headers.js';
+import { amqpName, integer, queueType, str, type QueueType } from './values.js';
 import { UsageError } from '../errors.js';
 
 export const PUBLISH_OPTIONS: readonly OptionSpec[] = [
@@ -114,31 +115,4 @@ function itemSource(items: string[], file: string | undefined, body: string | un
 function shortStr(value: unknown, flag: string): string | undefined {
   const s = str(value);
   return s === undefined ? undefined : amqpName(s, flag);
-}
-
-function parseHeaders(list: string[]): Record<string, string> {
-  const headers: Record<string, string> = {};
-  for (const item of list) {
-    const m = /^([^=:]+)(?:=|:\s?)(.*)$/s.exec(item);
-    if (!m || !m[1]?.trim()) throw new UsageError(`--header needs KEY=VALUE (or "KEY: VALUE"); got "${item}".`);
-    const key = m[1].trim();
-    if (Buffer.byteLength(key) > MAX_NAME_BYTES) throw new UsageError(`--header name "${key.slice(0, 20)}..." is ${Buffer.byteLength(key)} bytes: header names are at most ${MAX_NAME_BYTES} bytes.`);
-    headers[key] = m[2] as string;
-  }
-  const bytes = encodedHeaderBytes(headers);
-  if (bytes > MAX_HEADER_BYTES) {
-    throw new UsageError(`the headers take ${bytes} bytes encoded: amqplib encodes at most 64 KiB (${MAX_HEADER_BYTES} bytes) of headers per message. Make the --header values smaller, or put the data in the body.`);
-  }
-  return headers;
-}
-
-/** amqplib encodes a message's header table into a 64 KiB buffer. */
-const MAX_HEADER_BYTES = 65536;
-
-// The table as AMQP encodes it: a 4-byte length, then per string header a 1-byte name length, the
-// name, a type byte, a 4-byte value length and the value.
-function encodedHeaderBytes(headers: Record<string, string>): number {
-  let total = 4;
-  for (const [key, value] of Object.entries(headers)) total += 1 + Buffer.byteLength(key) + 1 + 4 + Buffer.byteLength(value);
-  return total;
 }

@@ -40,8 +40,8 @@ export function queueType(value: unknown): QueueType {
 export const MAX_NAME_BYTES = 255;
 
 /** Reject a name AMQP cannot carry before anything connects. */
-export function amqpName(value: string, what: string): string {
+export function amqpName(value: string, what: string, fix = 'Use a shorter one.'): string {
   const bytes = Buffer.byteLength(value, 'utf8');
-  if (bytes > MAX_NAME_BYTES) throw new UsageError(`${what} is ${bytes} bytes long: AMQP names are at most ${MAX_NAME_BYTES} bytes (UTF-8). Use a shorter one.`);
+  if (bytes > MAX_NAME_BYTES) throw new UsageError(`${what} is ${bytes} bytes long: AMQP names are at most ${MAX_NAME_BYTES} bytes (UTF-8). ${fix}`);
   return value;
 }
