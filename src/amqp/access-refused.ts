@@ -25,7 +25,7 @@ function methodOf(f: Failure): { name: string; verb: string; permission: string 
 
 export function accessRefused(f: Failure, opts: WqErrorOptions): WqError {
   if (/Login was refused|authentication mechanism/i.test(f.detail) || f.operation === 'connect') {
-    return new AccessRefusedError(`${f.operation}: the broker at ${f.safeUrl} refused access for user "${f.user}": wrong user name or password. Check them in --url or BROKER_URL.`, f.raw, opts);
+    return new AccessRefusedError(`${f.operation}: the broker at ${f.safeUrl} refused access for user "${f.user}": wrong user name or password. Check the user, password and host in --url or BROKER_URL.`, f.raw, opts);
   }
   const reserved = /name '([^']*)' contains reserved prefix/.exec(f.detail)?.[1];
   if (reserved !== undefined) return new UsageError(`${f.operation}: the name "${reserved}" is reserved: names starting with "amq." belong to the broker. Choose another name.`, opts);
