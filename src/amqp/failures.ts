@@ -1,4 +1,5 @@
 import { BrokerUnavailableError, UsageError, WqError, oneLine } from '../errors.js';
+import { EXIT } from '../exit-codes.js';
 import { redactText, redactUrl, urlPassword } from '../redact.js';
 import { replyCodeFailure } from './reply-codes.js';
 import { transportFailure } from './transport-failures.js';
@@ -84,8 +85,8 @@ function amqplibFailure(f: Failure): WqError | undefined {
   if (/Encoded field table .*exceeds the (\d+) byte encoding buffer/.test(f.detail)) {
     return new UsageError(`${f.operation}: the headers (or arguments) are too large: amqplib encodes at most 64 KiB (65536 bytes) of them per message. Put large data in the body instead.`, opts);
   }
-  if (/Frame size exceeds frame max|frameMax .* leaves no room/.test(f.detail)) {
-    return new UsageError(`${f.operation}: the message's headers do not fit in one AMQP frame (frame_max). Make the headers smaller.`, opts);
+  if (/Frame size \d+ exceeds maxFrameSize|frameMax \d+ leaves no room/.test(f.detail)) {
+    return new WqError('PROTOCOL', `${f.operation}: a frame from the broker at ${f.safeUrl} is larger than amqplib accepts (frame_max). Check frame_max in rabbitmq.conf; if it is the default, please report it.`, EXIT.INTERNAL, { ...opts, retryable: false });
   }
   if (/Channel (ended|closed)|Connection closed|Heartbeat timeout/i.test(f.detail)) {
     return new BrokerUnavailableError(`${f.operation}: lost the connection to the broker at ${f.safeUrl}. The broker keeps unacked messages; the Job retries this pod.`, f.raw, { detail: f.detail });

@@ -64,6 +64,7 @@ const rows: Row[] = [
   { name: 'queue name over 255 bytes', raw: new TypeError("Field 'queue' is the wrong type; must be a string (up to 255 chars)"), ctx: { operation: 'queue.declare' }, exitCode: 64, retryable: false, line: /queue names are at most 255 bytes/ },
   { name: 'routing key over 255 bytes', raw: new TypeError("Field 'routingKey' is the wrong type; must be a string (up to 255 chars)"), ctx: { operation: 'basic.publish' }, exitCode: 64, retryable: false, line: /routing keys are at most 255 bytes/ },
   { name: 'headers over 64 KiB', raw: new RangeError('Encoded field table (headers or arguments) exceeds the 65536 byte encoding buffer'), ctx: { operation: 'basic.publish' }, exitCode: 64, retryable: false, line: /headers .* too large: amqplib encodes at most 64 KiB/ },
+  { name: 'a frame over maxFrameSize', raw: new Error('Frame size 200000 exceeds maxFrameSize 131072'), ctx: { operation: 'basic.consume' }, exitCode: 70, retryable: false, line: /larger than amqplib accepts \(frame_max\)/ },
   { name: 'channel closed under us', raw: new Error('Channel ended, no reply will be forthcoming'), ctx: { operation: 'basic.ack' }, exitCode: 69, retryable: true, line: /lost the connection/ },
   // sockets
   { name: 'ECONNREFUSED', raw: sysError('ECONNREFUSED', 'connect ECONNREFUSED 10.0.0.1:5672'), exitCode: 69, retryable: true, line: /nothing listens there/ },
