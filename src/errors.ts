@@ -1,43 +1,63 @@
 import { EXIT } from './exit-codes.js';
 
 // Typed errors: each carries the exit status it maps to and, where it helps, the AMQP operation that failed.
-// The message is the one line the user sees: what went wrong, then what to do.
+// The message is the one line the user sees: what went wrong, then what to do. `detail` keeps the
+// library's own text (redacted) for the log line's fields, never as the message. `retryable` says
+// whether trying again can help (connect() retries only those); by default only 69 is.
+export interface WqErrorOptions {
+  cause?: unknown;
+  /** The raw library or broker text, passwords removed. */
+  detail?: string;
+  retryable?: boolean;
+}
+
 export class WqError extends Error {
   readonly exitCode: number;
   readonly code: string;
-  constructor(code: string, message: string, exitCode: number, options?: { cause?: unknown }) {
-    super(message, options);
+  readonly detail?: string;
+  readonly retryable: boolean;
+  constructor(code: string, message: string, exitCode: number, options: WqErrorOptions = {}) {
+    super(message, { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
     this.exitCode = exitCode;
+    this.detail = options.detail;
+    this.retryable = options.retryable ?? exitCode === EXIT.BROKER_UNAVAILABLE;
   }
 }
 
-/** Bad flags or values. */
+/** Bad flags or values; also a name or header the protocol cannot carry. */
 export class UsageError extends WqError {
-  constructor(message: string) {
-    super('USAGE', message, EXIT.USAGE);
+  constructor(message: string, options?: WqErrorOptions) {
+    super('USAGE', message, EXIT.USAGE, options);
   }
 }
 
-/** The broker could not be reached, or the connection dropped. */
+/** The broker could not be reached, or the connection dropped. Retryable unless told otherwise. */
 export class BrokerUnavailableError extends WqError {
-  constructor(message: string, cause?: unknown) {
-    super('BROKER_UNAVAILABLE', message, EXIT.BROKER_UNAVAILABLE, { cause });
+  constructor(message: string, cause?: unknown, options?: WqErrorOptions) {
+    super('BROKER_UNAVAILABLE', message, EXIT.BROKER_UNAVAILABLE, { cause, ...options });
   }
 }
 
-/** Login or vhost refused. */
+/** Login, vhost or a permission refused; or the broker refused our client certificate. */
 export class AccessRefusedError extends WqError {
-  constructor(message: string, cause?: unknown) {
-    super('ACCESS_REFUSED', message, EXIT.ACCESS_REFUSED, { cause });
+  constructor(message: string, cause?: unknown, options?: WqErrorOptions) {
+    super('ACCESS_REFUSED', message, EXIT.ACCESS_REFUSED, { cause, ...options });
   }
 }
 
 /** The queue is missing, deleted, or declared with other arguments. */
 export class QueueConfigError extends WqError {
-  constructor(message: string, cause?: unknown) {
-    super('QUEUE_CONFIG', message, EXIT.CONFIG, { cause });
+  constructor(message: string, cause?: unknown, options?: WqErrorOptions) {
+    super('QUEUE_CONFIG', message, EXIT.CONFIG, { cause, ...options });
+  }
+}
+
+/** TLS cannot work as configured: the broker's certificate is untrusted, expired or for another name, or the port speaks no TLS. */
+export class TlsConfigError extends WqError {
+  constructor(message: string, cause?: unknown, options?: WqErrorOptions) {
+    super('TLS_CONFIG', message, EXIT.CONFIG, { cause, ...options });
   }
 }
 
@@ -67,8 +87,8 @@ export class CommandError extends WqError {
  * so none is in the queue. Otherwise (69) the connection went before their confirms: each may or may not be there.
  */
 export class UnconfirmedError extends WqError {
-  constructor(message: string, readonly unconfirmed: number, refused: boolean, cause?: unknown) {
-    super('UNCONFIRMED', message, refused ? EXIT.REFUSED : EXIT.BROKER_UNAVAILABLE, { cause });
+  constructor(message: string, readonly unconfirmed: number, refused: boolean, cause?: unknown, exitCode?: number) {
+    super('UNCONFIRMED', message, exitCode ?? (refused ? EXIT.REFUSED : EXIT.BROKER_UNAVAILABLE), { cause });
   }
 }
 

@@ -15,9 +15,9 @@ export const EXIT = {
   INTERNAL: 70,
   /** --wait expired and no message arrived (EX_TEMPFAIL). */
   NO_MESSAGE: 75,
-  /** The broker refused the login or the vhost (EX_NOPERM). */
+  /** The broker refused the login, the vhost, a permission or our client certificate (EX_NOPERM). */
   ACCESS_REFUSED: 77,
-  /** The queue is missing, was deleted, or exists with other arguments; or WQ_SPAWN=native cannot be honoured (EX_CONFIG). */
+  /** The queue is missing, was deleted, or exists with other arguments; TLS cannot work as configured; or WQ_SPAWN=native cannot be honoured (EX_CONFIG). */
   CONFIG: 78,
   /** The command ran longer than --timeout and was stopped (as GNU timeout). */
   TIMEOUT: 124,

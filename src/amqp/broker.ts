@@ -1,24 +1,26 @@
 import amqp from 'amqplib';
 import type { ChannelModel } from 'amqplib';
 import type { ConnectionConfig } from '../config/connection.js';
-import { AccessRefusedError, BrokerUnavailableError, QueueConfigError, WqError, oneLine } from '../errors.js';
 import type { Logger } from '../log.js';
-import { redactText, redactUrl, urlPassword } from '../redact.js';
+import { mapFailure } from './failures.js';
+
+export { brokerError, mapFailure, type FailureContext } from './failures.js';
 
 export type Connection = ChannelModel;
 
 // Connect with the settings a one-shot worker needs: Nagle off (saves ~50 ms a start), heartbeats on,
 // a client name the broker's UI shows, and TLS files when given. Retries an unreachable broker with
-// backoff until connectTimeoutSeconds (pods often start before the broker is ready).
+// backoff until connectTimeoutSeconds (pods often start before the broker is ready); a failure the
+// mapping calls permanent (login, vhost, TLS set-up, a bad name) ends at once.
 export async function connect(config: ConnectionConfig, clientName: string, log: Logger, abort?: AbortSignal): Promise<Connection> {
   const deadline = Date.now() + config.connectTimeoutSeconds * 1000;
   for (let attempt = 1; ; attempt++) {
     try {
       return await connectOnce(config, clientName);
     } catch (raw) {
-      const err = brokerError(raw, config.url, 'connect');
+      const err = mapFailure(raw, { url: config.url, operation: 'connect' });
       const delayMs = Math.min(100 * 2 ** (attempt - 1), 2000);
-      if (!(err instanceof BrokerUnavailableError) || Date.now() + delayMs > deadline || abort?.aborted) throw err;
+      if (!err.retryable || Date.now() + delayMs > deadline || abort?.aborted) throw err;
       if (attempt === 1) log.warn(`${err.message} Retrying for up to ${config.connectTimeoutSeconds}s (--connect-timeout).`);
       await sleep(delayMs, abort);
     }
@@ -70,34 +72,3 @@ export async function closeQuietly(conn: Connection | undefined): Promise<void> 
     // already closed
   }
 }
-
-// Map an amqplib or socket error to a typed error with one line that says what to do.
-// `operation` names what we were doing (connect, queue.declare, basic.consume, ...).
-export function brokerError(raw: unknown, url: string, operation: string, queue?: string): WqError {
-  if (raw instanceof WqError) return raw;
-  const e = raw as { code?: unknown; message?: string };
-  const safeUrl = redactUrl(url);
-  const detail = redactText(String(e?.message ?? raw), urlPassword(url));
-  const amqpCode = typeof e?.code === 'number' ? e.code : /\b(40[34]|406|530|320)\b \(/.exec(detail)?.[1];
-  const code = Number(amqpCode);
-  if (code === 403 || /ACCESS.REFUSED/.test(detail)) {
-    return new AccessRefusedError(`${operation}: the broker at ${safeUrl} refused access (${oneLine(detail)}). Check the user, password and vhost in --url or BROKER_URL.`, raw);
-  }
-  if (code === 530 || /NOT.ALLOWED/.test(detail)) {
-    return new AccessRefusedError(`${operation}: the broker at ${safeUrl} refused the vhost (${oneLine(detail)}). Check the vhost in the URL and the user's permissions.`, raw);
-  }
-  const missingExchange = /no exchange '([^']*)'/.exec(detail)?.[1];
-  if (code === 404 && missingExchange !== undefined) {
-    return new QueueConfigError(`${operation}: exchange "${missingExchange}" does not exist on ${safeUrl}. Declare it first, or fix the exchange name.`, raw);
-  }
-  if (code === 404 && queue !== undefined) {
-    return new QueueConfigError(`${operation}: queue "${queue}" does not exist on ${safeUrl}. Create it (wq-publish declares it, or pass --declare) or fix -q/QUEUE.`, raw);
-  }
-  if (code === 406 && queue !== undefined) {
-    return new QueueConfigError(`${operation}: queue "${queue}" exists with other arguments (${oneLine(detail)}). Use the queue's existing settings or delete it first.`, raw);
-  }
-  const sys = typeof e?.code === 'string' ? e.code : '';
-  const hint = sys === 'ENOTFOUND' || sys === 'EAI_AGAIN' ? 'the host name does not resolve' : sys === 'ECONNREFUSED' ? 'nothing listens there' : oneLine(detail);
-  return new BrokerUnavailableError(`${operation}: cannot reach the broker at ${safeUrl} (${hint}). Check --url or BROKER_URL and that RabbitMQ is running.`, raw);
-}
-

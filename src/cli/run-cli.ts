@@ -21,7 +21,7 @@ export function runCli<C extends { logLevel: LogLevel; logFormat: LogFormat }>(c
   let log: Logger | undefined;
   const fail = (err: unknown) => {
     const e = toWqError(err);
-    (log ?? createLogger(cli.name, 'info', earlyLogFormat(process.argv.slice(2), process.env))).error({ code: e.code, exitCode: e.exitCode }, e.message);
+    (log ?? createLogger(cli.name, 'info', earlyLogFormat(process.argv.slice(2), process.env))).error({ code: e.code, exitCode: e.exitCode, retryable: e.retryable || undefined, detail: e.detail }, e.message);
     process.exit(e.exitCode);
   };
   process.on('uncaughtException', fail);

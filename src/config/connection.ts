@@ -3,7 +3,7 @@ import type { OptionSpec, ParsedValues } from './args.js';
 import { UsageError } from '../errors.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../log.js';
 import { DEFAULTS } from './defaults.js';
-import { seconds, str } from './values.js';
+import { amqpName, seconds, str } from './values.js';
 
 /** Options every CLI shares: where the broker and the queue are, and how to log. */
 export const CONNECTION_OPTIONS: readonly OptionSpec[] = [
@@ -44,6 +44,7 @@ type Env = Record<string, string | undefined>;
 export function resolveConnection(values: ParsedValues, env: Env, requireQueue = true): ConnectionConfig {
   const queue = str(values.queue) ?? env.QUEUE ?? '';
   if (requireQueue && !queue) throw new UsageError('no queue given: pass -q NAME or set QUEUE.');
+  amqpName(queue, 'the queue name (-q or QUEUE)');
   if (values.url !== undefined && values['url-file'] !== undefined) throw new UsageError('pass either --url or --url-file, not both.');
   const url =
     str(values.url) ??

@@ -1,7 +1,7 @@
 import { parseArgv, type OptionSpec, type ParsedValues, type CliRequest } from './args.js';
 import { CONNECTION_OPTIONS, resolveConnection, type ConnectionConfig } from './connection.js';
 import { DEFAULTS } from './defaults.js';
-import { exitCodes, integer, queueType, seconds, str, type QueueType } from './values.js';
+import { amqpName, exitCodes, integer, queueType, seconds, str, type QueueType } from './values.js';
 import { UsageError } from '../errors.js';
 import { SPAWN_MODES, type SpawnMode } from '../process/native-spawn.js';
 
@@ -87,7 +87,7 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
       timeoutSeconds: seconds(values.timeout, 'timeout', DEFAULTS.timeoutSeconds),
       graceSeconds: seconds(values.grace, 'grace', DEFAULTS.graceSeconds),
       maxAttempts: integer(values['max-attempts'], 'max-attempts', DEFAULTS.maxAttempts),
-      deadLetter: deadLetterTarget(values, connection.queue),
+      deadLetter: deadLetterTarget(values, connection.queue, usesDeadLetter(values)),
       drainPollSeconds: DEFAULTS.drainPollSeconds,
       retryDelaySeconds: seconds(values['retry-delay'], 'retry-delay', DEFAULTS.retryDelaySeconds),
       retryDelayMaxSeconds: seconds(values['retry-delay-max'], 'retry-delay-max', DEFAULTS.retryDelayMaxSeconds),
@@ -112,11 +112,20 @@ function acquiredFile(value: unknown): string {
   return path ?? DEFAULTS.acquiredFile;
 }
 
-function deadLetterTarget(values: ParsedValues, queue: string): DeadLetterTarget {
+// Whether a failure can be dead-lettered: --max-attempts or --dead-letter-on.
+function usesDeadLetter(values: ParsedValues): boolean {
+  return integer(values['max-attempts'], 'max-attempts', DEFAULTS.maxAttempts) > 0 || values['dead-letter-on'] !== undefined;
+}
+
+// The default dead-letter queue (QUEUE.dead) is checked only when a failure could use it.
+function deadLetterTarget(values: ParsedValues, queue: string, used: boolean): DeadLetterTarget {
   const dlq = str(values['dead-letter-queue']);
   const dlx = str(values['dead-letter-exchange']);
   if (dlq !== undefined && dlx !== undefined) throw new UsageError('pass either --dead-letter-queue or --dead-letter-exchange, not both.');
-  if (dlx !== undefined) return { kind: 'exchange', exchange: dlx };
+  if (dlx !== undefined) return { kind: 'exchange', exchange: amqpName(dlx, '--dead-letter-exchange') };
   if (dlq === '') throw new UsageError('--dead-letter-queue needs a queue name.');
-  return { kind: 'queue', queue: dlq ?? `${queue}.dead` };
+  if (dlq !== undefined) return { kind: 'queue', queue: amqpName(dlq, '--dead-letter-queue') };
+  const name = `${queue}.dead`;
+  if (used) amqpName(name, 'the default dead-letter queue (QUEUE.dead, for --max-attempts)', 'Pass --dead-letter-queue NAME, or use a shorter queue name.');
+  return { kind: 'queue', queue: name };
 }

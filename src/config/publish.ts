@@ -1,7 +1,8 @@
 import { parseArgv, type OptionSpec, type CliRequest } from './args.js';
 import { CONNECTION_OPTIONS, resolveConnection, type ConnectionConfig } from './connection.js';
 import { DEFAULTS } from './defaults.js';
-import { integer, queueType, str, type QueueType } from './values.js';
+import { parseHeaders } from './headers.js';
+import { amqpName, integer, queueType, str, type QueueType } from './values.js';
 import { UsageError } from '../errors.js';
 
 export const PUBLISH_OPTIONS: readonly OptionSpec[] = [
@@ -79,11 +80,11 @@ export function parsePublishArgs(argv: readonly string[], env: Record<string, st
   const { values, positionals } = parseArgv(argv, PUBLISH_OPTIONS, false);
   if (values.help) return { kind: 'help' };
   if (values.version) return { kind: 'version' };
-  const exchange = str(values.exchange) ?? '';
+  const exchange = amqpName(str(values.exchange) ?? '', '--exchange');
   const expandPath = str(values.expand);
   const connection = resolveConnection(values, env, exchange === '' && expandPath === undefined);
   const { queue } = connection;
-  const routingKey = str(values['routing-key']) ?? queue;
+  const routingKey = amqpName(str(values['routing-key']) ?? queue, '--routing-key');
   if (!routingKey && expandPath === undefined) throw new UsageError('no routing key: with --exchange and no -q, pass --routing-key KEY.');
   const jobPath = str(values.job);
   if (jobPath !== undefined && !queue) throw new UsageError('--job needs the queue (-q or QUEUE): completions come from its depth.');
@@ -106,8 +107,8 @@ export function parsePublishArgs(argv: readonly string[], env: Record<string, st
       declare: values.declare !== false && queue !== '',
       queueType: queueType(values['queue-type']),
       persistent: values.persistent !== false,
-      contentType: str(values['content-type']),
-      contentEncoding: str(values['content-encoding']),
+      contentType: shortStr(values['content-type'], '--content-type'),
+      contentEncoding: shortStr(values['content-encoding'], '--content-encoding'),
       headers: parseHeaders((values.header as string[] | undefined) ?? []),
       window: integer(values.window, 'window', DEFAULTS.publishWindow, 1),
       progress: values.progress !== false,
@@ -140,12 +141,7 @@ function itemSource(items: string[], file: string | undefined, body: string | un
   throw new UsageError('nothing to publish (or expand): pass items as arguments, --file PATH, -b TEXT, or pipe lines on stdin.');
 }
 
-function parseHeaders(list: string[]): Record<string, string> {
-  const headers: Record<string, string> = {};
-  for (const item of list) {
-    const m = /^([^=:]+)(?:=|:\s?)(.*)$/s.exec(item);
-    if (!m || !m[1]?.trim()) throw new UsageError(`--header needs KEY=VALUE (or "KEY: VALUE"); got "${item}".`);
-    headers[m[1].trim()] = m[2] as string;
-  }
-  return headers;
+function shortStr(value: unknown, flag: string): string | undefined {
+  const s = str(value);
+  return s === undefined ? undefined : amqpName(s, flag);
 }

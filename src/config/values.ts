@@ -45,3 +45,13 @@ export function queueType(value: unknown): QueueType {
   if (!(QUEUE_TYPES as readonly string[]).includes(type)) throw new UsageError(`--queue-type must be classic or quorum; got "${type}".`);
   return type as QueueType;
 }
+
+/** AMQP carries names (queue, exchange, routing key) as shortstr: at most 255 bytes of UTF-8. */
+export const MAX_NAME_BYTES = 255;
+
+/** Reject a name AMQP cannot carry before anything connects. */
+export function amqpName(value: string, what: string, fix = 'Use a shorter one.'): string {
+  const bytes = Buffer.byteLength(value, 'utf8');
+  if (bytes > MAX_NAME_BYTES) throw new UsageError(`${what} is ${bytes} bytes long: AMQP names are at most ${MAX_NAME_BYTES} bytes (UTF-8). ${fix}`);
+  return value;
+}

@@ -23,6 +23,9 @@ export function resolveCommand(command: string, pathEnv = process.env.PATH ?? ''
 }
 
 function checkExecutable(path: string, command: string): void {
+  if (isDirectory(path)) {
+    throw new CommandError('COMMAND_NOT_EXECUTABLE', `command "${command}" is a directory, not an executable. Check the path after "--".`);
+  }
   if (!isFile(path)) {
     throw new CommandError('COMMAND_NOT_FOUND', `command "${command}" was not found (no such file). Check the path after "--".`);
   }
@@ -34,6 +37,14 @@ function checkExecutable(path: string, command: string): void {
 function isFile(path: string): boolean {
   try {
     return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
   } catch {
     return false;
   }

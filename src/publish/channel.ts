@@ -1,5 +1,5 @@
 import type { ConfirmChannel } from 'amqplib';
-import { brokerError, type Connection } from '../amqp/broker.js';
+import { brokerError, mapFailure, type Connection } from '../amqp/broker.js';
 import { declareQueue } from '../amqp/queue.js';
 import { QueueConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -15,7 +15,7 @@ export async function openChannel(conn: Connection, config: PublishConfig, log: 
     try {
       await ch.checkExchange(exchange);
     } catch (err) {
-      const mapped = brokerError(err, config.url, 'exchange.declare (passive)');
+      const mapped = mapFailure(err, { url: config.url, operation: 'exchange.declare (passive)', exchange });
       if (!/\b404\b|NOT_FOUND/.test(String((err as Error).message))) throw mapped;
       throw new QueueConfigError(`exchange "${exchange}" does not exist. Declare it first, or drop --exchange to publish straight to the queue.`, err);
     }

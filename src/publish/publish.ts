@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { ConfirmChannel, Options } from 'amqplib';
-import { brokerVersion, closeQuietly, connect, defaultMaxMessageSize } from '../amqp/broker.js';
+import { brokerVersion, closeQuietly, connect, defaultMaxMessageSize, mapFailure } from '../amqp/broker.js';
 import { batchSocketWrites } from '../amqp/batch-writes.js';
 import { TooLargeError, type WqError } from '../errors.js';
 import { openProgress, readItems } from './items.js';
@@ -100,7 +100,13 @@ export async function publish(config: PublishConfig, log: Logger, stop: AbortSig
     if (closed || stop.aborted) throw stopped;
     if (maxSize !== undefined && body.length > maxSize) throw tooLarge(body.length, maxSize, brokerVersion(conn), stats.published);
     options.messageId = idPrefix + stats.published;
-    const ok = ch.publish(exchange, routingKey, body, options, onConfirm);
+    let ok: boolean;
+    try {
+      ok = ch.publish(exchange, routingKey, body, options, onConfirm);
+    } catch (err) {
+      // amqplib's own checks (a name or header table it cannot encode): nothing was sent for this one.
+      throw mapFailure(err, { url: config.url, operation: 'basic.publish', queue: queue || undefined, exchange: exchange || undefined });
+    }
     stats.published++;
     inFlight++;
     if (inFlight >= window) return waitUntil('window');

@@ -1,4 +1,5 @@
-import { BrokerUnavailableError, TooLargeError, UnconfirmedError, UsageError, oneLine, type WqError } from '../errors.js';
+import { mapFailure } from '../amqp/failures.js';
+import { BrokerUnavailableError, TooLargeError, UnconfirmedError, UsageError, WqError, oneLine } from '../errors.js';
 import type { PublishConfig } from '../config/publish.js';
 
 /** The publisher's counters, read by the progress display on a timer (never per message). */
@@ -42,9 +43,18 @@ export function outcomeError(config: PublishConfig, r: PublishResult, closedBy: 
       closedBy,
     );
   }
+  const confirmedPart = `${ok} of ${r.published} messages were published and confirmed to ${target}`;
+  if (readError instanceof WqError) return withCounts(readError, `${confirmedPart}.`);
   if (readError !== undefined) {
     const text = readError instanceof Error ? readError.message : String(readError);
     return new UsageError(`reading the input failed (${oneLine(text)}) after ${ok} messages were published and confirmed to ${target}${notOk ? `; ${notOk} more were not confirmed` : ''}.`);
+  }
+  // A channel the broker closed for a reason retrying cannot fix (a missing permission, a message too
+  // large): its own code and sentence, not "the connection was lost".
+  const cause = closedBy && mapFailure(closedBy, { url: config.url, operation: 'basic.publish', queue: config.queue || undefined, exchange: config.exchange || undefined });
+  if (cause && !cause.retryable && !r.signal) {
+    const unsure = notOk > 0 ? `; ${notOk} were not confirmed` : '';
+    return withCounts(cause, `${confirmedPart}${unsure}.${rest}`);
   }
   if (notOk === 0) {
     if (!r.complete && !r.signal) return new BrokerUnavailableError(`lost the connection (${oneLine(closedBy?.message ?? 'closed')}) after ${ok} messages were published and confirmed to ${target}.${rest}`, closedBy);
@@ -65,3 +75,7 @@ export function outcomeError(config: PublishConfig, r: PublishResult, closedBy: 
   return new UnconfirmedError(`${notOk} of ${r.published} messages were not confirmed to ${target}: ${parts.join('; ')}. ${redo}${rest}`, notOk, refusedOnly, closedBy);
 }
 
+
+function withCounts(err: WqError, counts: string): WqError {
+  return new WqError(err.code, `${err.message} ${counts}`, err.exitCode, { cause: err.cause, detail: err.detail, retryable: false });
+}

@@ -81,6 +81,36 @@ export interface QueueState {
   consumers: number;
 }
 
+/** Run rabbitmqctl against the test broker (through its configured prefix) and return its stdout. */
+export async function ctl(args: string[]): Promise<string> {
+  const [cmd, ...prefix] = inject('rabbitmqctl');
+  const { stdout } = await run(cmd as string, [...prefix, ...args]);
+  return stdout;
+}
+
+/**
+ * A broker user for this file with the given permission patterns on the test vhost (configure,
+ * write, read; '' = none), deleted after the file. Returns the broker URL that logs in as it.
+ */
+export async function brokerUser(label: string, permissions: { configure: string; write: string; read: string }): Promise<string> {
+  const name = `wq-test-${label}-${randomBytes(4).toString('hex')}`;
+  const password = randomBytes(8).toString('hex');
+  const url = new URL(brokerUrl());
+  const vhost = decodeURIComponent(url.pathname.slice(1)) || '/';
+  await ctl(['add_user', name, password]);
+  users.add(name);
+  await ctl(['set_permissions', '-p', vhost, name, permissions.configure, permissions.write, permissions.read]);
+  url.username = name;
+  url.password = password;
+  return url.toString();
+}
+
+const users = new Set<string>();
+afterAll(async () => {
+  for (const name of users) await ctl(['delete_user', name]).catch(() => undefined);
+  users.clear();
+});
+
 /**
  * The queue's ready and unacked counts and consumers, straight from the broker (rabbitmqctl). A quorum
  * queue's figures are emitted on a timer (500 ms on the test brokers): read them again after one tick,
