@@ -5,7 +5,8 @@ import { testBrokers } from './scripts/brokers.mjs';
 // 4.x brokers that scripts/test-setup.sh starts). Groups, in order:
 //   0: "unit" and "once" (no broker, or a broker but nothing version-specific: the image, the demo,
 //      manifests; on the first broker) beside one project per broker for the AMQP contract suites;
-//   1..n: the fault-injection suite (it restarts its broker), one broker at a time, alone.
+//   1: the fault-injection suite (it restarts its broker and changes broker-wide settings): after
+//      everything else, one file at a time per broker, the brokers side by side.
 // Results also go to .vitest-results.json (.ci/run prints the count).
 const brokers = testBrokers();
 const MATRIX = ['test/consume/**/*.test.ts', 'test/publish/**/*.test.ts', 'test/amqp/**/*.test.ts', 'test/cli/misconfig.test.ts'];
@@ -22,9 +23,9 @@ const projects: TestProjectInlineConfiguration[] = [
     extends: true as const,
     test: { name: `rabbitmq-${b.name}`, include: MATRIX, exclude: UNIT, provide: provide(b), sequence: { groupOrder: 0 } },
   })),
-  ...brokers.map((b, i) => ({
+  ...brokers.map((b) => ({
     extends: true as const,
-    test: { name: `faults@${b.name}`, include: ['test/faults/**/*.test.ts'], fileParallelism: false, provide: provide(b), sequence: { groupOrder: i + 1 } },
+    test: { name: `faults@${b.name}`, include: ['test/faults/**/*.test.ts'], fileParallelism: false, provide: provide(b), sequence: { groupOrder: 1 } },
   })),
 ];
 
@@ -34,6 +35,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // Most tests wait on processes and the broker, not on the CPU: four at a time on two cores.
+    maxWorkers: 4,
     reporters: ['default', ['json', { outputFile: '.vitest-results.json' }]],
     projects,
   },

@@ -1,6 +1,6 @@
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { ConsumeConfig } from '../config/consume.js';
-import { NoMessageError, QueueConfigError, type WqError } from '../errors.js';
+import { BrokerUnavailableError, NoMessageError, QueueConfigError, type WqError } from '../errors.js';
 import { EXIT, signalExitCode } from '../exit-codes.js';
 import type { Logger } from '../log.js';
 import { exitStatusOf, outcomeFields, outcomeText } from '../process/outcome.js';
@@ -53,6 +53,8 @@ export class ConsumeSession {
   state: SessionState = 'opening';
   end: End = { kind: 'done', exitCode: EXIT.OK };
   channelOpen = true;
+  /** False once the broker cancelled our consumer: it has requeued what we hold; acking would fail. */
+  private deliveriesValid = true;
   readonly stats = new RunStats();
   /** Resolves when the session is closed: nothing is held any more. */
   readonly closed: Promise<void>;
@@ -83,7 +85,7 @@ export class ConsumeSession {
       ch: channel,
       queue: config.queue,
       deadLetter: config.deadLetter,
-      channelOpen: () => this.channelOpen,
+      channelOpen: () => this.channelOpen && this.deliveriesValid,
       cancelled: () => this.cancelled,
       retryDelay: (attempts) => retryDelaySeconds(config, attempts),
       onCopyFailed: (err, what) => log.error({ queue: config.queue, err: err.message }, `could not publish ${what}: handing the message back instead`),
@@ -109,7 +111,7 @@ export class ConsumeSession {
 
   deliver(msg: ConsumeMessage | null): void {
     if (msg === null) {
-      this.fatal(new QueueConfigError(`queue "${this.config.queue}" was deleted (the broker cancelled the consumer). Re-create it and publish the work again.`));
+      void this.consumerCancelled();
       return;
     }
     if (this.state !== 'consuming') {
@@ -127,6 +129,30 @@ export class ConsumeSession {
     if (this.config.count > 0 && this.taken >= this.config.count) this.finishTaking();
     if (this.commandsRunning() >= this.config.concurrency) this.waiting.push({ msg, attempt: admit.attempt });
     else this.start(msg, admit.attempt);
+  }
+
+  // The broker cancelled our consumer (basic.cancel). The queue was deleted, or, on RabbitMQ 4.3+, a
+  // quorum queue's delivery acknowledgement timeout expired: it has put our messages back already, and
+  // an ack on their tags would close the channel. So nothing in hand is settled any more.
+  private async consumerCancelled(): Promise<void> {
+    this.subscribed = false;
+    this.deliveriesValid = false;
+    this.waiting.length = 0;
+    let exists = true;
+    try {
+      await this.probe();
+    } catch {
+      exists = false;
+    }
+    if (!exists) {
+      this.fatal(new QueueConfigError(`queue "${this.config.queue}" was deleted (the broker cancelled the consumer). Re-create it and publish the work again.`));
+    } else {
+      this.fatal(
+        new BrokerUnavailableError(
+          `the broker cancelled the consumer of queue "${this.config.queue}", which still exists: on RabbitMQ 4.3+ that is a quorum queue's delivery acknowledgement timeout (30 min by default); the message went back to the queue. Raise consumer_timeout in rabbitmq.conf (or the queue's x-consumer-timeout), or split the work.`,
+        ),
+      );
+    }
   }
 
   signal(signal: string): void {
@@ -157,12 +183,13 @@ export class ConsumeSession {
   async commandExited(slot: Slot, outcome: Outcome): Promise<void> {
     this.stats.commandEnded(outcome.durationMs);
     const decision = verdict(outcome, slot.attempt, this.end.kind === 'signal' || !this.channelOpen, this.config);
-    const settled = await this.settleSafely(slot.msg, decision);
-    this.logSettled(slot, outcome, decision, settled);
-    if (settled !== 'acked' && settled !== 'dead-lettered' && settled !== 'stale' && this.endsRunOnFailure(settled)) {
+    if (decision.action === 'retry' && this.failureEndsRun()) {
+      // Stop taking before the ack, so the retry copy is not pushed to us and bounced back redelivered.
       this.escalate({ kind: 'failed', exitCode: exitStatusOf(outcome) });
       this.stop();
     }
+    const settled = await this.settleSafely(slot.msg, decision);
+    this.logSettled(slot, outcome, decision, settled);
     this.release(slot);
   }
 
@@ -224,8 +251,7 @@ export class ConsumeSession {
 
   // Without --max-attempts or --retry-delay a failure ends the run with the command's status, as one
   // message per pod expects; with them the failure is handled on purpose and the run goes on.
-  private endsRunOnFailure(settled: Settled): boolean {
-    if (settled === 'handed-back' && this.end.kind === 'signal') return false;
+  private failureEndsRun(): boolean {
     return this.config.maxAttempts === 0 && this.config.retryDelaySeconds === 0;
   }
 

@@ -13,7 +13,9 @@ it('a command outliving consumer_timeout: one line that says how to raise it, th
   const [cmd, ...prefix] = inject('rabbitmqctl');
   const ctl = (expr: string) => run(cmd as string, [...prefix, 'eval', expr]);
   const before = (await ctl('application:get_env(rabbit, consumer_timeout).')).stdout.trim();
-  const queue = await freshQueue('ack-timeout');
+  // A quorum queue: on RabbitMQ 4.3 the timeout applies to quorum queues only, and cancels the consumer
+  // (basic.cancel) instead of closing the channel.
+  const queue = await freshQueue('ack-timeout', { 'x-queue-type': 'quorum' });
   await publish(queue, ['slow']);
   await ctl('application:set_env(rabbit, consumer_timeout, 1000).');
   let result;
