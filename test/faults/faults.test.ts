@@ -4,7 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { ResultPromise } from 'execa';
 import { expect, inject, it } from 'vitest';
-import { freshQueue, publish, queueState } from '../helpers/broker.js';
+import { waitQueueName } from '../../src/consume/wait-queue.js';
+import { forget, freshQueue, publish, queueState } from '../helpers/broker.js';
 import { FIXTURE, start } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
 
@@ -13,9 +14,11 @@ const ITEMS = 300;
 const LOOPS = 4;
 
 // Chaos for the promise "no message is ever lost": 4 wq-consume loops (restarted like pods), random
-// SIGKILLs of wq-consume and of its command, and a broker restart in the middle. Bounded in kills and time.
-it('300 messages survive SIGKILLs of wq-consume and its command and a broker restart: none lost', async () => {
-  const queue = await freshQueue('faults');
+// SIGKILLs of wq-consume and of its command, failures retried through the --retry-delay wait queue, and a
+// broker restart in the middle (with retries waiting). Bounded in kills and time.
+it('300 messages survive SIGKILLs of wq-consume and its command, delayed retries and a broker restart: none lost', async () => {
+  const queue = await freshQueue('faults', { 'x-queue-type': 'quorum' });
+  forget(waitQueueName(queue, 300));
   await publish(queue, Array.from({ length: ITEMS }, (_, i) => String(i)));
   const dir = tempDir();
   const log = `${dir}/log`;
@@ -40,7 +43,7 @@ it('300 messages survive SIGKILLs of wq-consume and its command and a broker res
 
   const loop = async () => {
     while (!finished) {
-      const child = start('wq-consume', ['-q', queue, '--until-empty', '--idle', '0.5', '--grace', '1', '--', FIXTURE('fault-worker.sh')], { env });
+      const child = start('wq-consume', ['-q', queue, '--until-empty', '--idle', '0.5', '--grace', '1', '--retry-delay', '0.3', '--', FIXTURE('fault-worker.sh')], { env });
       const pid = child.pid as number;
       running.set(pid, child);
       const result = await child;
@@ -110,7 +113,7 @@ it('300 messages survive SIGKILLs of wq-consume and its command and a broker res
   const unexplained = duplicates.filter(([, runs]) => runs.filter(clean).length > 1);
 
   console.log(
-    `faults: ${ITEMS} items, ${lines.length} runs, ${duplicates.length} duplicated items; ${consumerKills} wq-consume SIGKILLs, ` +
+    `faults: ${ITEMS} items, ${lines.length} runs, ${duplicates.length} duplicated items, ${existsSync(`${log}.fail`) ? readFileSync(`${log}.fail`, 'utf8').split('\n').length - 1 : 0} failures retried through the wait queue; ${consumerKills} wq-consume SIGKILLs, ` +
       `${commandKills} command SIGKILLs, broker restarted: ${restarted}; wq-consume exits: ${JSON.stringify(countBy(exits))}; ended by ${endedBy}`,
   );
   expect(missing).toEqual([]);
@@ -119,6 +122,7 @@ it('300 messages survive SIGKILLs of wq-consume and its command and a broker res
   expect(consumerKills).toBeGreaterThan(0);
   expect(commandKills).toBeGreaterThan(0);
   expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  expect(await queueState(waitQueueName(queue, 300))).toEqual({ ready: 0, unacked: 0, consumers: 0 });
 }, 240_000);
 
 function countBy(values: Array<number | undefined>): Record<string, number> {
