@@ -37,7 +37,7 @@ export default defineConfig({
     pool: 'forks',
     // Most tests wait on processes and the broker, not on the CPU: four at a time on two cores.
     maxWorkers: 4,
-    reporters: ['default', ['json', { outputFile: '.vitest-results.json' }]],
+    reporters: ['default', ['json', { outputFile: '.vitest-results.json' }], './test/helpers/project-counts.ts'],
     projects,
   },
 });

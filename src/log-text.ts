@@ -8,7 +8,8 @@ export interface LineSink {
 }
 
 /** Fields that are noise to a person: pino's own, and ids a machine wants. */
-const HIDDEN = new Set(['level', 'time', 'pid', 'hostname', 'name', 'msg', 'v', 'code', 'messageId', 'consumerTag']);
+// 'detail' (the library's raw text) and 'retryable' stay in the JSON lines, for debugging and collectors.
+const HIDDEN = new Set(['level', 'time', 'pid', 'hostname', 'name', 'msg', 'v', 'code', 'messageId', 'consumerTag', 'detail', 'retryable']);
 
 const LABELS: Record<number, [word: string, colour: string]> = {
   10: ['trace: ', '2'],

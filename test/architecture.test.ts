@@ -96,12 +96,14 @@ describe('architecture', () => {
       const lines = readFileSync(file, 'utf8').split('\n');
       let start = -1;
       let name = '';
+      let end = /^\}/;
       lines.forEach((line, i) => {
-        const m = /^(?:export )?(?:async )?function (\w+)|^  (?:private |async |static )*(\w+)\(.*\).*\{$/.exec(line);
+        const m = /^(?:export )?(?:async )?function (\w+)|^  (?:private |async |static |readonly )*(\w+)\(.*\).*\{$/.exec(line);
         if (m && start < 0) {
           start = i;
           name = (m[1] ?? m[2]) as string;
-        } else if (start >= 0 && (/^\}$/.test(line) || /^  \}$/.test(line))) {
+          end = m[1] ? /^\}/ : /^  \}$/; // a top-level function ends at column 0, a method at column 2
+        } else if (start >= 0 && end.test(line)) {
           if (i - start > 80) long.push(`${relative(SRC, file)}:${start + 1} ${name} (${i - start} lines)`);
           start = -1;
         }

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, inject, it } from 'vitest';
-import { admin, forget, freshQueue, publish, queueState } from '../helpers/broker.js';
+import { admin, forget, freshQueue, publish, queueState, readyCount } from '../helpers/broker.js';
 import { cli, FIXTURE, start } from '../helpers/cli.js';
 import { recorded, tempDir } from '../helpers/files.js';
 import { waitFor } from '../helpers/wait.js';
@@ -68,14 +68,6 @@ describe(`the delivery limit cannot drop a message (RabbitMQ ${inject('brokerNam
     }
   });
 });
-
-// The ready count from a passive declare: exact at once, on quorum queues too (rabbitmqctl's lags a tick).
-async function readyCount(queue: string): Promise<number> {
-  const ch = await (await admin()).createChannel();
-  const { messageCount } = await ch.checkQueue(queue);
-  await ch.close();
-  return messageCount;
-}
 
 // Start wq-consume, wait until its command runs (attempt N writes run-N with its pid), SIGKILL both:
 // what an OOM kill or a lost node does. The broker requeues the message and counts the return.

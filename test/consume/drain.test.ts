@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, inject, it } from 'vitest';
 import { waitQueueName } from '../../src/consume/wait-queue.js';
-import { admin, forget, freshQueue, publish, queueState } from '../helpers/broker.js';
+import { admin, forget, freshQueue, publish, queueState, readyCount } from '../helpers/broker.js';
 import { cli, start, toRun } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
 import { waitFor } from '../helpers/wait.js';
@@ -64,20 +64,21 @@ describe(`--retry-delay (RabbitMQ ${broker})`, () => {
     ['quorum', { 'x-queue-type': 'quorum' }],
   ])('on a %s queue a failed message waits out the delay, durably, and the drain waits for it', async (_type, args) => {
     const queue = await freshQueue('retry-delay', args);
-    const wait = waitQueueName(queue, 1500);
+    const wait = waitQueueName(queue, 2500);
     forget(wait);
     await publish(queue, ['flaky', 'x']);
     const log = `${tempDir()}/log`;
-    const child = start('wq-consume', ['-q', queue, '--until-empty', '--idle', '0.2', '--retry-delay', '1.5', '--', 'sh', '-c', WORKER], { env: { LOG: log, PASS_AT: '2' } });
+    const child = start('wq-consume', ['-q', queue, '--until-empty', '--idle', '0.2', '--retry-delay', '2.5', '--', 'sh', '-c', WORKER], { env: { LOG: log, PASS_AT: '2' } });
     await waitFor(() => lines(log).some((l) => l[3] === 'fail'), 'the first attempt to fail');
     // The copy waits in the wait queue, not in the work queue.
-    await waitFor(async () => (await queueState(wait)).ready === 1, 'the copy in the wait queue');
+    await waitFor(async () => (await readyCount(wait).catch(() => 0)) === 1, 'the copy in the wait queue');
+    expect(await readyCount(queue)).toBe(0);
     const run = toRun(await child);
     expect(run.exitCode).toBe(0);
     const failed = Number(lines(log).find((l) => l[3] === 'fail')?.[0]);
     const second = lines(log).find((l) => l[1] === 'flaky' && l[3] === 'start' && l[2] === '2');
     expect(second).toBeDefined();
-    expect(Number(second?.[0]) - failed).toBeGreaterThanOrEqual(1500);
+    expect(Number(second?.[0]) - failed).toBeGreaterThanOrEqual(2500);
     expect(lines(log).filter((l) => l[3] === 'ok').map((l) => l[1]).sort()).toEqual(['flaky', 'x']);
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
     expect(await queueState(wait)).toEqual({ ready: 0, unacked: 0, consumers: 0 });

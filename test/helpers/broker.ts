@@ -133,6 +133,14 @@ async function listQueue(queue: string): Promise<{ type: string; state: QueueSta
   throw new Error(`queue ${queue} not found by rabbitmqctl`);
 }
 
+/** The ready count from a passive declare: exact at once, on quorum queues too (rabbitmqctl's lags a tick). */
+export async function readyCount(queue: string): Promise<number> {
+  const ch = await (await admin()).createChannel();
+  const { messageCount } = await ch.checkQueue(queue);
+  await ch.close();
+  return messageCount;
+}
+
 /** Does the queue exist? */
 export async function queueExists(queue: string): Promise<boolean> {
   const ch = await (await admin()).createChannel();
