@@ -194,10 +194,22 @@ describe('publisher confirms: success is reported only for what the broker confi
 
   it('a connection closed mid-publish: exit 69, the unconfirmed counted, and every message reported published is in the queue', async () => {
     const queue = uniqueQueue('lost');
-    const file = join(tempDir(), 'many.txt');
-    const total = 300_000;
-    writeFileSync(file, Array.from({ length: total }, (_, i) => `n${i}\n`).join(''));
-    const child = execa('node', [DIST('wq-publish'), '-q', queue, '--file', file, '--no-progress'], { reject: false, env: { BROKER_URL: brokerUrl() }, stdin: 'ignore' });
+    // Items keep coming on stdin until the broker has closed the connection, however fast or slow the
+    // machine: the close always lands mid-publish.
+    const child = execa('node', [DIST('wq-publish'), '-q', queue, '--no-progress'], { reject: false, env: { BROKER_URL: brokerUrl() }, stdin: 'pipe' });
+    let total = 0;
+    let feeding = true;
+    const exited = child.then(() => undefined);
+    child.stdin?.on('error', () => undefined); // EPIPE once wq-publish has gone
+    const feed = (async () => {
+      while (feeding) {
+        const ok = child.stdin?.write(Array.from({ length: 2000 }, (_, i) => `n${total + i}\n`).join(''));
+        total += 2000;
+        if (!ok) await Promise.race([new Promise((r) => child.stdin?.once('drain', r)), exited]);
+        await sleep(5);
+      }
+    })();
+    void exited.then(() => (feeding = false));
     // Wait until messages arrive, then have the broker close that connection.
     while (!(await queueExists(queue)) || (await queueState(queue)).ready === 0) await sleep(100);
     const [cmd, ...prefix] = inject('rabbitmqctl');
@@ -206,6 +218,8 @@ describe('publisher confirms: success is reported only for what the broker confi
     expect(line).toBeDefined();
     await run(cmd as string, [...prefix, 'close_connection', (line as string).split(/\s+/)[0] as string, 'test: connection lost']);
     const pub = toRun(await child);
+    feeding = false;
+    await feed;
     expect(pub.exitCode).toBe(69);
     const reported = summary(pub.logs)?.published as number;
     const last = pub.logs.at(-1);
