@@ -12,6 +12,7 @@ export async function oneShot(ctx) {
   const contenders = [
     { key: 'wq', name: 'wq-consume -c 1 -- cat', argv: [node, wqConsume, '-q', queue, '--', 'cat'], takes: true },
     { key: 'floor', name: 'floor (bench/floor-consume.mjs, bundled)', argv: [node, floors['floor-consume'], 'cat'], takes: true },
+    { key: 'lean', name: 'leaner floor (bench/floor-consume-lean.cjs: CommonJS, bundled, no cancel)', argv: [node, floors['floor-consume-lean'], 'cat'], takes: true },
     ...(haveAmqpTools ? [{ key: 'amqp', name: 'amqp-consume -c 1 cat', argv: ['amqp-consume', '--url', url, '-q', queue, '-c', '1', 'cat'], takes: true }] : []),
     { key: 'node', name: 'node -e 0', argv: [node, '-e', '0'] },
     { key: 'execa', name: 'execa: import + run `true` (bundled)', argv: [node, floors['load-execa']] },
@@ -39,8 +40,10 @@ export async function oneShot(ctx) {
   const wqRssMax = Math.max(...s.wq.rss.filter(Number.isFinite));
   const execaDelta = s.execa.wall.map((w, i) => w - s.cp.wall[i]);
   const ratios = [
-    ratioRow('wq-consume / floor, wall per message', pairedRatios(s.wq.wall, s.floor.wall), '<= 1.15', (m) => m <= 1.15),
-    ['wq-consume peak RSS, MB (max over runs)', Number.isFinite(wqRssMax) ? wqRssMax.toFixed(1) : 'n/a', '<= 60', Number.isFinite(wqRssMax) ? (wqRssMax <= 60 ? 'yes' : '**no**') : 'n/a'],
+    ratioRow('wq-consume / leaner floor, wall per message', pairedRatios(s.wq.wall, s.lean.wall), '<= 1.10', (m) => m <= 1.1),
+    ratioRow('wq-consume / floor, wall per message', pairedRatios(s.wq.wall, s.floor.wall), 'info'),
+    ['wq-consume peak RSS, MB (max over runs)', Number.isFinite(wqRssMax) ? wqRssMax.toFixed(1) : 'n/a', '< 50', Number.isFinite(wqRssMax) ? (wqRssMax < 50 ? 'yes' : '**no**') : 'n/a'],
+    ratioRow('leaner floor / floor, wall (ESM + cancel against CommonJS, no cancel)', pairedRatios(s.lean.wall, s.floor.wall), 'info'),
     ratioRow('floor / node -e 0 (what amqplib + one message cost over bare Node)', pairedRatios(s.floor.wall, s.node.wall), 'info'),
     ...(haveAmqpTools ? [ratioRow('wq-consume / amqp-consume', pairedRatios(s.wq.wall, s.amqp.wall), 'info')] : []),
     ratioRow('execa / node:child_process, wall', pairedRatios(s.execa.wall, s.cp.wall), 'info: why runner.ts uses node:child_process'),

@@ -41,12 +41,12 @@ export async function publish(ctx) {
   const rows = contenders.map((c) => [c.name, mmm(s[c.key].rate, 0), mmm(s[c.key].wall, 2), mmm(s[c.key].rss)]);
   if (!haveWq) rows.splice(1, 0, [`wq-publish: **not built** (${wqPublish} missing)`, 'n/a', 'n/a', 'n/a']);
   const ratios = [
-    haveWq ? ratioRow('wq-publish / floor publisher, msg/s', pairedRatios(s.wq.rate, s.floor.rate), '>= 0.9', (m) => m >= 0.9) : ['wq-publish / floor publisher, msg/s', 'not built', '>= 0.9', 'n/a'],
+    haveWq ? ratioRow('wq-publish / floor publisher, msg/s', pairedRatios(s.wq.rate, s.floor.rate), '>= 0.95', (m) => m >= 0.95) : ['wq-publish / floor publisher, msg/s', 'not built', '>= 0.95', 'n/a'],
     haveWq && haveAmqpTools ? ratioRow('wq-publish / amqp-publish per item, msg/s', pairedRatios(s.wq.rate, s.loop.rate), '> 100', (m) => m > 100) : ['wq-publish / amqp-publish per item, msg/s', haveWq ? 'amqp-tools missing' : 'not built', '> 100', 'n/a'],
     ...(haveAmqpTools ? [ratioRow('floor publisher / amqp-publish per item, msg/s', pairedRatios(s.floor.rate, s.loop.rate), 'info')] : []),
   ];
   return {
-    title: `3. Publish (persistent messages; ${rounds} run(s) each, order alternated; rates include process start and exit)`,
+    title: `4. Publish (persistent messages; ${rounds} run(s) each, order alternated; rates include process start and exit)`,
     body: [
       table(['contender', 'msg/s, median (min-max)', 'wall s', 'peak RSS MB'], rows),
       '',

@@ -1,6 +1,6 @@
 // npm run bench: wq against its floors and against amqp-tools, on the local broker, every comparison a
 // ratio from the same run with the contenders alternated. Writes bench/RESULTS.md (full runs) and prints it.
-//   node bench/run.mjs [--quick] [--only oneshot,drain,publish] [--variants] [--out FILE]
+//   node bench/run.mjs [--quick] [--only oneshot,drain,whole,publish] [--variants] [--out FILE]
 //     --quick: fewer runs and messages; --variants: extra drain contenders (prefetch 1, the naive Node consumer);
 //     --runs N (one-shot), --rounds N (drain, publish), --messages N (drain) override the counts.
 import { execFileSync } from 'node:child_process';
@@ -13,6 +13,7 @@ import { cleanup, openAdmin } from './lib/broker.mjs';
 import { buildFloors } from './lib/build.mjs';
 import { GNU_TIME } from './lib/measure.mjs';
 import { drain } from './drain.mjs';
+import { drainWhole } from './drain-whole.mjs';
 import { oneShot } from './oneshot.mjs';
 import { publish } from './publish.mjs';
 
@@ -29,7 +30,7 @@ const { values: flags } = parseArgs({
   },
 });
 const quick = flags.quick === true;
-const sections = (flags.only ?? 'oneshot,drain,publish').split(',').map((s) => s.trim());
+const sections = (flags.only ?? 'oneshot,drain,whole,publish').split(',').map((s) => s.trim());
 const num = (v, fallback) => (v === undefined ? fallback : Number(v));
 const full = !quick && flags.only === undefined && !flags.runs && !flags.rounds && !flags.messages;
 const out = flags.out ?? join(ROOT, 'bench', full ? 'RESULTS.md' : 'RESULTS.partial.md');
@@ -66,6 +67,7 @@ const parts = [];
 try {
   if (sections.includes('oneshot')) parts.push(await oneShot({ ...ctx, runs: num(flags.runs, quick ? 10 : 30), warmup: quick ? 1 : 3 }));
   if (sections.includes('drain')) parts.push(await drain({ ...ctx, messages: num(flags.messages, quick ? 500 : 5000), rounds: num(flags.rounds, quick ? 1 : 2) }));
+  if (sections.includes('whole')) parts.push(await drainWhole({ ...ctx, messages: quick ? 500 : 3000, rounds: num(flags.rounds, quick ? 1 : 3) }));
   if (sections.includes('publish')) parts.push(await publish({ ...ctx, messages: quick ? 10_000 : 100_000, loopItems: quick ? 50 : 300, rounds: num(flags.rounds, quick ? 1 : 2) }));
 } finally {
   await cleanup(admin);

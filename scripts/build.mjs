@@ -4,6 +4,7 @@ import { build } from 'esbuild';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { buildNative } from './build-native.mjs';
 import { BUNDLE_OPTIONS } from './esbuild-options.mjs';
+import { pinoNoTransports } from './pino-no-transports.mjs';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const entries = {
@@ -18,6 +19,7 @@ const { metafile } = await build({
   outdir: 'dist',
   define: { __WQ_VERSION__: JSON.stringify(pkg.version) },
   metafile: true,
+  plugins: [pinoNoTransports],
 });
 // What went into each bundle: test/architecture.test.ts checks that wq-consume carries no publisher code.
 writeFileSync('dist/meta.json', JSON.stringify(metafile));

@@ -5,12 +5,13 @@ import type { ConsumeConfig } from '../config/consume.js';
 import { ConfigError, type WqError } from '../errors.js';
 import { signalExitCode } from '../exit-codes.js';
 import type { Logger } from '../log.js';
+import { commandEnvFactory } from '../process/command-env.js';
 import { resolveCommand } from '../process/command.js';
 import { loadNativeSpawn, type NativeSpawn, type SpawnMode } from '../process/native-spawn.js';
 import { runCommand } from '../process/runner.js';
 import { openAcquiredFile, type AcquiredFile } from './acquired-file.js';
 import { lostError } from './lost-error.js';
-import { commandBaseEnv, messageEnv } from './message-env.js';
+import { commandBaseEnv, MESSAGE_ENV_KEYS, messageEnv } from './message-env.js';
 import { ConsumeSession, type QueueProbe, type StartCommand } from './session.js';
 import { retryDelaysMs, waitQueueName } from './wait-queue.js';
 
@@ -113,9 +114,10 @@ function needsDeadLetter(config: ConsumeConfig): boolean {
   return config.maxAttempts > 0 || config.deadLetterOn.length > 0;
 }
 
-// --acquired-file exists from just before a command starts until it has ended.
+// --acquired-file exists from just before a command starts until it has ended. The environment's base
+// (ours minus the broker's credentials) is prepared once per run; each message adds its WQ_* variables.
 function commandStarter(config: ConsumeConfig, file: string, native: NativeSpawn | undefined, acquired: AcquiredFile): StartCommand {
-  const baseEnv = commandBaseEnv(process.env);
+  const envFor = commandEnvFactory(commandBaseEnv(process.env), MESSAGE_ENV_KEYS);
   return (msg: ConsumeMessage, attempt: number) => {
     acquired.hold();
     const run = runCommand({
@@ -124,7 +126,7 @@ function commandStarter(config: ConsumeConfig, file: string, native: NativeSpawn
       native,
       args: config.args,
       body: msg.content,
-      env: { ...baseEnv, ...messageEnv(msg, config.queue, attempt) },
+      env: envFor(messageEnv(msg, config.queue, attempt)),
       timeoutMs: config.timeoutSeconds * 1000,
       graceMs: config.graceSeconds * 1000,
     });

@@ -14,6 +14,13 @@ export function commandBaseEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return out;
 }
 
+/** Every variable messageEnv() may set. */
+export const MESSAGE_ENV_KEYS = [
+  'WQ_QUEUE', 'WQ_DELIVERY_TAG', 'WQ_EXCHANGE', 'WQ_ROUTING_KEY', 'WQ_REDELIVERED', 'WQ_DELIVERY_COUNT', 'WQ_BODY_BYTES',
+  'WQ_MESSAGE_ID', 'WQ_CORRELATION_ID', 'WQ_CONTENT_TYPE', 'WQ_CONTENT_ENCODING', 'WQ_TYPE', 'WQ_APP_ID', 'WQ_REPLY_TO',
+  'WQ_PRIORITY', 'WQ_TIMESTAMP', 'WQ_HEADERS',
+] as const;
+
 // Message metadata the command receives as environment variables (README "Message metadata").
 // Unset properties are left out, so `${WQ_MESSAGE_ID:-}` works in a shell worker.
 export function messageEnv(msg: ConsumeMessage, queue: string, attempt = deliveryCount(msg)): Record<string, string> {
@@ -36,7 +43,7 @@ export function messageEnv(msg: ConsumeMessage, queue: string, attempt = deliver
   put(env, 'WQ_REPLY_TO', properties.replyTo);
   put(env, 'WQ_PRIORITY', properties.priority);
   put(env, 'WQ_TIMESTAMP', properties.timestamp);
-  if (properties.headers && Object.keys(properties.headers).length > 0) {
+  if (properties.headers && hasKeys(properties.headers)) {
     env.WQ_HEADERS = JSON.stringify(properties.headers, (_k, v: unknown) => toJsonValue(v));
   }
   return env;
@@ -66,6 +73,11 @@ export function deliveryCount(msg: ConsumeMessage): number {
 function count(value: unknown): number | undefined {
   const n = typeof value === 'bigint' ? Number(value) : Number(value);
   return value !== undefined && value !== null && Number.isInteger(n) && n >= 0 ? n : undefined;
+}
+
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
 }
 
 function put(env: Record<string, string>, key: string, value: unknown): void {

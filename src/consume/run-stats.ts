@@ -1,3 +1,4 @@
+import { nowMs } from '../process/clock.js';
 import type { Settled } from './settle.js';
 
 // The account of a run (README "The run's account"): what happened to each message, and how long the
@@ -11,7 +12,7 @@ export class RunStats {
   /** Copies the broker had counted as returned, replaced before running (RabbitMQ 4.x delivery limits). */
   refreshed = 0;
   private readonly durations: number[] = [];
-  private readonly startedAt = performance.now();
+  private readonly startedAt = nowMs();
 
   commandEnded(durationMs: number): void {
     this.processed++;
@@ -40,7 +41,7 @@ export class RunStats {
       durationP50Ms: at(0.5),
       durationP95Ms: at(0.95),
       durationMaxMs: sorted.length ? Math.round(sorted[sorted.length - 1] as number) : 0,
-      wallMs: Math.round(performance.now() - this.startedAt),
+      wallMs: Math.round(nowMs() - this.startedAt),
     };
   }
 }

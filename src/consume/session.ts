@@ -45,7 +45,7 @@ export type StartCommand = (msg: ConsumeMessage, attempt: number) => Running;
 interface Slot {
   msg: ConsumeMessage;
   attempt: number;
-  /** Undefined while the message is only being replaced by a fresh copy (admission). */
+  /** Undefined while the message is only being replaced by a fresh copy (admission), and once its command has exited with a success that is being acked. */
   run?: Running;
 }
 
@@ -188,6 +188,12 @@ export class ConsumeSession {
       this.escalate({ kind: 'failed', exitCode: exitStatusOf(outcome) });
       this.stop();
     }
+    // An ack settles at once: the next message's command starts first, so that it waits neither for our
+    // ack nor for our log line (bench/README.md). Copies wait for their confirm, so they keep their order.
+    if (decision.action === 'ack') {
+      slot.run = undefined;
+      this.startWaiting();
+    }
     const settled = await this.settleSafely(slot.msg, decision);
     this.logSettled(slot, outcome, decision, settled);
     this.release(slot);
@@ -269,10 +275,17 @@ export class ConsumeSession {
 
   private release(slot: Slot): void {
     this.inHand.delete(slot);
-    const next = this.state === 'consuming' || this.state === 'finishing' ? this.waiting.shift() : undefined;
-    if (next) this.start(next.msg, next.attempt);
-    else if (this.inHand.size === 0 && (this.state === 'finishing' || this.state === 'stopping')) this.close();
+    this.startWaiting();
+    if (this.inHand.size === 0 && (this.state === 'finishing' || this.state === 'stopping')) this.close();
     else this.armQuiet();
+  }
+
+  private startWaiting(): void {
+    if (this.state !== 'consuming' && this.state !== 'finishing') return;
+    while (this.waiting.length > 0 && this.commandsRunning() < this.config.concurrency) {
+      const next = this.waiting.shift()!;
+      this.start(next.msg, next.attempt);
+    }
   }
 
   private commandsRunning(): number {

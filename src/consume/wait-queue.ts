@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import type { ConfirmChannel } from 'amqplib';
 
 /*
@@ -16,7 +16,8 @@ export function waitQueueName(queue: string, delayMs: number): string {
   const suffix = `.retry-${delayMs % 1000 === 0 ? `${delayMs / 1000}s` : `${delayMs}ms`}`;
   const name = `${queue}${suffix}`;
   if (Buffer.byteLength(name) <= MAX_NAME) return name;
-  const hash = createHash('sha1').update(queue).digest('hex').slice(0, 12);
+  // node:crypto only here, where it is needed: loading it costs every start a few ms (bench/README.md).
+  const hash = (createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto')).createHash('sha1').update(queue).digest('hex').slice(0, 12);
   return `${Buffer.from(queue).subarray(0, MAX_NAME - suffix.length - 14).toString('utf8').replace(/\uFFFD+$/, '')}-${hash}${suffix}`;
 }
 

@@ -1,6 +1,8 @@
-import { spawn } from 'node:child_process';
+import { nowMs } from './clock.js';
+import { createRequire } from 'node:module';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
+import { plainCommandEnv, type CommandEnv } from './command-env.js';
 import type { NativeSpawn } from './native-spawn.js';
 
 // Run the command on one message: the body goes to its stdin (then EOF), its stdout and stderr are
@@ -21,7 +23,8 @@ export interface RunOptions {
   file: string;
   args: readonly string[];
   body: Buffer;
-  env: NodeJS.ProcessEnv;
+  /** Exactly the command's environment (command-env.ts builds one per message from a per-run base). */
+  env: NodeJS.ProcessEnv | CommandEnv;
   /** Stop the command after this long; 0 = never. */
   timeoutMs: number;
   /** Between SIGTERM and SIGKILL when stopping. */
@@ -38,7 +41,7 @@ export interface Running {
 }
 
 export function runCommand(opts: RunOptions): Running {
-  const started = performance.now();
+  const started = nowMs();
   const child = opts.native ? startNative(opts.native, opts) : startChildProcess(opts);
   let exited = false;
   let timedOut = false;
@@ -81,7 +84,7 @@ export function runCommand(opts: RunOptions): Running {
       resolve(outcome);
     };
     void child.exit.then((exit) => {
-      const durationMs = performance.now() - started;
+      const durationMs = nowMs() - started;
       if ('error' in exit) finish({ kind: 'spawn-failed', error: exit.error, durationMs, timedOut: false, stopped });
       else if (exit.signal) finish({ kind: 'signaled', signal: exit.signal, durationMs, timedOut, stopped });
       else finish({ kind: 'exited', exitCode: exit.code ?? 0, durationMs, timedOut, stopped });
@@ -105,7 +108,9 @@ interface Started {
 }
 
 function startChildProcess(opts: RunOptions): Started {
-  const child = spawn(opts.command, opts.args, { stdio: ['pipe', 'inherit', 'inherit'], env: opts.env, detached: true });
+  // Loaded only when used: with the native spawn a run never needs it, and loading it costs every start.
+  const { spawn } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
+  const child = spawn(opts.command, opts.args, { stdio: ['pipe', 'inherit', 'inherit'], env: commandEnv(opts.env).object(), detached: true });
   const exit = new Promise<ChildExit>((resolve) => {
     child.once('error', (error: NodeJS.ErrnoException) => resolve({ error }));
     child.once('exit', (code, signal) => resolve({ code, signal }));
@@ -117,8 +122,7 @@ function startChildProcess(opts: RunOptions): Started {
 }
 
 function startNative(native: NativeSpawn, opts: RunOptions): Started {
-  const envp: string[] = [];
-  for (const [key, value] of Object.entries(opts.env)) if (value !== undefined) envp.push(`${key}=${value}`);
+  const envp = commandEnv(opts.env).envp();
   let resolve!: (exit: ChildExit) => void;
   const exit = new Promise<ChildExit>((r) => (resolve = r));
   const result = native.spawn(opts.file, [opts.command, ...opts.args], envp, opts.body, (code, signal) =>
@@ -139,6 +143,10 @@ function startNative(native: NativeSpawn, opts: RunOptions): Started {
     stdin.end(opts.body.subarray(written));
   }
   return { pid, exit };
+}
+
+function commandEnv(env: RunOptions['env']): CommandEnv {
+  return typeof env.object === 'function' && typeof env.envp === 'function' ? (env as CommandEnv) : plainCommandEnv(env as NodeJS.ProcessEnv);
 }
 
 // os.constants.errno rather than util.getSystemErrorName: libuv 1.46 has no name for ENOEXEC.
