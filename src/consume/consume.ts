@@ -85,7 +85,7 @@ async function openSession(conn: Connection, config: ConsumeConfig, log: Logger,
     return session;
   } catch (raw) {
     await closeQuietly(conn);
-    throw brokerError(raw, config.url, "consume setup", config.queue);
+    throw brokerError(raw, config.url, 'consume setup', config.queue);
   }
 }
 

@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { isMap, isPair, isScalar, parseAllDocuments, visit, type Document, type YAMLMap } from 'yaml';
+import { isMap, isPair, isScalar, visit, type Document, type YAMLMap } from 'yaml';
 import { UsageError } from '../errors.js';
 import { checkJob } from './job-check.js';
 import { applyJobFields } from './job-fields.js';
 import { jobName, labelValue, NAME_MAX, PLACEHOLDER } from './job-names.js';
+import { readTemplate } from './template.js';
 import type { ExpandOptions } from '../config/publish.js';
 
 /*
@@ -26,18 +26,10 @@ export interface ExpandTemplate {
 
 export function loadExpandTemplate(options: ExpandOptions): ExpandTemplate {
   const path = options.template;
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new UsageError(`cannot read --expand template ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}. Check the path.`);
-  }
-  const docs = parseAllDocuments(text);
-  const list = Array.isArray(docs) ? docs.filter((d) => d.contents !== null) : [];
+  const { text, docs } = readTemplate(path, '--expand');
+  const list = docs.filter((d) => d.contents !== null);
   if (list.length !== 1 || list[0]?.get('kind') !== 'Job') throw new UsageError(`--expand template ${path} must hold exactly one Job (kind: Job) and nothing else.`);
   const doc = list[0] as Document;
-  const first = doc.errors[0];
-  if (first) throw new UsageError(`--expand template ${path} is not valid YAML: ${first.message.split('\n')[0]}`);
   const problem = checkJob(doc.toJS());
   if (problem) throw new UsageError(`--expand template ${path} is not a usable batch/v1 Job: ${problem}.`);
   if (!text.includes(PLACEHOLDER)) throw new UsageError(`--expand template ${path} has no ${PLACEHOLDER}: every Job would be the same.`);

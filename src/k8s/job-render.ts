@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
-import { isMap, isSeq, parseAllDocuments, type Document, type YAMLMap, type YAMLSeq } from 'yaml';
+import { isMap, isSeq, type Document, type YAMLMap, type YAMLSeq } from 'yaml';
 import { UsageError } from '../errors.js';
 import { checkJob } from './job-check.js';
 import { applyJobFields } from './job-fields.js';
 import type { JobOptions } from '../config/publish.js';
 import { redactText } from '../redact.js';
+import { readTemplate } from './template.js';
 
 /*
  * wq-publish --job: the Job manifest for the queue just filled (README "wq-publish", "--job").
@@ -42,18 +42,8 @@ const PASSWORD_URL = /amqps?:\/\/[^\s:@/'"]*:[^\s@/'"]+@/i;
 // a trial render on a copy surfaces a leaked password now rather than after publishing.
 export function loadJobTemplate(options: JobOptions, queue: string): JobTemplate {
   const path = options.template;
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new UsageError(`cannot read --job template ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}. Check the path.`);
-  }
-  const docs = parseAllDocuments(text);
-  if (!Array.isArray(docs)) throw new UsageError(`--job template ${path} is empty: it should hold a batch/v1 Job.`);
-  for (const doc of docs) {
-    const first = doc.errors[0];
-    if (first) throw new UsageError(`--job template ${path} is not valid YAML: ${first.message.split('\n')[0]}`);
-  }
+  const { docs } = readTemplate(path, '--job');
+  if (docs.length === 0) throw new UsageError(`--job template ${path} is empty: it should hold a batch/v1 Job.`);
   const jobs = docs.filter((d) => d.get('kind') === 'Job');
   if (jobs.length !== 1) throw new UsageError(`--job template ${path} must hold exactly one Job (kind: Job); it holds ${jobs.length}.`);
   const job = jobs[0] as Document;

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { admin, brokerUrl, drain, freshQueue, publish, queueState, uniqueQueue } from '../helpers/broker.js';
+import { admin, brokerUrl, freshQueue, publish, queueState, uniqueQueue } from '../helpers/broker.js';
 import { cli, DIST, errors, FIXTURE, start, toRun } from '../helpers/cli.js';
 import { alive, recorded, tempDir } from '../helpers/files.js';
 import { waitFor } from '../helpers/wait.js';

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import type { ConsumeMessage } from 'amqplib';
 import { execa } from 'execa';
 import { describe, expect, it, inject } from 'vitest';
-import { admin, brokerUrl, drain, freshQueue, publish, queueExists, queueState, uniqueQueue } from '../helpers/broker.js';
+import { admin, brokerUrl, drain, freshQueue, queueExists, queueState, uniqueQueue } from '../helpers/broker.js';
 import { cli, DIST, errors, FIXTURE, toRun } from '../helpers/cli.js';
 import { recorded, tempDir } from '../helpers/files.js';
 
