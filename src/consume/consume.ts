@@ -96,8 +96,10 @@ async function probeQueue(conn: Connection, config: ConsumeConfig): Promise<Queu
   const counts: Array<{ messageCount: number; consumerCount: number }> = [];
   let ch: Channel | undefined;
   for (const name of names) {
-    ch ??= await conn.createChannel();
-    ch.on('error', () => {});
+    if (!ch) {
+      ch = await conn.createChannel();
+      ch.on('error', () => {});
+    }
     try {
       counts.push(await ch.checkQueue(name));
     } catch (err) {
