@@ -66,15 +66,16 @@ it('300 messages survive SIGKILLs of wq-consume and its command, delayed retries
     while (!finished && Date.now() < deadline) {
       await sleep(60 + Math.random() * 120);
       const roll = Math.random();
+      const busyPids = readdirSync(busy).map(Number);
       if (roll < 0.3 && consumerKills < 15 && running.size > 0) {
         const pids = [...running.keys()];
         const pid = pids[Math.floor(Math.random() * pids.length)] as number;
         unclean.add(pid);
         running.get(pid)?.kill('SIGKILL');
         consumerKills++;
-      } else if (roll < 0.6 && commandKills < 15) {
-        const pids = readdirSync(busy).map(Number);
-        const pid = pids[Math.floor(Math.random() * pids.length)];
+      } else if (roll < 0.6 && commandKills < 15 && busyPids.length > 0) {
+        // Only when a command is running, so that the roll is not spent on an empty moment.
+        const pid = busyPids[Math.floor(Math.random() * busyPids.length)];
         if (pid) {
           try {
             process.kill(pid, 'SIGKILL');
