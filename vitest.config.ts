@@ -4,7 +4,8 @@ import { testBrokers } from './scripts/brokers.mjs';
 // The suite runs against every test broker (scripts/brokers.mjs: the machine's RabbitMQ 3.10 and the
 // 4.x brokers that scripts/test-setup.sh starts). Groups, in order:
 //   0: "unit" and "once" (no broker, or a broker but nothing version-specific: the image, the demo,
-//      manifests; on the first broker) beside one project per broker for the AMQP contract suites;
+//      manifests; on the first broker), "snapshot" (the contract suites again, wq-consume started from
+//      dist/wq-consume.blob; on the first broker) beside one project per broker for the AMQP contract suites;
 //   1: the fault-injection suite (it restarts its broker and changes broker-wide settings): after
 //      everything else, one file at a time per broker, the brokers side by side.
 // Results also go to .vitest-results.json (.ci/run prints the count).
@@ -12,6 +13,8 @@ const brokers = testBrokers();
 const MATRIX = ['test/consume/**/*.test.ts', 'test/publish/**/*.test.ts', 'test/amqp/**/*.test.ts', 'test/cli/misconfig.test.ts'];
 /** What a broker with suites: 'promise' runs: where 4.x versions differ, besides the faults. */
 const PROMISE = ['test/consume/delivery-limit.test.ts', 'test/consume/drain.test.ts', 'test/amqp/deprecated.test.ts', 'test/publish/max-size.test.ts'];
+/** What runs a second time with wq-consume started from its startup snapshot (the image's ENTRYPOINT). */
+const SNAPSHOT = ['test/consume/consume.test.ts', 'test/consume/reliability.test.ts', 'test/cli/misconfig.test.ts'];
 const UNIT = ['test/config/**/*.test.ts', 'test/consume/verdict.test.ts', 'test/process/outcome.test.ts', 'test/publish/progress.test.ts'];
 const provide = (b: (typeof brokers)[number]) => ({ brokerUrl: b.url, rabbitmqctl: b.ctl, brokerName: b.name });
 
@@ -20,6 +23,10 @@ const projects: TestProjectInlineConfiguration[] = [
   {
     extends: true,
     test: { name: `once@${brokers[0]!.name}`, include: ['test/**/*.test.ts'], exclude: [...MATRIX, ...UNIT, 'test/faults/**'], provide: provide(brokers[0]!), sequence: { groupOrder: 0 } },
+  },
+  {
+    extends: true,
+    test: { name: `snapshot@${brokers[0]!.name}`, include: SNAPSHOT, env: { WQ_TEST_LAUNCH: 'snapshot' }, provide: provide(brokers[0]!), sequence: { groupOrder: 0 } },
   },
   ...brokers.map((b) => ({
     extends: true as const,

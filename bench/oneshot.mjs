@@ -6,11 +6,12 @@ import { mean, mmm, pairedRatios, rotated } from './lib/stats.mjs';
 import { ratioRow, table } from './lib/report.mjs';
 
 export async function oneShot(ctx) {
-  const { node, url, admin, floors, runs, warmup, statsDir, wqConsume, haveAmqpTools } = ctx;
+  const { node, url, admin, floors, runs, warmup, statsDir, wqConsume, wqBlob, haveAmqpTools } = ctx;
   const queue = await freshQueue(admin, 'oneshot');
   const env = { ...process.env, BROKER_URL: url, QUEUE: queue };
   const contenders = [
-    { key: 'wq', name: 'wq-consume -c 1 -- cat', argv: [node, wqConsume, '-q', queue, '--', 'cat'], takes: true },
+    ...(wqBlob ? [{ key: 'snap', name: 'wq-consume from its startup snapshot (the image\'s ENTRYPOINT)', argv: [node, '--snapshot-blob', wqBlob, '--', '-q', queue, '--', 'cat'], takes: true }] : []),
+    { key: 'wq', name: 'wq-consume -c 1 -- cat (dist/wq-consume.mjs)', argv: [node, wqConsume, '-q', queue, '--', 'cat'], takes: true },
     { key: 'floor', name: 'floor (bench/floor-consume.mjs, bundled)', argv: [node, floors['floor-consume'], 'cat'], takes: true },
     { key: 'lean', name: 'leaner floor (bench/floor-consume-lean.cjs: CommonJS, bundled, no cancel)', argv: [node, floors['floor-consume-lean'], 'cat'], takes: true },
     ...(haveAmqpTools ? [{ key: 'amqp', name: 'amqp-consume -c 1 cat', argv: ['amqp-consume', '--url', url, '-q', queue, '-c', '1', 'cat'], takes: true }] : []),
@@ -39,10 +40,15 @@ export async function oneShot(ctx) {
   const rows = contenders.map((c) => [c.name, mmm(s[c.key].wall), cpuText(mean(s[c.key].cpu)), mmm(s[c.key].rss)]);
   const wqRssMax = Math.max(...s.wq.rss.filter(Number.isFinite));
   const execaDelta = s.execa.wall.map((w, i) => w - s.cp.wall[i]);
+  const snapRssMax = wqBlob ? Math.max(...s.snap.rss.filter(Number.isFinite)) : NaN;
+  const rss = (name, mb) => [name, Number.isFinite(mb) ? mb.toFixed(1) : 'n/a', '< 50', Number.isFinite(mb) ? (mb < 50 ? 'yes' : '**no**') : 'n/a'];
   const ratios = [
-    ratioRow('wq-consume / leaner floor, wall per message', pairedRatios(s.wq.wall, s.lean.wall), '<= 1.10', (m) => m <= 1.1),
-    ratioRow('wq-consume / floor, wall per message', pairedRatios(s.wq.wall, s.floor.wall), 'info'),
-    ['wq-consume peak RSS, MB (max over runs)', Number.isFinite(wqRssMax) ? wqRssMax.toFixed(1) : 'n/a', '< 50', Number.isFinite(wqRssMax) ? (wqRssMax < 50 ? 'yes' : '**no**') : 'n/a'],
+    ...(wqBlob ? [ratioRow('wq-consume from its snapshot / leaner floor, wall per message', pairedRatios(s.snap.wall, s.lean.wall), '<= 1.10', (m) => m <= 1.1)] : []),
+    ratioRow('wq-consume.mjs / leaner floor, wall per message', pairedRatios(s.wq.wall, s.lean.wall), wqBlob ? 'info' : '<= 1.10', wqBlob ? undefined : (m) => m <= 1.1),
+    ...(wqBlob ? [ratioRow('wq-consume from its snapshot / wq-consume.mjs, wall', pairedRatios(s.snap.wall, s.wq.wall), 'info')] : []),
+    ratioRow('wq-consume.mjs / floor, wall per message', pairedRatios(s.wq.wall, s.floor.wall), 'info'),
+    ...(wqBlob ? [rss('wq-consume from its snapshot, peak RSS, MB (max over runs)', snapRssMax)] : []),
+    rss('wq-consume.mjs peak RSS, MB (max over runs)', wqRssMax),
     ratioRow('leaner floor / floor, wall (ESM + cancel against CommonJS, no cancel)', pairedRatios(s.lean.wall, s.floor.wall), 'info'),
     ratioRow('floor / node -e 0 (what amqplib + one message cost over bare Node)', pairedRatios(s.floor.wall, s.node.wall), 'info'),
     ...(haveAmqpTools ? [ratioRow('wq-consume / amqp-consume', pairedRatios(s.wq.wall, s.amqp.wall), 'info')] : []),

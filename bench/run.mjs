@@ -37,6 +37,7 @@ const out = flags.out ?? join(ROOT, 'bench', full ? 'RESULTS.md' : 'RESULTS.part
 const url = process.env.BROKER_URL ?? process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const wqConsume = join(ROOT, 'dist/wq-consume.mjs');
 const wqPublish = join(ROOT, 'dist/wq-publish.mjs');
+const wqBlob = join(ROOT, 'dist/wq-consume.blob');
 if (!existsSync(wqConsume)) throw new Error('dist/wq-consume.mjs is missing: run `npm run bench` (it builds first)');
 
 const haveAmqpTools = commandExists('amqp-consume') && commandExists('amqp-publish');
@@ -56,6 +57,7 @@ const ctx = {
   buildDir,
   statsDir: buildDir,
   wqConsume,
+  wqBlob: existsSync(wqBlob) ? wqBlob : undefined,
   wqPublish,
   haveAmqpTools,
   variants: flags.variants === true,

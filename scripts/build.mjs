@@ -3,7 +3,9 @@
 import { build } from 'esbuild';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { buildNative } from './build-native.mjs';
+import { buildSnapshot } from './build-snapshot.mjs';
 import { BUNDLE_OPTIONS } from './esbuild-options.mjs';
+import { lazyTls } from './lazy-tls.mjs';
 import { pinoNoTransports } from './pino-no-transports.mjs';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -13,17 +15,19 @@ const entries = {
   'wq-demo': 'src/demo/main.ts',
 };
 
+const define = { __WQ_VERSION__: JSON.stringify(pkg.version) };
 const { metafile } = await build({
   ...BUNDLE_OPTIONS,
   entryPoints: entries,
   outdir: 'dist',
-  define: { __WQ_VERSION__: JSON.stringify(pkg.version) },
+  define,
   metafile: true,
-  plugins: [pinoNoTransports],
+  plugins: [pinoNoTransports, lazyTls],
 });
-// What went into each bundle: test/architecture.test.ts checks that wq-consume carries no publisher code.
-writeFileSync('dist/meta.json', JSON.stringify(metafile));
-
 for (const name of Object.keys(entries)) chmodSync(`dist/${name}.mjs`, 0o755);
 
 buildNative();
+const snapshot = await buildSnapshot(define);
+// What went into each bundle: test/architecture.test.ts checks that wq-consume (both forms) carries no
+// publisher code.
+writeFileSync('dist/meta.json', JSON.stringify({ outputs: { ...metafile.outputs, ...snapshot.outputs } }));

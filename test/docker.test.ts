@@ -21,18 +21,20 @@ const EXAMPLE = imageConfig(EXAMPLE_DF, WQ);
 const BASE_NODE = '/usr/local/bin/node';
 const runtime = WQ_DF.stages[WQ_DF.stages.length - 1] as Stage;
 const build = WQ_DF.stages[0] as Stage;
+const SNAPSHOT_RUN = `${BASE_NODE} --no-warnings --snapshot-blob /opt/wq/wq-consume.blob --build-snapshot /opt/wq/wq-consume.snapshot.cjs`;
 
 describe('docker/Dockerfile', () => {
-  it('is multi-stage: a Node 20 slim runtime gets only the bundles, the spawn addon and a static init from the build', () => {
+  it('is multi-stage: a Node 20 slim runtime gets only the bundles, the spawn addon and a static init from the build, and makes its own snapshot', () => {
     expect(WQ_DF.stages.length).toBeGreaterThanOrEqual(2);
     expect(runtime.image).toMatch(/^node:20[\w.-]*-slim$/);
-    // Nothing is installed or built in the runtime stage; it copies four files from the build stage, built
-    // on the same Debian release (the addon links against its glibc).
+    // Nothing is installed in the runtime stage; it copies five files from the build stage, built on the
+    // same Debian release (the addon links against its glibc), and its own node makes the startup snapshot
+    // (a blob runs only on the node binary that made it).
     expect(build.image).toBe(runtime.image.replace(/-slim$/, ''));
-    expect(runtime.instructions.filter((i) => i.keyword === 'RUN')).toEqual([]);
+    expect(runtime.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.raw)).toEqual([SNAPSHOT_RUN]);
     expect(copies(runtime)).toEqual([
       { from: build.name, sources: ['/usr/bin/tini-static'], dest: '/opt/wq/tini' },
-      { from: build.name, sources: ['/src/dist/wq-consume.mjs', '/src/dist/wq-spawn.node', '/src/dist/wq-publish.mjs'], dest: '/opt/wq/' },
+      { from: build.name, sources: ['/src/dist/wq-consume.mjs', '/src/dist/wq-consume.snapshot.cjs', '/src/dist/wq-spawn.node', '/src/dist/wq-publish.mjs'], dest: '/opt/wq/' },
     ]);
     expect(build.instructions.some((i) => i.keyword === 'RUN' && /apt-get install .*\btini\b/.test(i.raw))).toBe(true);
     expect(build.instructions.some((i) => i.keyword === 'RUN' && /\bnpm run build\b/.test(i.raw))).toBe(true);
@@ -40,7 +42,7 @@ describe('docker/Dockerfile', () => {
 
   it('runs wq-consume under tini in exec form, as a numeric non-root USER, with no secret inside', () => {
     expect(auditImage(WQ, WQ_DF.all)).toEqual([]);
-    expect(WQ.entrypoint?.exec).toEqual(['/opt/wq/tini', '-g', '--', BASE_NODE, '/opt/wq/wq-consume.mjs']);
+    expect(WQ.entrypoint?.exec).toEqual(['/opt/wq/tini', '-g', '--', BASE_NODE, '--snapshot-blob', '/opt/wq/wq-consume.blob', '--']);
     expect(WQ.user).toBe('1000:1000');
     // The example adds only the worker: it inherits the ENTRYPOINT and USER, and passes the same checks.
     expect(EXAMPLE_DF.stages[0]?.image).toBe('wq:latest');
@@ -183,6 +185,9 @@ async function layOut(image: ImageConfig): Promise<string> {
   expect(process.version).toMatch(/^v20\./);
   mkdirSync(join(rootfs, dirname(BASE_NODE)), { recursive: true, mode: 0o755 });
   symlinkSync(process.execPath, join(rootfs, BASE_NODE));
+  // The runtime stage's one RUN, the snapshot, made by the image's node (this machine's) in the layout.
+  const made = await execa(process.execPath, SNAPSHOT_RUN.split(' ').slice(1).map((a) => (a.startsWith('/opt/') ? join(rootfs, a) : a)), { reject: false, all: true });
+  expect(made.exitCode, `RUN ${SNAPSHOT_RUN}:\n${made.all}`).toBe(0);
   return rootfs;
 }
 
@@ -223,7 +228,7 @@ describe('the example image, run as its ENTRYPOINT + CMD say', () => {
     const queue = await freshQueue('image');
     await publish(queue, ['apple', 'banana']);
     const { child, argv } = await startImage(EXAMPLE, { BROKER_URL: brokerUrl(), QUEUE: queue });
-    expect(argv).toEqual(['/opt/wq/tini', '-g', '--', BASE_NODE, '/opt/wq/wq-consume.mjs', '/app/worker.sh']);
+    expect(argv).toEqual(['/opt/wq/tini', '-g', '--', BASE_NODE, '--snapshot-blob', '/opt/wq/wq-consume.blob', '--', '/app/worker.sh']);
     const run = toRun(await child);
     expect(run.stdout).toBe('Processing apple\n');
     expect(run.exitCode).toBe(0);

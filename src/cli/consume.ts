@@ -1,43 +1,5 @@
-import { formatOptions } from '../config/args.js';
-import { consume } from '../consume/consume.js';
-import { CONSUME_OPTIONS, parseConsumeArgs } from '../config/consume.js';
+import { consumeCli } from './consume-cli.js';
 import { runCli } from './run-cli.js';
 
-// Built only when --help asks for it.
-const usage = () => `Usage: wq-consume [options] -- command [args...]
-
-Takes one message (or --count N, or --until-empty) from a RabbitMQ queue, pipes its body to the
-command's stdin, acks it only after the command exits 0, and hands it back to the queue otherwise.
-
-${formatOptions(CONSUME_OPTIONS, ['Connection', 'Consuming', 'Failures and retries', 'Logging', 'Other'])}
-
-Exit status: 0 acked (or dead-lettered); the command's own status when it failed (128+N if killed by
-signal N); 64 usage, 69 broker unreachable or lost, 70 internal, 75 no message within --wait, 77 access
-refused, 78 queue missing/deleted/declared differently, 124 --timeout, 126 not executable, 127 not found,
-130/143 stopped by SIGINT/SIGTERM. Message metadata reaches the command as WQ_* environment variables.
-
-Examples:
-  wq-consume -q jobs -- python3 worker.py       one message, then exit (a Kubernetes Job's pod)
-  wq-consume -q jobs --until-empty -j 2 --max-attempts 3 -- ./work.sh
-                                                drain the queue, two at a time; dead-letter after 3 failures
-`;
-
-runCli({
-  name: 'wq-consume',
-  usage,
-  parse: parseConsumeArgs,
-  run: async (config, log, stop) => {
-    const result = await consume(config, log, stop);
-    if (result.error) log.error({ code: result.error.code, exitCode: result.exitCode }, result.error.message);
-    if ((result.summary.processed ?? 0) + (result.summary.refreshed ?? 0) > 1) log.info({ ...result.summary, exitCode: result.exitCode }, summaryText(result.summary));
-    return result.exitCode;
-  },
-});
-
-// The run's account as one sentence (the same figures are the line's fields).
-function summaryText(s: Record<string, number>): string {
-  const n = (k: string) => s[k] ?? 0;
-  const parts = [`${n('acked')} acked`, `${n('retried')} retried`, `${n('deadLettered')} dead-lettered`, `${n('handedBack')} handed back`];
-  if (n('refreshed')) parts.push(`${n('refreshed')} replaced by a fresh copy`);
-  return `run finished: ${n('processed')} messages processed (${parts.join(', ')}) in ${(n('wallMs') / 1000).toFixed(1)} s; the command took ${n('durationP50Ms')} ms at p50, ${n('durationP95Ms')} ms at p95, ${n('durationMaxMs')} ms at most`;
-}
+// dist/wq-consume.mjs: the bundle `node` starts directly.
+runCli(consumeCli);

@@ -17,17 +17,18 @@ export interface Cli<C extends { logLevel: LogLevel; logFormat: LogFormat }> {
 // SIGTERM, and wq-consume may be PID 1) turned into an AbortSignal, and the single exit path: a failure
 // is logged as one line and exits with its code. A bug that escapes as an uncaught exception takes the
 // same path (exit 70) instead of a stack trace; the broker requeues whatever was unacked.
-export function runCli<C extends { logLevel: LogLevel; logFormat: LogFormat }>(cli: Cli<C>): void {
+// `argv` is the arguments after the script (a startup snapshot has no script: src/cli/consume-snapshot.ts).
+export function runCli<C extends { logLevel: LogLevel; logFormat: LogFormat }>(cli: Cli<C>, argv: readonly string[] = process.argv.slice(2)): void {
   let log: Logger | undefined;
   const fail = (err: unknown) => {
     const e = toWqError(err);
-    (log ?? createLogger(cli.name, 'info', earlyLogFormat(process.argv.slice(2), process.env))).error({ code: e.code, exitCode: e.exitCode, retryable: e.retryable || undefined, detail: e.detail }, e.message);
+    (log ?? createLogger(cli.name, 'info', earlyLogFormat(argv, process.env))).error({ code: e.code, exitCode: e.exitCode, retryable: e.retryable || undefined, detail: e.detail }, e.message);
     process.exit(e.exitCode);
   };
   process.on('uncaughtException', fail);
   process.on('unhandledRejection', fail);
   const main = async (): Promise<number> => {
-    const request = cli.parse(process.argv.slice(2), process.env);
+    const request = cli.parse(argv, process.env);
     if (request.kind !== 'run') {
       process.stdout.write(request.kind === 'help' ? cli.usage() : `${cli.name} ${VERSION}\n`);
       return 0;

@@ -27,10 +27,19 @@ export interface CliOptions {
   script?: string;
 }
 
+/** How the suite starts wq-consume: the bundle, or (WQ_TEST_LAUNCH=snapshot, the "snapshot" project in
+ * vitest.config.ts) from dist/wq-consume.blob as the image does. */
+export const LAUNCH = process.env.WQ_TEST_LAUNCH === 'snapshot' ? 'snapshot' : 'bundle';
+export const BLOB = `${ROOT}dist/wq-consume.blob`;
+
+/** node's arguments that run wq-consume from its startup snapshot. */
+export const fromSnapshot = (args: string[], blob = BLOB) => ['--snapshot-blob', blob, '--', ...args];
+
 /** Start a built CLI (dist/NAME.mjs) as a real process; BROKER_URL points at the test broker. */
 export function start(name: 'wq-consume' | 'wq-publish' | 'wq-demo', args: string[], opts: CliOptions = {}): ResultPromise {
   const env: Record<string, string | undefined> = { BROKER_URL: opts.noBrokerEnv ? undefined : brokerUrl(), AMQP_URL: undefined, QUEUE: undefined, ...opts.env };
-  return execa('node', [opts.script ?? DIST(name), ...args], {
+  const snapshot = name === 'wq-consume' && LAUNCH === 'snapshot' && opts.script === undefined;
+  return execa('node', snapshot ? fromSnapshot(args) : [opts.script ?? DIST(name), ...args], {
     reject: false,
     env,
     extendEnv: true,

@@ -125,10 +125,10 @@ describe('the images, built and run by the container engine', () => {
     const child = run('wq-example:latest', { BROKER_URL: brokerUrl(), QUEUE: queue, WORK_SECONDS: '300' }, { flags: ['--name', ctr] });
     await untilStdout(child, 'Processing date');
     const procs = await top(ctr);
-    expect(procs.find((p) => p.pid === 1)?.args).toMatch(/^\/opt\/wq\/tini -g -- \/usr\/local\/bin\/node \/opt\/wq\/wq-consume\.mjs/);
-    expect(procs.map((p) => p.args)).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^\/usr\/local\/bin\/node \/opt\/wq\/wq-consume\.mjs/), expect.stringMatching(/^\/bin\/sh \/app\/worker\.sh/)]),
-    );
+    // wq-consume started from the startup snapshot the image made (README, "Start-up").
+    const wq = /^\/usr\/local\/bin\/node --snapshot-blob \/opt\/wq\/wq-consume\.blob -- \/app\/worker\.sh$/;
+    expect(procs.find((p) => p.pid === 1)?.args).toMatch(/^\/opt\/wq\/tini -g -- \/usr\/local\/bin\/node --snapshot-blob \/opt\/wq\/wq-consume\.blob -- /);
+    expect(procs.map((p) => p.args)).toEqual(expect.arrayContaining([expect.stringMatching(wq), expect.stringMatching(/^\/bin\/sh \/app\/worker\.sh/)]));
     for (const p of procs) expect(p.uid, p.args).toBe(1000);
     // Stopped: the message goes back.
     await engineRun(['stop', '-t', '10', ctr]);
