@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -87,7 +87,10 @@ async function main(argv: string[]): Promise<number> {
       pod = containerPod(engine, tagged, args, podEnv);
       say(`                        # each pod runs: ${engine.cmd} run --rm ${tagged} ${args.join(' ')}`);
     } else {
-      pod = { command: process.execPath, args: [join(ROOT, 'dist/wq-consume.mjs'), '--wait', '10', '--', join(ROOT, WORKER)], env: podEnv };
+      // As the image starts it: from the startup snapshot when the build made one (README, "Start-up").
+      const blob = join(ROOT, 'dist/wq-consume.blob');
+      const wq = existsSync(blob) ? ['--snapshot-blob', blob, '--'] : [join(ROOT, 'dist/wq-consume.mjs')];
+      pod = { command: process.execPath, args: [...wq, '--wait', '10', '--', join(ROOT, WORKER)], env: podEnv };
       say(`                        # each pod runs: wq-consume --wait 10 -- ${WORKER}`);
     }
     const status = await runJob(spec, pod, printEvent);
