@@ -189,11 +189,14 @@ describe('the files agree with each other', () => {
           const config = consumeConfig(c);
           expect(files, `${p.where}: the worker ${config.command}`).toContain(config.command);
         } else {
-          // The seeding CronJob: the image's init and Node, running wq-publish instead of wq-consume.
+          // The seeding CronJob: the image's init and Node (the ENTRYPOINT up to node), running wq-publish
+          // instead of wq-consume's snapshot.
           const cmd = argv(c);
-          expect(cmd.slice(0, WQ_CONSUME.length - 1)).toEqual(WQ_CONSUME.slice(0, -1));
-          expect(files).toContain(cmd[WQ_CONSUME.length - 1]);
-          expect(cmd[WQ_CONSUME.length - 1]).toBe('/opt/wq/wq-publish.mjs');
+          const initAndNode = WQ_CONSUME.slice(0, WQ_CONSUME.indexOf('/usr/local/bin/node') + 1);
+          expect(initAndNode.length).toBeGreaterThan(1);
+          expect(cmd.slice(0, initAndNode.length)).toEqual(initAndNode);
+          expect(files).toContain(cmd[initAndNode.length]);
+          expect(cmd[initAndNode.length]).toBe('/opt/wq/wq-publish.mjs');
         }
       }
     }
