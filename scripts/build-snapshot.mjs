@@ -5,6 +5,7 @@
 // the build goes on with a warning: dist/wq-consume.mjs is the same program.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { BUNDLE_OPTIONS } from './esbuild-options.mjs';
 import { lazyTls } from './lazy-tls.mjs';
 import { pinoNoTransports } from './pino-no-transports.mjs';
@@ -33,6 +34,7 @@ export async function buildSnapshot(define) {
 
 /** node --build-snapshot, quietly (Node warns that some built-ins are "not yet fully verified" there). */
 export function makeBlob(source, blob, node = process.execPath) {
+  rmSync(blob, { force: true }); // never leave an older build's blob beside a newer bundle
   const r = spawnSync(node, ['--no-warnings', '--snapshot-blob', blob, '--build-snapshot', source], { encoding: 'utf8' });
   return r.status === 0 ? true : (r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n')[0];
 }
