@@ -26,7 +26,8 @@ it('300 messages survive SIGKILLs of wq-consume and its command, delayed retries
   await run('mkdir', [busy]);
   const env = { LOG: log, BUSY: busy };
 
-  const doneLines = () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').filter(Boolean).map((l) => l.split(' ')) : []);
+  const records = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => l.split(' ')) : []);
+  const doneLines = () => records(log);
   const doneIds = () => new Set(doneLines().map((f) => f[1]));
   const expected = Array.from({ length: ITEMS }, (_, i) => String(i));
   // Every item done. (Not a count: the orphaned command of a SIGKILLed wq-consume may have read a
@@ -91,7 +92,7 @@ it('300 messages survive SIGKILLs of wq-consume and its command, delayed retries
         const [cmd, ...prefix] = inject('rabbitmqctl');
         await run(cmd as string, [...prefix, 'stop_app']);
         await sleep(500);
-        await run(cmd as string, [...prefix, 'start_app']);
+        await startApp(cmd as string, prefix);
         await run(cmd as string, [...prefix, 'await_startup']);
       }
     }
@@ -109,9 +110,13 @@ it('300 messages survive SIGKILLs of wq-consume and its command, delayed retries
   const duplicates = [...perId.entries()].filter(([, runs]) => runs.length > 1);
   // A clean run (its wq-consume neither SIGKILLed nor cut off from the broker, its command not killed)
   // ends in an ack, so an item has at most one. Every other run comes from a kill between the command's
-  // success and the ack, or from the orphaned command of a killed wq-consume.
+  // success and the ack, or from the orphaned command of a killed wq-consume. And an item that a killed
+  // or cut-off wq-consume held may also exist twice: cut off between confirming a copy (a retry, or the
+  // fresh copy that replaces a delivery the broker counted) and its ack reaching the broker, it leaves
+  // both the copy and the requeued original, and each may then run cleanly once.
   const clean = (f: string[]) => !unclean.has(Number(f[2])) && !killedCommands.has(Number(f[3]));
-  const unexplained = duplicates.filter(([, runs]) => runs.filter(clean).length > 1);
+  const touched = new Set([...records(`${log}.start`), ...records(`${log}.fail`), ...lines].filter((f) => !clean(f)).map((f) => f[1]));
+  const unexplained = duplicates.filter(([id, runs]) => runs.filter(clean).length > 1 && !touched.has(id));
 
   console.log(
     `faults: ${ITEMS} items, ${lines.length} runs, ${duplicates.length} duplicated items, ${existsSync(`${log}.fail`) ? readFileSync(`${log}.fail`, 'utf8').split('\n').length - 1 : 0} failures retried through the wait queue; ${consumerKills} wq-consume SIGKILLs, ` +
@@ -125,6 +130,23 @@ it('300 messages survive SIGKILLs of wq-consume and its command, delayed retries
   expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   expect(await queueState(waitQueueName(queue, 300))).toEqual({ ready: 0, unacked: 0, consumers: 0 });
 }, 240_000);
+
+// RabbitMQ 4.0's start_app after a stop_app has failed here, once, its boot check for denied deprecated
+// features ("failed_to_deny_deprecated_features [transient_nonexcl_queues]") although list_queues showed
+// no transient queue, and the next start_app succeeded (rabbitmq-server#17163 is about this boot check).
+// A broker that does not come back is still a failure: at most three tries, and only for that error.
+async function startApp(cmd: string, prefix: string[]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await run(cmd, [...prefix, 'start_app']);
+      return;
+    } catch (err) {
+      if (attempt === 3 || !/failed_to_deny_deprecated_features/.test(String((err as { stderr?: string }).stderr ?? err))) throw err;
+      console.log(`faults: start_app failed its deprecated-features boot check (attempt ${attempt}); starting again`);
+      await sleep(1000);
+    }
+  }
+}
 
 function countBy(values: Array<number | undefined>): Record<string, number> {
   const out: Record<string, number> = {};
