@@ -37,6 +37,7 @@ it('300 messages survive SIGKILLs of wq-consume and its command, delayed retries
     return expected.every((id) => ids.has(id));
   };
   const running = new Map<number, ResultPromise>();
+  const consumers = new Set<number>(); // every wq-consume pid started
   const unclean = new Set<number>(); // wq-consume pids that were SIGKILLed or lost their connection
   const killedCommands = new Set<number>();
   const exits: Array<number | undefined> = [];
@@ -46,6 +47,7 @@ it('300 messages survive SIGKILLs of wq-consume and its command, delayed retries
     while (!finished) {
       const child = start('wq-consume', ['-q', queue, '--until-empty', '--idle', '0.5', '--grace', '1', '--retry-delay', '0.3', '--', FIXTURE('fault-worker.sh')], { env });
       const pid = child.pid as number;
+      consumers.add(pid);
       running.set(pid, child);
       const result = await child;
       running.delete(pid);
@@ -114,7 +116,9 @@ it('300 messages survive SIGKILLs of wq-consume and its command, delayed retries
   // or cut-off wq-consume held may also exist twice: cut off between confirming a copy (a retry, or the
   // fresh copy that replaces a delivery the broker counted) and its ack reaching the broker, it leaves
   // both the copy and the requeued original, and each may then run cleanly once.
-  const clean = (f: string[]) => !unclean.has(Number(f[2])) && !killedCommands.has(Number(f[3]));
+  // A run whose parent is no wq-consume of ours (1, or a subreaper) started after its wq-consume was
+  // SIGKILLed: a kill while posix_spawn waits for the child's exec lets the exec go on in an orphan.
+  const clean = (f: string[]) => consumers.has(Number(f[2])) && !unclean.has(Number(f[2])) && !killedCommands.has(Number(f[3]));
   const touched = new Set([...records(`${log}.start`), ...records(`${log}.fail`), ...lines].filter((f) => !clean(f)).map((f) => f[1]));
   const unexplained = duplicates.filter(([id, runs]) => runs.filter(clean).length > 1 && !touched.has(id));
 
