@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import { commandEnvFactory } from '../process/command-env.js';
 import { resolveCommand } from '../process/command.js';
 import { loadNativeSpawn, type NativeSpawn, type SpawnMode } from '../process/native-spawn.js';
-import { runCommand } from '../process/runner.js';
+import { armCommand, runCommand, type RunOptions, type Running } from '../process/runner.js';
 import { openAcquiredFile, type AcquiredFile } from './acquired-file.js';
 import { lostError } from './lost-error.js';
 import { commandBaseEnv, MESSAGE_ENV_KEYS, messageEnv } from './message-env.js';
@@ -116,25 +116,37 @@ function needsDeadLetter(config: ConsumeConfig): boolean {
   return config.maxAttempts > 0 || config.deadLetterOn.length > 0;
 }
 
-// --acquired-file exists from just before a command starts until it has ended. The environment's base
-// (ours minus the broker's credentials) is prepared once per run; each message adds its WQ_* variables.
+// --acquired-file exists from just before a command starts until it has ended (an armed command starts in
+// the exit of the one before, whose release follows: the file stays). The environment's base (ours minus
+// the broker's credentials) is prepared once per run; each message adds its WQ_* variables.
 function commandStarter(config: ConsumeConfig, file: string, native: NativeSpawn | undefined, acquired: AcquiredFile): StartCommand {
   const envFor = commandEnvFactory(commandBaseEnv(process.env), MESSAGE_ENV_KEYS);
-  return (msg: ConsumeMessage, attempt: number) => {
-    acquired.hold();
-    const run = runCommand({
-      command: config.command,
-      file,
-      native,
-      args: config.args,
-      body: msg.content,
-      env: envFor(messageEnv(msg, config.queue, attempt)),
-      timeoutMs: config.timeoutSeconds * 1000,
-      graceMs: config.graceSeconds * 1000,
-    });
+  const options = (msg: ConsumeMessage, attempt: number): RunOptions => ({
+    command: config.command,
+    file,
+    native,
+    args: config.args,
+    body: msg.content,
+    env: envFor(messageEnv(msg, config.queue, attempt)),
+    timeoutMs: config.timeoutSeconds * 1000,
+    graceMs: config.graceSeconds * 1000,
+  });
+  const held = (run: Running) => {
     void run.done.then(() => acquired.release());
     return run;
   };
+  const start: StartCommand = (msg, attempt) => {
+    acquired.hold();
+    return held(runCommand(options(msg, attempt)));
+  };
+  if (native) {
+    start.arm = (msg, attempt, onStarted) =>
+      armCommand({ ...options(msg, attempt), native }, (run) => {
+        acquired.hold();
+        onStarted(held(run));
+      });
+  }
+  return start;
 }
 
 // Before any message is taken: WQ_SPAWN=native without a working addon must not cost a delivery.

@@ -4,7 +4,7 @@ import { BrokerUnavailableError, NoMessageError, QueueConfigError, type WqError 
 import { EXIT, signalExitCode } from '../exit-codes.js';
 import type { Logger } from '../log.js';
 import { exitStatusOf, outcomeFields, outcomeText } from '../process/outcome.js';
-import type { Outcome, Running } from '../process/runner.js';
+import type { Armed, Outcome, Running } from '../process/runner.js';
 import { lostError } from './lost-error.js';
 import { deliveryCounts } from './message-env.js';
 import { RunStats } from './run-stats.js';
@@ -39,8 +39,21 @@ export interface End {
   error?: WqError;
 }
 
-/** Starts the command on one message; the session knows nothing of how. */
-export type StartCommand = (msg: ConsumeMessage, attempt: number) => Running;
+/**
+ * Starts the command on one message; the session knows nothing of how. `arm`, where the spawn has it,
+ * queues a message's command to start the moment a running command exits with status 0, before the
+ * session hears of that exit; `onStarted` then hands the session the new command.
+ */
+export type StartCommand = ((msg: ConsumeMessage, attempt: number) => Running) & {
+  arm?: (msg: ConsumeMessage, attempt: number, onStarted: (run: Running) => void) => Armed;
+};
+
+/** A delivery beyond --concurrency: taken, waiting for a free slot (and armed to take it). */
+interface Waiting {
+  msg: ConsumeMessage;
+  attempt: number;
+  armed?: Armed;
+}
 
 interface Slot {
   msg: ConsumeMessage;
@@ -62,7 +75,7 @@ export class ConsumeSession {
   private taken = 0;
   private readonly inHand = new Set<Slot>();
   /** Deliveries beyond --concurrency (a prefetch above it): taken, waiting for a free slot. */
-  private readonly waiting: Array<{ msg: ConsumeMessage; attempt: number }> = [];
+  private readonly waiting: Waiting[] = [];
   private quietTimer: NodeJS.Timeout | undefined;
   private cancelled: Promise<unknown> | undefined;
   private subscribed = false;
@@ -127,7 +140,7 @@ export class ConsumeSession {
     }
     this.taken++;
     if (this.config.count > 0 && this.taken >= this.config.count) this.finishTaking();
-    if (this.commandsRunning() >= this.config.concurrency) this.waiting.push({ msg, attempt: admit.attempt });
+    if (this.commandsRunning() >= this.config.concurrency) this.wait({ msg, attempt: admit.attempt });
     else this.start(msg, admit.attempt);
   }
 
@@ -137,7 +150,7 @@ export class ConsumeSession {
   private async consumerCancelled(): Promise<void> {
     this.subscribed = false;
     this.deliveriesValid = false;
-    this.waiting.length = 0;
+    this.dropWaiting();
     let exists = true;
     try {
       await this.probe();
@@ -165,7 +178,7 @@ export class ConsumeSession {
   channelLost(err: WqError): void {
     if (!this.channelOpen) return;
     this.channelOpen = false;
-    this.waiting.length = 0; // the broker has requeued them already
+    this.dropWaiting(); // the broker has requeued them already
     if (this.state === 'closed') return;
     this.fatal(err);
   }
@@ -226,10 +239,31 @@ export class ConsumeSession {
   }
 
   private start(msg: ConsumeMessage, attempt: number): void {
-    const slot: Slot = { msg, attempt };
+    this.running({ msg, attempt }, this.startCommand(msg, attempt));
+  }
+
+  private running(slot: Slot, run: Running): void {
+    slot.run = run;
     this.inHand.add(slot);
-    slot.run = this.startCommand(msg, slot.attempt);
-    void slot.run.done.then((outcome) => this.commandExited(slot, outcome));
+    void run.done.then((outcome) => this.commandExited(slot, outcome));
+  }
+
+  // A message beyond --concurrency waits, armed: the next command to exit 0 starts it at once. A
+  // stopped command, a failure or an exit while the run ends starts nothing; the session does.
+  private wait(entry: Waiting): void {
+    this.waiting.push(entry);
+    entry.armed = this.startCommand.arm?.(entry.msg, entry.attempt, (run) => {
+      const i = this.waiting.indexOf(entry);
+      if (i >= 0) this.waiting.splice(i, 1);
+      this.running({ msg: entry.msg, attempt: entry.attempt }, run);
+    });
+  }
+
+  /** Empties the waiting list, taking back every armed start; returns the messages it held. */
+  private dropWaiting(): Waiting[] {
+    const dropped = this.waiting.splice(0);
+    for (const entry of dropped) entry.armed?.disarm();
+    return dropped;
   }
 
   // A copy the broker counted returns of: replace it with a fresh confirmed copy before running it (not
@@ -284,6 +318,7 @@ export class ConsumeSession {
     if (this.state !== 'consuming' && this.state !== 'finishing') return;
     while (this.waiting.length > 0 && this.commandsRunning() < this.config.concurrency) {
       const next = this.waiting.shift()!;
+      next.armed?.disarm();
       this.start(next.msg, next.attempt);
     }
   }
@@ -317,7 +352,7 @@ export class ConsumeSession {
     clearTimeout(this.pollTimer);
     this.pollWake?.();
     this.cancelConsumer();
-    for (const { msg } of this.waiting.splice(0)) if (this.channelOpen) this.channel.nack(msg, false, true);
+    for (const { msg } of this.dropWaiting()) if (this.channelOpen) this.channel.nack(msg, false, true);
     if (signal) for (const slot of this.inHand) slot.run?.stop(signal);
     if (this.inHand.size === 0) this.close();
   }

@@ -8,10 +8,23 @@ import { fileURLToPath } from 'node:url';
 
 /** [pid, stdin fd still to write (-1: all written and closed), bytes of the body already written] */
 export type NativeStarted = [pid: number, stdinFd: number, written: number];
+/** What a start gives: the child, or a negative errno when nothing was started. */
+export type NativeResult = NativeStarted | number;
+
+/**
+ * A child's exit: code >= 0 and signal 0, or code -1 and the signal number. `successor` is the armed
+ * command this exit started, with its result, started before this callback ran.
+ */
+export type NativeExit = (code: number, signal: number, successor?: [id: number, result: NativeResult]) => void;
 
 export interface NativeSpawn {
-  /** A negative errno when nothing was started. */
-  spawn(path: string, argv: string[], envp: string[], body: Buffer, onExit: (code: number, signal: number) => void): NativeStarted | number;
+  spawn(path: string, argv: string[], envp: string[], body: Buffer, onExit: NativeExit): NativeResult;
+  /** Queue a command to start the moment a running child exits with status 0 (in arming order). */
+  arm(id: number, path: string, argv: string[], envp: string[], body: Buffer, onExit: NativeExit): void;
+  /** Take an armed command back: false when it was started already, or never armed. */
+  disarm(id: number): boolean;
+  /** This child's exit starts nothing (it is being stopped). */
+  noSuccessor(pid: number): void;
   available(): boolean;
 }
 

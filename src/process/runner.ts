@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { plainCommandEnv, type CommandEnv } from './command-env.js';
-import type { NativeSpawn } from './native-spawn.js';
+import type { NativeExit, NativeResult, NativeSpawn } from './native-spawn.js';
 
 // Run the command on one message: the body goes to its stdin (then EOF), its stdout and stderr are
 // the worker's own (inherited, untouched). Two ways to start it, same contract:
@@ -41,8 +41,40 @@ export interface Running {
 }
 
 export function runCommand(opts: RunOptions): Running {
+  return track(opts, opts.native ? startNative(opts.native, opts) : startChildProcess(opts));
+}
+
+/** An armed command (armCommand): not started yet. */
+export interface Armed {
+  /** Take it back: false when it has started already (onStarted has run, or will not be needed). */
+  disarm(): boolean;
+}
+
+/**
+ * Native spawn only: start this command the moment a running command exits with status 0, from the
+ * exit itself (wq-spawn.c), before any JavaScript runs. `onStarted` gets it in that exit's callback,
+ * before the exited command's `done` resolves. Commands start in the order they were armed.
+ */
+export function armCommand(opts: RunOptions & { native: NativeSpawn }, onStarted: (run: Running) => void): Armed {
+  const { native } = opts;
+  const id = ++lastArmedId;
+  const exit = deferredExit();
+  onArmedStart.set(id, (result) => onStarted(track(opts, nativeStarted(opts, result, exit.exit))));
+  native.arm(id, opts.file, [opts.command, ...opts.args], commandEnv(opts.env).envp(), opts.body, exit.onExit);
+  return {
+    disarm() {
+      if (!onArmedStart.has(id)) return false;
+      onArmedStart.delete(id);
+      return native.disarm(id);
+    },
+  };
+}
+
+let lastArmedId = 0;
+const onArmedStart = new Map<number, (result: NativeResult) => void>();
+
+function track(opts: RunOptions, child: Started): Running {
   const started = nowMs();
-  const child = opts.native ? startNative(opts.native, opts) : startChildProcess(opts);
   let exited = false;
   let timedOut = false;
   let stopped = false;
@@ -70,6 +102,8 @@ export function runCommand(opts: RunOptions): Running {
     }
     stopped = true;
     if (exited) return;
+    // A command being stopped frees no slot for an armed one: the session decides what comes next.
+    if (child.pid !== undefined) opts.native?.noSuccessor(child.pid);
     signalGroup(signal);
     killTimer = setTimeout(() => signalGroup('SIGKILL'), opts.graceMs);
   };
@@ -122,12 +156,29 @@ function startChildProcess(opts: RunOptions): Started {
 }
 
 function startNative(native: NativeSpawn, opts: RunOptions): Started {
-  const envp = commandEnv(opts.env).envp();
+  const exit = deferredExit();
+  const result = native.spawn(opts.file, [opts.command, ...opts.args], commandEnv(opts.env).envp(), opts.body, exit.onExit);
+  return nativeStarted(opts, result, exit.exit);
+}
+
+// The exit of a natively started child: resolves `exit`, after starting the tracking of the armed
+// command this exit started, if any (so that the session holds it before it learns of this exit).
+function deferredExit(): { exit: Promise<ChildExit>; onExit: NativeExit } {
   let resolve!: (exit: ChildExit) => void;
   const exit = new Promise<ChildExit>((r) => (resolve = r));
-  const result = native.spawn(opts.file, [opts.command, ...opts.args], envp, opts.body, (code, signal) =>
-    resolve(signal ? { code: null, signal: signalName(signal) } : { code, signal: null }),
-  );
+  const onExit: NativeExit = (code, signal, successor) => {
+    if (successor) {
+      const [id, result] = successor;
+      const start = onArmedStart.get(id);
+      onArmedStart.delete(id);
+      start?.(result);
+    }
+    resolve(signal ? { code: null, signal: signalName(signal) } : { code, signal: null });
+  };
+  return { exit, onExit };
+}
+
+function nativeStarted(opts: RunOptions, result: NativeResult, exit: Promise<ChildExit>): Started {
   if (typeof result === 'number') {
     const code = errnoName(-result);
     // A script without a #! line: execvp (node:child_process) hands it to /bin/sh, posix_spawn does not.

@@ -61,6 +61,18 @@ describe('--prefetch above --concurrency', () => {
     expect(await queueState(queue)).toEqual({ ready: 2, unacked: 0, consumers: 0 });
   });
 
+  it('a command stopped by --timeout starts no waiting message, even when it exits 0 on SIGTERM', async () => {
+    const queue = await freshQueue('prefetch-timeout');
+    await publish(queue, ['one', 'two']);
+    const dir = tempDir();
+    const script = `cat >> "${dir}/bodies"; echo >> "${dir}/bodies"; trap 'exit 0' TERM; while :; do sleep 0.05; done`;
+    const run = await cli('wq-consume', ['-q', queue, '--until-empty', '--prefetch', '2', '--timeout', '1', '--', 'sh', '-c', script]);
+    expect(run.exitCode).toBe(124);
+    expect(readFileSync(`${dir}/bodies`, 'utf8').split('\n').filter(Boolean)).toEqual(['one']);
+    // 'one' is back as a retry copy (its attempt counted), 'two' was handed back without running.
+    expect(await queueState(queue)).toEqual({ ready: 2, unacked: 0, consumers: 0 });
+  });
+
   it('by default a drain holds one message beyond --concurrency, so the next one is ready when a command exits', async () => {
     const queue = await freshQueue('prefetch-default');
     await publish(queue, ['one', 'two', 'three', 'four']);

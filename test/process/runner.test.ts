@@ -4,7 +4,7 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadNativeSpawn, type NativeSpawn } from '../../src/process/native-spawn.js';
-import { runCommand, type RunOptions } from '../../src/process/runner.js';
+import { armCommand, runCommand, type RunOptions, type Running } from '../../src/process/runner.js';
 import { alive, tempDir } from '../helpers/files.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -120,5 +120,89 @@ describe.each(backends)('runCommand with %s', (_name, addon) => {
   it('runs many commands at once and reports each one its own status', async () => {
     const outcomes = await Promise.all(Array.from({ length: 40 }, (_, i) => run('sh', ['-c', `exit ${i}`]).done));
     expect(outcomes.map((o) => (o.kind === 'exited' ? o.exitCode : o.kind))).toEqual(Array.from({ length: 40 }, (_, i) => i));
+  });
+});
+
+// The next command started from the exit of the one before (what a drain does with the message it holds
+// ahead): only the native spawn has it.
+describe.runIf(typeof native !== 'string')('armCommand (native spawn)', () => {
+  const addon = native as NativeSpawn;
+  const opts = (command: string, args: string[], extra: Partial<RunOptions> = {}): RunOptions & { native: NativeSpawn } => ({
+    command,
+    file: command.includes('/') ? command : `/bin/${command}`,
+    args,
+    body: Buffer.alloc(0),
+    env: { PATH: process.env.PATH },
+    timeoutMs: 0,
+    graceMs: 5000,
+    ...extra,
+    native: addon,
+  });
+  const arm = (o: RunOptions & { native: NativeSpawn }) => {
+    let started: (run: Running) => void;
+    const run = new Promise<Running>((resolve) => (started = resolve));
+    const events: string[] = [];
+    const armed = armCommand(o, (r) => {
+      events.push('started');
+      started(r);
+    });
+    return { armed, run, events };
+  };
+
+  it('starts an armed command the moment a running one exits 0, before that exit is reported', async () => {
+    const out = join(tempDir(), 'out');
+    const first = runCommand(opts('sh', ['-c', 'cat > /dev/null'], { body: Buffer.from('one') }));
+    const next = arm(opts('sh', ['-c', 'cat > "$OUT"'], { body: Buffer.from('two'), env: { PATH: process.env.PATH, OUT: out } }));
+    await first.done.then(() => next.events.push('first done'));
+    expect(next.events).toEqual(['started', 'first done']);
+    expect(await (await next.run).done).toMatchObject({ kind: 'exited', exitCode: 0 });
+    expect(readFileSync(out, 'utf8')).toBe('two');
+    expect(next.armed.disarm()).toBe(false);
+  });
+
+  it('starts armed commands in arming order, one per exit', async () => {
+    const dir = tempDir();
+    const record = (name: string) => opts('sh', ['-c', `echo ${name} >> "$OUT"`], { env: { PATH: process.env.PATH, OUT: join(dir, 'order') } });
+    const first = runCommand(record('a'));
+    const b = arm(record('b'));
+    const c = arm(record('c'));
+    await first.done;
+    expect([b.events, c.events]).toEqual([['started'], []]);
+    await (await b.run).done;
+    expect(c.events).toEqual(['started']);
+    await (await c.run).done;
+    expect(readFileSync(join(dir, 'order'), 'utf8')).toBe('a\nb\nc\n');
+  });
+
+  it.each([
+    ['exits 3', (r: Running) => r, ['-c', 'exit 3']],
+    ['is killed by a signal', (r: Running) => r, ['-c', 'kill -TERM $$']],
+    ['is stopped and exits 0 on SIGTERM', (r: Running) => (setTimeout(() => r.stop('SIGTERM'), 100), r), ['-c', 'trap "exit 0" TERM; while :; do sleep 0.02; done']],
+  ])('a command that %s starts nothing: the armed one can still be taken back', async (_what, act, args) => {
+    const first = act(runCommand(opts('sh', args)));
+    const next = arm(opts('true', []));
+    await first.done;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(next.events).toEqual([]);
+    expect(next.armed.disarm()).toBe(true);
+    expect(next.armed.disarm()).toBe(false);
+  });
+
+  it('a command taken back before the exit never starts', async () => {
+    const out = join(tempDir(), 'never');
+    const first = runCommand(opts('true', []));
+    const next = arm(opts('sh', ['-c', 'touch "$OUT"'], { env: { PATH: process.env.PATH, OUT: out } }));
+    expect(next.armed.disarm()).toBe(true);
+    await first.done;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(next.events).toEqual([]);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('an armed command that cannot start is reported as a spawn failure when its turn comes', async () => {
+    const first = runCommand(opts('true', []));
+    const next = arm(opts(join(tempDir(), 'missing'), []));
+    await first.done;
+    expect(await (await next.run).done).toMatchObject({ kind: 'spawn-failed', error: { code: 'ENOENT' } });
   });
 });
