@@ -76,6 +76,10 @@ export class ConsumeSession {
   private readonly inHand = new Set<Slot>();
   /** Deliveries beyond --concurrency (a prefetch above it): taken, waiting for a free slot. */
   private readonly waiting: Waiting[] = [];
+  /** Taken back too late: the addon had started them; their start is on its way (onStarted). */
+  private readonly launching = new Set<Waiting>();
+  /** The signal a stop sent to running commands, for one that starts after it. */
+  private stopSignal: NodeJS.Signals | undefined;
   private quietTimer: NodeJS.Timeout | undefined;
   private cancelled: Promise<unknown> | undefined;
   private subscribed = false;
@@ -119,7 +123,7 @@ export class ConsumeSession {
     this.cancelled = undefined;
     await this.channel.consume(this.config.queue, (msg) => this.deliver(msg), { noAck: false, consumerTag: this.consumerTag });
     this.log.debug({ queue: this.config.queue, consumerTag: this.consumerTag }, 'waiting for messages');
-    if (this.inHand.size === 0) this.armQuiet();
+    if (this.holdsNothing()) this.armQuiet();
   }
 
   deliver(msg: ConsumeMessage | null): void {
@@ -185,7 +189,7 @@ export class ConsumeSession {
 
   /** The --wait or --idle timer: nothing arrived for that long. */
   quiet(): void {
-    if (this.state !== 'consuming' || this.inHand.size > 0) return;
+    if (this.state !== 'consuming' || !this.holdsNothing()) return;
     if (this.config.untilEmpty) {
       void this.checkDrained().catch((err: Error) => this.channelLost(lostError(err, this.config.url)));
     } else if (this.taken === 0) {
@@ -255,15 +259,23 @@ export class ConsumeSession {
     entry.armed = this.startCommand.arm?.(entry.msg, entry.attempt, (run) => {
       const i = this.waiting.indexOf(entry);
       if (i >= 0) this.waiting.splice(i, 1);
+      this.launching.delete(entry);
       this.running({ msg: entry.msg, attempt: entry.attempt }, run);
+      // Started as the run was being stopped: it goes the way of the commands that were running.
+      if (this.state === 'stopping' && this.stopSignal) run.stop(this.stopSignal);
     });
   }
 
-  /** Empties the waiting list, taking back every armed start; returns the messages it held. */
+  /** Takes a waiting message out of the queue of armed starts: false when it has started already. */
+  private disarm(entry: Waiting): boolean {
+    if (!entry.armed || entry.armed.disarm()) return true;
+    this.launching.add(entry);
+    return false;
+  }
+
+  /** Empties the waiting list, taking back every armed start; returns the messages that never started. */
   private dropWaiting(): Waiting[] {
-    const dropped = this.waiting.splice(0);
-    for (const entry of dropped) entry.armed?.disarm();
-    return dropped;
+    return this.waiting.splice(0).filter((entry) => this.disarm(entry));
   }
 
   // A copy the broker counted returns of: replace it with a fresh confirmed copy before running it (not
@@ -310,7 +322,7 @@ export class ConsumeSession {
   private release(slot: Slot): void {
     this.inHand.delete(slot);
     this.startWaiting();
-    if (this.inHand.size === 0 && (this.state === 'finishing' || this.state === 'stopping')) this.close();
+    if (this.holdsNothing() && (this.state === 'finishing' || this.state === 'stopping')) this.close();
     else this.armQuiet();
   }
 
@@ -318,13 +330,12 @@ export class ConsumeSession {
     if (this.state !== 'consuming' && this.state !== 'finishing') return;
     while (this.waiting.length > 0 && this.commandsRunning() < this.config.concurrency) {
       const next = this.waiting.shift()!;
-      next.armed?.disarm();
-      this.start(next.msg, next.attempt);
+      if (this.disarm(next)) this.start(next.msg, next.attempt);
     }
   }
 
   private commandsRunning(): number {
-    let n = 0;
+    let n = this.launching.size;
     for (const slot of this.inHand) if (slot.run) n++;
     return n;
   }
@@ -353,8 +364,9 @@ export class ConsumeSession {
     this.pollWake?.();
     this.cancelConsumer();
     for (const { msg } of this.dropWaiting()) if (this.channelOpen) this.channel.nack(msg, false, true);
+    this.stopSignal ??= signal;
     if (signal) for (const slot of this.inHand) slot.run?.stop(signal);
-    if (this.inHand.size === 0) this.close();
+    if (this.holdsNothing()) this.close();
   }
 
   private cancelConsumer(): void {
@@ -365,9 +377,14 @@ export class ConsumeSession {
 
   private armQuiet(): void {
     clearTimeout(this.quietTimer);
-    if (this.state !== 'consuming' || this.inHand.size > 0) return;
+    if (this.state !== 'consuming' || !this.holdsNothing()) return;
     const seconds = this.config.untilEmpty ? this.config.idleSeconds : this.taken === 0 ? this.config.waitSeconds : 0;
     if (seconds > 0 || this.config.untilEmpty) this.quietTimer = setTimeout(() => this.quiet(), seconds * 1000);
+  }
+
+  /** No message in hand: none running, being replaced or settled, none starting. */
+  private holdsNothing(): boolean {
+    return this.inHand.size === 0 && this.launching.size === 0;
   }
 
   private close(): void {

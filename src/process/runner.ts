@@ -46,14 +46,15 @@ export function runCommand(opts: RunOptions): Running {
 
 /** An armed command (armCommand): not started yet. */
 export interface Armed {
-  /** Take it back: false when it has started already (onStarted has run, or will not be needed). */
+  /** Take it back: false when it has started already (onStarted has run, or is about to). */
   disarm(): boolean;
 }
 
 /**
  * Native spawn only: start this command the moment a running command exits with status 0, from the
- * exit itself (wq-spawn.c), before any JavaScript runs. `onStarted` gets it in that exit's callback,
- * before the exited command's `done` resolves. Commands start in the order they were armed.
+ * exit itself (wq-spawn.c's watching thread), without waiting for the event loop. `onStarted` gets it
+ * in that exit's callback, before the exited command's `done` resolves. Commands start in the order
+ * they were armed.
  */
 export function armCommand(opts: RunOptions & { native: NativeSpawn }, onStarted: (run: Running) => void): Armed {
   const { native } = opts;
@@ -63,9 +64,10 @@ export function armCommand(opts: RunOptions & { native: NativeSpawn }, onStarted
   native.arm(id, opts.file, [opts.command, ...opts.args], commandEnv(opts.env).envp(), opts.body, exit.onExit);
   return {
     disarm() {
-      if (!onArmedStart.has(id)) return false;
+      // False once the addon has started it: the exit that did so reports it, and onStarted follows.
+      if (!onArmedStart.has(id) || !native.disarm(id)) return false;
       onArmedStart.delete(id);
-      return native.disarm(id);
+      return true;
     },
   };
 }

@@ -3,10 +3,11 @@
 // Why: node:child_process (libuv 1.46) starts a child with fork(), which copies the page tables of a
 // ~50 MB Node process on every message; in a drain that was most of wq-consume's CPU (bench/README.md).
 // glibc's posix_spawn uses clone(CLONE_VM | CLONE_VFORK): nothing is copied, whatever the parent's size.
-// The child's exit is watched with a pidfd (Linux >= 5.3) polled by Node's own event loop, and reaped with
-// waitpid on that pid only, so it never races libuv, which also reaps only the pids it started.
+// Exits are watched by one thread of the addon's own, blocked in epoll_wait on the children's pidfds
+// (Linux >= 5.3), and reaped with waitpid on those pids only, so it never races libuv, which also reaps
+// only the pids it started. The exit reaches JavaScript on the event loop (a uv_async).
 //
-// One function, spawn(path, argv, envp, body, onExit):
+// spawn(path, argv, envp, body, onExit):
 //   - path: the resolved executable (command.ts); argv[0] is the name as the user gave it;
 //   - the child gets a fresh pipe as stdin, and the parent's stdout and stderr (their FD_CLOEXEC,
 //     which Node sets, is cleared in the child only);
@@ -16,26 +17,31 @@
 //   - returns [pid, stdinFd, written]: stdinFd is -1 when the whole body was written (or the child had
 //     already closed its stdin) and the pipe is closed; otherwise the caller writes body[written..] to it.
 //   - returns -errno when nothing was started (ENOENT, EACCES, ENOEXEC...);
-//   - onExit(code, signal) runs once: code >= 0 and signal 0, or code -1 and the signal number.
+//   - onExit(code, signal, successor) runs once, on the event loop: code >= 0 and signal 0, or code -1
+//     and the signal number.
 // available() says whether pidfd works here (a kernel older than 5.3, or a seccomp profile that
 // forbids it: the caller then uses node:child_process).
 //
 // The next command, started from the exit itself: arm(id, path, argv, envp, body, onExit) queues a
-// command (its strings converted now, the body kept alive) to start the moment a running child exits
-// with status 0, before any JavaScript runs; a drain's next message then waits for no JavaScript,
-// garbage collection or log line (bench/README.md). The exit's onExit gets a third argument,
-// [id, result], result being what spawn() returns for it; the armed onExit then watches that child.
-// disarm(id) takes a queued command back (false: it was started already, or never armed);
-// noSuccessor(pid) says that pid's exit, whatever its status, starts nothing (a command being stopped).
-// Armed commands start in the order they were armed. Everything runs on the event loop's thread.
+// command (its strings converted now, the body kept alive) that the watching thread starts the moment
+// a running child exits with status 0, without waiting for the event loop: a drain's next message then
+// waits for no JavaScript, garbage collection or log line (bench/README.md). That exit's onExit gets
+// `successor` = [id, result], result being what spawn() would have returned; the armed onExit then
+// gets that child's own exit. disarm(id) takes a queued command back: false when it was started
+// already (its start is reported with the exit that started it) or never armed. noSuccessor(pid) says
+// that pid's exit, whatever its status, starts nothing (a command being stopped). Armed commands start
+// in the order they were armed, one per exit.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <node_api.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -45,18 +51,7 @@
 #define SYS_pidfd_open 434
 #endif
 
-typedef struct child {
-  uv_poll_t poll;
-  int pidfd;
-  pid_t pid;
-  int successor_ok;
-  napi_env env;
-  napi_ref on_exit;
-  napi_async_context async;
-  struct child *prev, *next;
-} child_t;
-
-// A command armed to start at the next exit with status 0.
+// A command armed to start at the next exit with status 0. Made and freed on the event loop's thread.
 typedef struct armed {
   struct armed *next;
   int64_t id;
@@ -69,84 +64,44 @@ typedef struct armed {
   napi_ref on_exit;
 } armed_t;
 
-// Per Node environment (napi_set_instance_data): the live children and the armed queue.
+// What a start gave: pid > 0 and the stdin still to write, or err (an errno) when nothing started.
 typedef struct {
+  int err;
+  pid_t pid;
+  int stdin_fd;
+  size_t written;
+} started_t;
+
+typedef struct child {
+  pid_t pid;
+  int pidfd;
+  int successor_ok;
+  napi_ref on_exit;             // event loop thread only
+  napi_async_context async;     // event loop thread only
+  struct child *prev, *next;    // the watched list
+  // Filled by the watching thread at the exit:
+  int code, signal;
+  armed_t *successor;           // the armed command this exit started (or failed to start)
+  started_t successor_started;
+  struct child *successor_child;
+  struct child *done_next;      // the exits the event loop has not reported yet
+} child_t;
+
+// Per Node environment (napi_set_instance_data). `lock` guards children, the armed queue and the
+// done list; `known` (children JavaScript has not heard the end of) is the event loop thread's own.
+typedef struct {
+  pthread_mutex_t lock;
+  int epfd, stopfd;
+  pthread_t thread;
+  uv_async_t async;
+  napi_env env;
   child_t *children;
   armed_t *head, *tail;
+  child_t *done_head, *done_tail;
+  long known;
 } state_t;
 
 static int pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
-
-static void free_child(uv_handle_t *handle) { free(handle->data); }
-
-static state_t *state_of(napi_env env) {
-  void *data = NULL;
-  napi_get_instance_data(env, &data);
-  return data;
-}
-
-static void free_strings(char **strings);
-
-static void free_armed(napi_env env, armed_t *a) {
-  free(a->path);
-  free_strings(a->argv);
-  free_strings(a->envp);
-  if (a->body_ref) napi_delete_reference(env, a->body_ref);
-  if (a->on_exit) napi_delete_reference(env, a->on_exit);
-  free(a);
-}
-
-static napi_value int_value(napi_env env, int64_t v);
-static napi_value launch(napi_env env, const char *path, char *const argv[], char *const envp[], const void *body, size_t body_len, napi_ref on_exit);
-
-static void on_child_ready(uv_poll_t *poll, int status, int events) {
-  (void)status;
-  (void)events;
-  child_t *child = poll->data;
-  int wstatus = 0;
-  pid_t r;
-  do r = waitpid(child->pid, &wstatus, WNOHANG);
-  while (r < 0 && errno == EINTR);
-  if (r == 0) return;  // not exited yet (stopped, or a spurious wake-up)
-
-  uv_poll_stop(poll);
-  close(child->pidfd);
-  napi_env env = child->env;
-  state_t *state = state_of(env);
-  if (child->prev) child->prev->next = child->next;
-  else state->children = child->next;
-  if (child->next) child->next->prev = child->prev;
-  napi_handle_scope scope;
-  napi_open_handle_scope(env, &scope);
-  int code = -1, signal = 0;
-  if (r < 0) code = 255;  // cannot happen for our own child; never report success for it
-  else if (WIFEXITED(wstatus)) code = WEXITSTATUS(wstatus);
-  else if (WIFSIGNALED(wstatus)) signal = WTERMSIG(wstatus);
-  napi_value callback, global, argv[3], result;
-  napi_get_undefined(env, &argv[2]);
-  armed_t *next = state->head;
-  if (code == 0 && child->successor_ok && next) {
-    // The next command starts now; JavaScript learns of it in this exit's callback.
-    state->head = next->next;
-    if (!state->head) state->tail = NULL;
-    napi_ref on_exit = next->on_exit;
-    next->on_exit = NULL;  // launch() owns it now
-    napi_value started = launch(env, next->path, next->argv, next->envp, next->body, next->body_len, on_exit);
-    napi_create_array_with_length(env, 2, &argv[2]);
-    napi_set_element(env, argv[2], 0, int_value(env, next->id));
-    napi_set_element(env, argv[2], 1, started);
-    free_armed(env, next);
-  }
-  napi_get_reference_value(env, child->on_exit, &callback);
-  napi_get_global(env, &global);
-  napi_create_int32(env, code, &argv[0]);
-  napi_create_int32(env, signal, &argv[1]);
-  napi_make_callback(env, child->async, global, callback, 3, argv, &result);
-  napi_delete_reference(env, child->on_exit);
-  napi_async_destroy(env, child->async);
-  napi_close_handle_scope(env, scope);
-  uv_close((uv_handle_t *)poll, free_child);
-}
 
 static char *utf8(napi_env env, napi_value value) {
   size_t len = 0;
@@ -220,84 +175,203 @@ static int start(const char *path, char *const argv[], char *const envp[], int s
 
 // Start one child and watch it: [pid, stdinFd, written], or -errno when nothing was started. Takes
 // ownership of on_exit (the reference is deleted when nothing was started).
-static napi_value launch(napi_env env, const char *path, char *const argv[], char *const envp[], const void *body, size_t body_len, napi_ref on_exit) {
-  int err = 0, fds[2] = {-1, -1}, pidfd = -1;
-  pid_t pid = 0;
-  if (pipe2(fds, O_CLOEXEC) < 0) err = errno;
-  if (!err) err = start(path, argv, envp, fds[0], &pid);
+// Start one child, write what fits of the body, and have it watched. Any thread; no N-API.
+static started_t launch(state_t *st, const char *path, char *const argv[], char *const envp[], const void *body, size_t body_len, child_t **out) {
+  started_t r = {0, 0, -1, 0};
+  int fds[2] = {-1, -1}, pidfd = -1;
+  *out = NULL;
+  if (pipe2(fds, O_CLOEXEC) < 0) r.err = errno;
+  if (!r.err) r.err = start(path, argv, envp, fds[0], &r.pid);
   if (fds[0] >= 0) close(fds[0]);
-  if (!err && (pidfd = pidfd_open(pid)) < 0) {
+  child_t *child = r.err ? NULL : calloc(1, sizeof *child);
+  if (!r.err && !child) r.err = ENOMEM;
+  if (!r.err && (pidfd = pidfd_open(r.pid)) < 0) r.err = errno;
+  if (r.err) {
     // Started but cannot be watched (available() said yes, so this is unexpected): do not leave it
     // running unobserved; the caller reports the error.
-    err = errno;
-    kill(pid, SIGKILL);
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
-  }
-  if (err) {
+    if (r.pid > 0) {
+      kill(r.pid, SIGKILL);
+      while (waitpid(r.pid, NULL, 0) < 0 && errno == EINTR) {}
+    }
     if (fds[1] >= 0) close(fds[1]);
-    napi_delete_reference(env, on_exit);
-    return int_value(env, -err);
+    free(child);
+    r.pid = 0;
+    return r;
   }
 
   // As much of the body as the pipe takes, now; a child that already closed its stdin is not an error
   // (its exit status decides, as with node:child_process).
-  size_t written = 0;
   int closed = 0;
   fcntl(fds[1], F_SETFL, O_NONBLOCK);
-  while (written < body_len) {
-    ssize_t n = write(fds[1], (const char *)body + written, body_len - written);
-    if (n >= 0) written += (size_t)n;
+  while (r.written < body_len) {
+    ssize_t n = write(fds[1], (const char *)body + r.written, body_len - r.written);
+    if (n >= 0) r.written += (size_t)n;
     else if (errno == EINTR) continue;
     else {
       if (errno != EAGAIN) closed = 1;
       break;
     }
   }
-  int stdin_fd = fds[1];
-  if (written == body_len || closed) {
+  r.stdin_fd = fds[1];
+  if (r.written == body_len || closed) {
     close(fds[1]);
-    stdin_fd = -1;
+    r.stdin_fd = -1;
   }
 
-  child_t *child = calloc(1, sizeof *child);
-  uv_loop_t *loop = NULL;
-  napi_get_uv_event_loop(env, &loop);
-  int rc = child ? uv_poll_init(loop, &child->poll, pidfd) : UV_ENOMEM;
-  if (rc == 0) {
-    child->poll.data = child;
-    rc = uv_poll_start(&child->poll, UV_READABLE, on_child_ready);
-    if (rc != 0) uv_close((uv_handle_t *)&child->poll, free_child);
-  } else {
-    free(child);
-  }
-  if (rc != 0) {
-    // Nothing would ever report this child's exit: do not leave it running unobserved.
-    kill(pid, SIGKILL);
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
-    close(pidfd);
-    if (stdin_fd >= 0) close(stdin_fd);
-    napi_delete_reference(env, on_exit);
-    return int_value(env, rc);  // libuv errors are -errno on Unix
-  }
-  child->pid = pid;
+  child->pid = r.pid;
   child->pidfd = pidfd;
   child->successor_ok = 1;
-  child->env = env;
-  child->on_exit = on_exit;
-  napi_value resource_name;
-  napi_create_string_utf8(env, "wq-spawn", NAPI_AUTO_LENGTH, &resource_name);
-  napi_async_init(env, NULL, resource_name, &child->async);
-  state_t *state = state_of(env);
-  child->next = state->children;
+  pthread_mutex_lock(&st->lock);
+  child->next = st->children;
   if (child->next) child->next->prev = child;
-  state->children = child;
+  st->children = child;
+  pthread_mutex_unlock(&st->lock);
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = child};
+  // Level-triggered: an exit before this is not missed.
+  if (epoll_ctl(st->epfd, EPOLL_CTL_ADD, pidfd, &ev) < 0) {
+    // Nothing would ever report this child's exit: do not leave it running unobserved.
+    r.err = errno;
+    pthread_mutex_lock(&st->lock);
+    if (child->prev) child->prev->next = child->next;
+    else st->children = child->next;
+    if (child->next) child->next->prev = child->prev;
+    pthread_mutex_unlock(&st->lock);
+    kill(r.pid, SIGKILL);
+    while (waitpid(r.pid, NULL, 0) < 0 && errno == EINTR) {}
+    close(pidfd);
+    if (r.stdin_fd >= 0) close(r.stdin_fd);
+    free(child);
+    r.pid = 0;
+    r.stdin_fd = -1;
+    return r;
+  }
+  *out = child;
+  return r;
+}
 
-  napi_value result;
-  napi_create_array_with_length(env, 3, &result);
-  napi_set_element(env, result, 0, int_value(env, pid));
-  napi_set_element(env, result, 1, int_value(env, stdin_fd));
-  napi_set_element(env, result, 2, int_value(env, (int64_t)written));
-  return result;
+// The watching thread: reap each exit, start the armed command it frees a slot for, queue the exit
+// for the event loop.
+static void *watch(void *arg) {
+  state_t *st = arg;
+  struct epoll_event events[16];
+  for (;;) {
+    int n = epoll_wait(st->epfd, events, 16, -1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return NULL;
+    int reported = 0;
+    for (int i = 0; i < n; i++) {
+      child_t *child = events[i].data.ptr;
+      if (!child) return NULL;  // stopfd: the environment is going away
+      int wstatus = 0;
+      pid_t r;
+      do r = waitpid(child->pid, &wstatus, WNOHANG);
+      while (r < 0 && errno == EINTR);
+      if (r == 0) continue;  // not exited yet (stopped, or a spurious wake-up)
+      epoll_ctl(st->epfd, EPOLL_CTL_DEL, child->pidfd, NULL);
+      close(child->pidfd);
+      child->code = -1;
+      child->signal = 0;
+      if (r < 0) child->code = 255;  // cannot happen for our own child; never report success for it
+      else if (WIFEXITED(wstatus)) child->code = WEXITSTATUS(wstatus);
+      else if (WIFSIGNALED(wstatus)) child->signal = WTERMSIG(wstatus);
+
+      pthread_mutex_lock(&st->lock);
+      if (child->prev) child->prev->next = child->next;
+      else st->children = child->next;
+      if (child->next) child->next->prev = child->prev;
+      armed_t *next = NULL;
+      if (child->code == 0 && child->successor_ok && st->head) {
+        next = st->head;
+        st->head = next->next;
+        if (!st->head) st->tail = NULL;
+      }
+      pthread_mutex_unlock(&st->lock);
+      if (next) {
+        child->successor = next;
+        child->successor_started = launch(st, next->path, next->argv, next->envp, next->body, next->body_len, &child->successor_child);
+      }
+      pthread_mutex_lock(&st->lock);
+      if (st->done_tail) st->done_tail->done_next = child;
+      else st->done_head = child;
+      st->done_tail = child;
+      pthread_mutex_unlock(&st->lock);
+      reported = 1;
+    }
+    if (reported) uv_async_send(&st->async);
+  }
+}
+
+static void free_armed(napi_env env, armed_t *a) {
+  free(a->path);
+  free_strings(a->argv);
+  free_strings(a->envp);
+  if (a->body_ref) napi_delete_reference(env, a->body_ref);
+  if (a->on_exit) napi_delete_reference(env, a->on_exit);
+  free(a);
+}
+
+static napi_value started_value(napi_env env, started_t r) {
+  if (r.err) return int_value(env, -r.err);
+  napi_value out;
+  napi_create_array_with_length(env, 3, &out);
+  napi_set_element(env, out, 0, int_value(env, r.pid));
+  napi_set_element(env, out, 1, int_value(env, r.stdin_fd));
+  napi_set_element(env, out, 2, int_value(env, (int64_t)r.written));
+  return out;
+}
+
+// JavaScript hears of a child it started: it now owns on_exit.
+static void adopt(state_t *st, child_t *child, napi_ref on_exit) {
+  napi_value resource_name;
+  napi_create_string_utf8(st->env, "wq-spawn", NAPI_AUTO_LENGTH, &resource_name);
+  child->on_exit = on_exit;
+  napi_async_init(st->env, NULL, resource_name, &child->async);
+  if (st->known++ == 0) uv_ref((uv_handle_t *)&st->async);  // a running command keeps the loop alive
+}
+
+// On the event loop: report the exits, in order, each with the start it made.
+static void on_exits(uv_async_t *async) {
+  state_t *st = async->data;
+  napi_env env = st->env;
+  pthread_mutex_lock(&st->lock);
+  child_t *child = st->done_head;
+  st->done_head = st->done_tail = NULL;
+  pthread_mutex_unlock(&st->lock);
+  while (child) {
+    child_t *done_next = child->done_next;
+    napi_handle_scope scope;
+    napi_open_handle_scope(env, &scope);
+    napi_value callback, global, argv[3], result;
+    napi_get_undefined(env, &argv[2]);
+    armed_t *next = child->successor;
+    if (next) {
+      napi_ref on_exit = next->on_exit;
+      next->on_exit = NULL;
+      if (child->successor_child) adopt(st, child->successor_child, on_exit);
+      else napi_delete_reference(env, on_exit);
+      napi_create_array_with_length(env, 2, &argv[2]);
+      napi_set_element(env, argv[2], 0, int_value(env, next->id));
+      napi_set_element(env, argv[2], 1, started_value(env, child->successor_started));
+      free_armed(env, next);
+    }
+    napi_get_reference_value(env, child->on_exit, &callback);
+    napi_get_global(env, &global);
+    napi_create_int32(env, child->code, &argv[0]);
+    napi_create_int32(env, child->signal, &argv[1]);
+    napi_make_callback(env, child->async, global, callback, 3, argv, &result);
+    napi_delete_reference(env, child->on_exit);
+    napi_async_destroy(env, child->async);
+    napi_close_handle_scope(env, scope);
+    if (--st->known == 0) uv_unref((uv_handle_t *)&st->async);
+    free(child);
+    child = done_next;
+  }
+}
+
+static state_t *state_of(napi_env env) {
+  void *data = NULL;
+  napi_get_instance_data(env, &data);
+  return data;
 }
 
 // The arguments spawn() and arm() share, from args[first]: path, argv, envp, body, onExit.
@@ -335,13 +409,18 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
   if (argc < 5) return throw_type_error(env, "spawn(path, argv, envp, body, onExit)");
   command_t c;
   if (!command_args(env, args, &c)) return NULL;
-  napi_ref on_exit;
-  napi_create_reference(env, args[4], 1, &on_exit);
-  napi_value result = launch(env, c.path, c.argv, c.envp, c.body, c.body_len, on_exit);
+  state_t *st = state_of(env);
+  child_t *child;
+  started_t r = launch(st, c.path, c.argv, c.envp, c.body, c.body_len, &child);
   free(c.path);
   free_strings(c.argv);
   free_strings(c.envp);
-  return result;
+  if (child) {
+    napi_ref on_exit;
+    napi_create_reference(env, args[4], 1, &on_exit);
+    adopt(st, child, on_exit);
+  }
+  return started_value(env, r);
 }
 
 static napi_value Arm(napi_env env, napi_callback_info info) {
@@ -368,10 +447,12 @@ static napi_value Arm(napi_env env, napi_callback_info info) {
   a->body_len = c.body_len;
   napi_create_reference(env, args[4], 1, &a->body_ref);
   napi_create_reference(env, args[5], 1, &a->on_exit);
-  state_t *state = state_of(env);
-  if (state->tail) state->tail->next = a;
-  else state->head = a;
-  state->tail = a;
+  state_t *st = state_of(env);
+  pthread_mutex_lock(&st->lock);
+  if (st->tail) st->tail->next = a;
+  else st->head = a;
+  st->tail = a;
+  pthread_mutex_unlock(&st->lock);
   return NULL;
 }
 
@@ -381,18 +462,20 @@ static napi_value Disarm(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
   int64_t id = -1;
   if (argc < 1 || napi_get_value_int64(env, arg, &id) != napi_ok) return throw_type_error(env, "disarm(id)");
-  state_t *state = state_of(env);
-  armed_t *prev = NULL, *a = state->head;
+  state_t *st = state_of(env);
+  pthread_mutex_lock(&st->lock);
+  armed_t *prev = NULL, *a = st->head;
   while (a && a->id != id) {
     prev = a;
     a = a->next;
   }
   if (a) {
     if (prev) prev->next = a->next;
-    else state->head = a->next;
-    if (state->tail == a) state->tail = prev;
-    free_armed(env, a);
+    else st->head = a->next;
+    if (st->tail == a) st->tail = prev;
   }
+  pthread_mutex_unlock(&st->lock);
+  if (a) free_armed(env, a);
   napi_value out;
   napi_get_boolean(env, a != NULL, &out);
   return out;
@@ -404,8 +487,11 @@ static napi_value NoSuccessor(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
   int32_t pid = 0;
   if (argc < 1 || napi_get_value_int32(env, arg, &pid) != napi_ok) return throw_type_error(env, "noSuccessor(pid)");
-  for (child_t *c = state_of(env)->children; c; c = c->next)
+  state_t *st = state_of(env);
+  pthread_mutex_lock(&st->lock);
+  for (child_t *c = st->children; c; c = c->next)
     if (c->pid == pid) c->successor_ok = 0;
+  pthread_mutex_unlock(&st->lock);
   return NULL;
 }
 
@@ -418,23 +504,42 @@ static napi_value Available(napi_env env, napi_callback_info info) {
   return out;
 }
 
-static void free_state(napi_env env, void *data, void *hint) {
+// The environment is going away: stop the watching thread. The state is not freed: the uv handle
+// closes on the loop's own time, and a child still running is the process's to end.
+static void stop_watching(napi_env env, void *data, void *hint) {
+  (void)env;
   (void)hint;
-  state_t *state = data;
-  while (state->head) {
-    armed_t *a = state->head;
-    state->head = a->next;
-    free_armed(env, a);
-  }
-  free(state);
+  state_t *st = data;
+  uint64_t one = 1;
+  if (write(st->stopfd, &one, sizeof one) == sizeof one) pthread_join(st->thread, NULL);
+  uv_close((uv_handle_t *)&st->async, NULL);
 }
 
 static napi_value Init(napi_env env, napi_value exports) {
-  state_t *state = calloc(1, sizeof *state);
-  if (!state || napi_set_instance_data(env, state, free_state, NULL) != napi_ok) {
-    free(state);
-    return throw_type_error(env, "wq-spawn: out of memory");
+  state_t *st = calloc(1, sizeof *st);
+  uv_loop_t *loop = NULL;
+  napi_get_uv_event_loop(env, &loop);
+  int ok = st && loop && pthread_mutex_init(&st->lock, NULL) == 0;
+  if (ok) {
+    st->env = env;
+    st->epfd = epoll_create1(EPOLL_CLOEXEC);
+    st->stopfd = eventfd(0, EFD_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    ok = st->epfd >= 0 && st->stopfd >= 0 && epoll_ctl(st->epfd, EPOLL_CTL_ADD, st->stopfd, &ev) == 0 && uv_async_init(loop, &st->async, on_exits) == 0;
   }
+  if (ok) {
+    st->async.data = st;
+    uv_unref((uv_handle_t *)&st->async);
+    // The thread takes no signal: they stay the event loop's.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    ok = pthread_create(&st->thread, NULL, watch, st) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!ok) uv_close((uv_handle_t *)&st->async, NULL);
+  }
+  if (ok) ok = napi_set_instance_data(env, st, stop_watching, NULL) == napi_ok;
+  if (!ok) return throw_type_error(env, "wq-spawn: cannot start its watching thread");
   napi_property_descriptor props[] = {
       {"spawn", NULL, Spawn, NULL, NULL, NULL, napi_default, NULL},
       {"arm", NULL, Arm, NULL, NULL, NULL, napi_default, NULL},

@@ -124,7 +124,8 @@ describe.each(backends)('runCommand with %s', (_name, addon) => {
 });
 
 // The next command started from the exit of the one before (what a drain does with the message it holds
-// ahead): only the native spawn has it.
+// ahead): only the native spawn has it. The first command waits at a gate the test opens once the next one
+// is armed: armed after an exit, a command waits for the next exit.
 describe.runIf(typeof native !== 'string')('armCommand (native spawn)', () => {
   const addon = native as NativeSpawn;
   const opts = (command: string, args: string[], extra: Partial<RunOptions> = {}): RunOptions & { native: NativeSpawn } => ({
@@ -138,6 +139,12 @@ describe.runIf(typeof native !== 'string')('armCommand (native spawn)', () => {
     ...extra,
     native: addon,
   });
+  /** A command that waits until open() and then runs `then` (a shell snippet). */
+  const gated = (then: string, env: Record<string, string> = {}) => {
+    const go = join(tempDir(), 'go');
+    const run = runCommand(opts('sh', ['-c', `until [ -e "$GO" ]; do sleep 0.005; done; ${then}`], { env: { PATH: process.env.PATH!, GO: go, ...env } }));
+    return { run, open: () => writeFileSync(go, '') };
+  };
   const arm = (o: RunOptions & { native: NativeSpawn }) => {
     let started: (run: Running) => void;
     const run = new Promise<Running>((resolve) => (started = resolve));
@@ -148,12 +155,14 @@ describe.runIf(typeof native !== 'string')('armCommand (native spawn)', () => {
     });
     return { armed, run, events };
   };
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
 
   it('starts an armed command the moment a running one exits 0, before that exit is reported', async () => {
     const out = join(tempDir(), 'out');
-    const first = runCommand(opts('sh', ['-c', 'cat > /dev/null'], { body: Buffer.from('one') }));
+    const first = gated('exit 0');
     const next = arm(opts('sh', ['-c', 'cat > "$OUT"'], { body: Buffer.from('two'), env: { PATH: process.env.PATH, OUT: out } }));
-    await first.done.then(() => next.events.push('first done'));
+    first.open();
+    await first.run.done.then(() => next.events.push('first done'));
     expect(next.events).toEqual(['started', 'first done']);
     expect(await (await next.run).done).toMatchObject({ kind: 'exited', exitCode: 0 });
     expect(readFileSync(out, 'utf8')).toBe('two');
@@ -162,47 +171,70 @@ describe.runIf(typeof native !== 'string')('armCommand (native spawn)', () => {
 
   it('starts armed commands in arming order, one per exit', async () => {
     const dir = tempDir();
-    const record = (name: string) => opts('sh', ['-c', `echo ${name} >> "$OUT"`], { env: { PATH: process.env.PATH, OUT: join(dir, 'order') } });
-    const first = runCommand(record('a'));
-    const b = arm(record('b'));
-    const c = arm(record('c'));
-    await first.done;
-    expect([b.events, c.events]).toEqual([['started'], []]);
+    const order = join(dir, 'order');
+    const first = gated('echo a >> "$OUT"', { OUT: order });
+    const b = arm(opts('sh', ['-c', 'echo b >> "$OUT"'], { env: { PATH: process.env.PATH, OUT: order } }));
+    const c = arm(opts('sh', ['-c', 'echo c >> "$OUT"'], { env: { PATH: process.env.PATH, OUT: order } }));
+    first.open();
+    await first.run.done;
+    expect(b.events).toEqual(['started']);
     await (await b.run).done;
     expect(c.events).toEqual(['started']);
     await (await c.run).done;
-    expect(readFileSync(join(dir, 'order'), 'utf8')).toBe('a\nb\nc\n');
+    expect(readFileSync(order, 'utf8')).toBe('a\nb\nc\n');
   });
 
   it.each([
-    ['exits 3', (r: Running) => r, ['-c', 'exit 3']],
-    ['is killed by a signal', (r: Running) => r, ['-c', 'kill -TERM $$']],
-    ['is stopped and exits 0 on SIGTERM', (r: Running) => (setTimeout(() => r.stop('SIGTERM'), 100), r), ['-c', 'trap "exit 0" TERM; while :; do sleep 0.02; done']],
-  ])('a command that %s starts nothing: the armed one can still be taken back', async (_what, act, args) => {
-    const first = act(runCommand(opts('sh', args)));
+    ['exits 3', false, 'exit 3'],
+    ['is killed by a signal', false, 'kill -TERM $$'],
+    ['is stopped and exits 0 on SIGTERM', true, 'trap "exit 0" TERM; while :; do sleep 0.02; done'],
+  ])('a command that %s starts nothing: the armed one can still be taken back', async (_what, stop, then) => {
+    const first = gated(then);
     const next = arm(opts('true', []));
-    await first.done;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    first.open();
+    if (stop) setTimeout(() => first.run.stop('SIGTERM'), 100);
+    await first.run.done;
+    await settle();
     expect(next.events).toEqual([]);
     expect(next.armed.disarm()).toBe(true);
     expect(next.armed.disarm()).toBe(false);
   });
 
+  it('is started by the exit even while the event loop is busy; taking it back is then too late', async () => {
+    const started = join(tempDir(), 'started');
+    const first = gated('exit 0');
+    const next = arm(opts('sh', ['-c', 'touch "$OUT"'], { env: { PATH: process.env.PATH, OUT: started } }));
+    first.open();
+    // Block the event loop (as a long synchronous task or a GC pause would) until the next command runs.
+    const block = new Int32Array(new SharedArrayBuffer(4));
+    for (let i = 0; !existsSync(started); i++) {
+      if (i > 1500) throw new Error('the armed command never started');
+      Atomics.wait(block, 0, 0, 10);
+    }
+    expect(next.armed.disarm()).toBe(false);
+    expect(next.events).toEqual([]); // the start is reported with the exit that made it, on the event loop
+    await first.run.done;
+    expect(next.events).toEqual(['started']);
+    expect(await (await next.run).done).toMatchObject({ kind: 'exited', exitCode: 0 });
+  });
+
   it('a command taken back before the exit never starts', async () => {
     const out = join(tempDir(), 'never');
-    const first = runCommand(opts('true', []));
+    const first = gated('exit 0');
     const next = arm(opts('sh', ['-c', 'touch "$OUT"'], { env: { PATH: process.env.PATH, OUT: out } }));
     expect(next.armed.disarm()).toBe(true);
-    await first.done;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    first.open();
+    await first.run.done;
+    await settle();
     expect(next.events).toEqual([]);
     expect(existsSync(out)).toBe(false);
   });
 
   it('an armed command that cannot start is reported as a spawn failure when its turn comes', async () => {
-    const first = runCommand(opts('true', []));
+    const first = gated('exit 0');
     const next = arm(opts(join(tempDir(), 'missing'), []));
-    await first.done;
+    first.open();
+    await first.run.done;
     expect(await (await next.run).done).toMatchObject({ kind: 'spawn-failed', error: { code: 'ENOENT' } });
   });
 });

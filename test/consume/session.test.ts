@@ -1,0 +1,112 @@
+import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { parseConsumeArgs } from '../../src/config/consume.js';
+import { ConsumeSession, type StartCommand } from '../../src/consume/session.js';
+import { createLogger } from '../../src/log.js';
+import type { Armed, Outcome, Running } from '../../src/process/runner.js';
+import { admin, brokerUrl, freshQueue, publish, queueState } from '../helpers/broker.js';
+import { waitFor } from '../helpers/wait.js';
+
+// The session against a real broker channel, with commands the test ends itself. What it covers is
+// the one order of events a CLI test cannot force: the spawn addon starts an armed message's command
+// (from another command's exit) just as the session takes the message back, so the take-back fails
+// and the start arrives afterwards. That command runs, is counted as in hand, and settles its message.
+
+interface Scripted extends Running {
+  body: string;
+  end(outcome: Partial<Outcome> & Pick<Outcome, 'kind'>): void;
+  stops: string[];
+}
+
+function scripted(msg: ConsumeMessage): Scripted {
+  let resolve!: (o: Outcome) => void;
+  const done = new Promise<Outcome>((r) => (resolve = r));
+  const stops: string[] = [];
+  return {
+    pid: 1,
+    done,
+    body: msg.content.toString(),
+    stops,
+    stop: (signal = 'SIGTERM') => void stops.push(signal),
+    end: (o) => resolve({ durationMs: 1, timedOut: false, stopped: false, exitCode: 0, ...o } as Outcome),
+  };
+}
+
+async function session(queue: string, args: string[]) {
+  const request = parseConsumeArgs(['-q', queue, '--log-level', 'silent', ...args, '--', 'true'], { BROKER_URL: brokerUrl() });
+  if (request.kind !== 'run') throw new Error('not a run');
+  const conn = await admin();
+  const ch = (await conn.createConfirmChannel()) as ConfirmChannel;
+  const runs: Scripted[] = [];
+  const armed: Array<{ msg: ConsumeMessage; onStarted: (run: Running) => void; taken: boolean }> = [];
+  let refuseTakeBack = false;
+  const start = ((msg: ConsumeMessage) => {
+    const run = scripted(msg);
+    runs.push(run);
+    return run;
+  }) as StartCommand;
+  start.arm = (msg, _attempt, onStarted): Armed => {
+    const entry = { msg, onStarted, taken: false };
+    armed.push(entry);
+    return { disarm: () => (refuseTakeBack ? false : (entry.taken = true)) };
+  };
+  const s = new ConsumeSession(request.config, createLogger('test', 'silent'), ch, start);
+  await s.open();
+  // What the addon does at an exit: start the first armed command not taken back.
+  const startArmed = () => {
+    const entry = armed.find((a) => !a.taken)!;
+    entry.taken = true;
+    const run = scripted(entry.msg);
+    runs.push(run);
+    entry.onStarted(run);
+    return run;
+  };
+  return { s, ch, runs, armed, startArmed, refuse: () => (refuseTakeBack = true) };
+}
+
+describe('ConsumeSession and armed starts', () => {
+  it('a message whose armed start beat the take-back still runs, keeps the run open, and is acked', async () => {
+    const queue = await freshQueue('session-race');
+    await publish(queue, ['one', 'two']);
+    const { s, ch, runs, armed, startArmed, refuse } = await session(queue, ['--until-empty', '--prefetch', '2']);
+    await waitFor(() => runs.length === 1 && armed.length === 1, 'the first command running and the second message armed');
+    refuse();
+    runs[0]!.end({ kind: 'exited', exitCode: 3 }); // a failure ends the run: the waiting message is taken back...
+    await sleep(100);
+    const late = startArmed(); // ...but the addon had started it already
+    expect(late.body).toBe('two');
+    let closed = false;
+    void s.closed.then(() => (closed = true));
+    await sleep(100);
+    expect(closed).toBe(false); // it is in hand: the run waits for it
+    expect(late.stops).toEqual([]); // a failure stops nothing that runs
+    late.end({ kind: 'exited', exitCode: 0 });
+    await s.closed;
+    await s.cancelDone();
+    await ch.close();
+    expect(s.end.exitCode).toBe(3);
+    expect(s.stats.summary()).toMatchObject({ acked: 1, retried: 1 });
+    // 'one' is back as a retry copy; 'two' was acked.
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
+  it('one that starts after a SIGTERM is stopped with it, and its message handed back', async () => {
+    const queue = await freshQueue('session-race-term');
+    await publish(queue, ['one', 'two']);
+    const { s, ch, runs, armed, startArmed, refuse } = await session(queue, ['--until-empty', '--prefetch', '2']);
+    await waitFor(() => runs.length === 1 && armed.length === 1, 'the first command running and the second message armed');
+    refuse();
+    s.signal('SIGTERM');
+    expect(runs[0]!.stops).toEqual(['SIGTERM']);
+    const late = startArmed();
+    expect(late.stops).toEqual(['SIGTERM']);
+    runs[0]!.end({ kind: 'signaled', signal: 'SIGTERM', stopped: true } as Partial<Outcome> & { kind: 'signaled' });
+    late.end({ kind: 'signaled', signal: 'SIGTERM', stopped: true } as Partial<Outcome> & { kind: 'signaled' });
+    await s.closed;
+    await s.cancelDone();
+    await ch.close();
+    expect(s.end.exitCode).toBe(143);
+    expect(await queueState(queue)).toEqual({ ready: 2, unacked: 0, consumers: 0 });
+  });
+});
