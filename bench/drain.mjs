@@ -26,6 +26,8 @@ export async function drain(ctx) {
     ...(haveAmqpTools ? [{ key: 'amqp', name: `amqp-consume -c ${messages} cat`, argv: (q) => ['amqp-consume', '--url', url, '-q', q, '-c', String(messages), 'cat'] }] : []),
     { key: 'wq1', name: 'wq-consume --until-empty -- cat', argv: wq() },
     { key: 'wq2', name: 'wq-consume --until-empty --concurrency 2 -- cat', argv: wq('--concurrency', '2') },
+    // Short items only: more messages armed ahead, at the price of fairness between pods for long ones.
+    { key: 'wq2p6', name: 'wq-consume --until-empty --concurrency 2 --prefetch 6 -- cat', argv: wq('--concurrency', '2', '--prefetch', '6') },
     // The same wq-consume with the addon turned off: what posix_spawn gains over node:child_process.
     { key: 'wqcp', name: 'wq-consume --until-empty -- cat, WQ_SPAWN=child_process', argv: wq(), env: { WQ_SPAWN: 'child_process' } },
     ...(haveAddon ? [spawnFloor(1), spawnFloor(2)] : []),
@@ -63,6 +65,7 @@ export async function drain(ctx) {
     ? [
         ratioRow('wq-consume / amqp-consume, msg/s, concurrency 1', pairedRatios(s.wq1.rate, s.amqp.rate), '>= 0.95', (m) => m >= 0.95),
         ratioRow('wq-consume --concurrency 2 / amqp-consume, msg/s', pairedRatios(s.wq2.rate, s.amqp.rate), '>= 1.3', (m) => m >= 1.3),
+        ratioRow('wq-consume --concurrency 2 --prefetch 6 / amqp-consume, msg/s (short items: more messages armed ahead)', pairedRatios(s.wq2p6.rate, s.amqp.rate), 'info'),
         ratioRow('naive Node consumer / amqp-consume, msg/s (Node\'s own ceiling here)', pairedRatios(s.naive.rate, s.amqp.rate), 'info'),
         ratioRow('wq-consume / naive Node consumer, msg/s', pairedRatios(s.wq1.rate, s.naive.rate), 'info'),
         ratioRow('wq-consume / the same with WQ_SPAWN=child_process (what posix_spawn gains), msg/s', pairedRatios(s.wq1.rate, s.wqcp.rate), 'info'),

@@ -20,6 +20,7 @@ export async function publish(ctx) {
 
   const contenders = [
     { key: 'floor', name: `floor (bench/floor-publish.mjs, window 1000), ${messages} msgs`, count: messages, declare: false, argv: () => [node, floors['floor-publish'], bigFile] },
+    { key: 'floorm', name: `floor with the mandatory flag, as wq-publish sets it (MANDATORY=1), ${messages} msgs`, count: messages, declare: false, env: { MANDATORY: '1' }, argv: () => [node, floors['floor-publish'], bigFile] },
     ...(haveWq ? [{ key: 'wq', name: `wq-publish --file, ${messages} msgs`, count: messages, declare: false, argv: (q) => [node, wqPublish, '-q', q, '--file', bigFile] }] : []),
     ...(haveAmqpTools ? [{ key: 'loop', name: `amqp-publish per item (sh loop), ${loopItems} msgs`, count: loopItems, declare: true, argv: () => ['sh', '-c', LOOP, 'loop', smallFile] }] : []),
   ];
@@ -27,7 +28,7 @@ export async function publish(ctx) {
   for (let round = 0; round < rounds; round++) {
     for (const c of rotated(contenders, round)) {
       const queue = await freshQueue(admin, `publish-${c.key}`, c.declare);
-      const r = expectOk(c.name, await runTimed(c.argv(queue), { env: { ...process.env, BROKER_URL: url, QUEUE: queue }, statsDir, timeoutMs: 600_000 }));
+      const r = expectOk(c.name, await runTimed(c.argv(queue), { env: { ...process.env, BROKER_URL: url, QUEUE: queue, ...c.env }, statsDir, timeoutMs: 600_000 }));
       const landed = await depth(admin, queue);
       if (landed !== c.count) throw new Error(`publish ${c.name}: ${landed} messages in the queue, expected ${c.count}`);
       await removeQueue(admin, queue);
@@ -42,6 +43,7 @@ export async function publish(ctx) {
   if (!haveWq) rows.splice(1, 0, [`wq-publish: **not built** (${wqPublish} missing)`, 'n/a', 'n/a', 'n/a']);
   const ratios = [
     haveWq ? ratioRow('wq-publish / floor publisher, msg/s', pairedRatios(s.wq.rate, s.floor.rate), '>= 0.95', (m) => m >= 0.95) : ['wq-publish / floor publisher, msg/s', 'not built', '>= 0.95', 'n/a'],
+    ...(haveWq ? [ratioRow('wq-publish / the floor with the mandatory flag, msg/s (the same broker work)', pairedRatios(s.wq.rate, s.floorm.rate), 'info'), ratioRow('floor with the mandatory flag / floor, msg/s (what mandatory costs)', pairedRatios(s.floorm.rate, s.floor.rate), 'info')] : []),
     haveWq && haveAmqpTools ? ratioRow('wq-publish / amqp-publish per item, msg/s', pairedRatios(s.wq.rate, s.loop.rate), '> 100', (m) => m > 100) : ['wq-publish / amqp-publish per item, msg/s', haveWq ? 'amqp-tools missing' : 'not built', '> 100', 'n/a'],
     ...(haveAmqpTools ? [ratioRow('floor publisher / amqp-publish per item, msg/s', pairedRatios(s.floor.rate, s.loop.rate), 'info')] : []),
   ];
