@@ -29,19 +29,21 @@ const native = loadNativeSpawn(ADDON);
 const backends: Array<[string, NativeSpawn | undefined]> = [['node:child_process', undefined]];
 if (typeof native !== 'string') backends.unshift(['native posix_spawn', native]);
 
+/** A command with an empty body, the PATH only, no timeout; `extra` overrides. */
+const options = (command: string, args: string[], addon: NativeSpawn | undefined, extra: Partial<RunOptions> = {}): RunOptions => ({
+  command,
+  file: command.includes('/') ? command : `/bin/${command}`,
+  args,
+  body: Buffer.alloc(0),
+  env: { PATH: process.env.PATH },
+  timeoutMs: 0,
+  graceMs: 5000,
+  native: addon,
+  ...extra,
+});
+
 describe.each(backends)('runCommand with %s', (_name, addon) => {
-  const run = (command: string, args: string[], extra: Partial<RunOptions> = {}) =>
-    runCommand({
-      command,
-      file: command.includes('/') ? command : `/bin/${command}`,
-      args,
-      body: Buffer.alloc(0),
-      env: { PATH: process.env.PATH },
-      timeoutMs: 0,
-      graceMs: 5000,
-      native: addon,
-      ...extra,
-    });
+  const run = (command: string, args: string[], extra: Partial<RunOptions> = {}) => runCommand(options(command, args, addon, extra));
 
   it.each([
     ['a small binary body', 200],
@@ -128,17 +130,7 @@ describe.each(backends)('runCommand with %s', (_name, addon) => {
 // is armed: armed after an exit, a command waits for the next exit.
 describe.runIf(typeof native !== 'string')('armCommand (native spawn)', () => {
   const addon = native as NativeSpawn;
-  const opts = (command: string, args: string[], extra: Partial<RunOptions> = {}): RunOptions & { native: NativeSpawn } => ({
-    command,
-    file: command.includes('/') ? command : `/bin/${command}`,
-    args,
-    body: Buffer.alloc(0),
-    env: { PATH: process.env.PATH },
-    timeoutMs: 0,
-    graceMs: 5000,
-    ...extra,
-    native: addon,
-  });
+  const opts = (command: string, args: string[], extra: Partial<RunOptions> = {}) => ({ ...options(command, args, addon, extra), native: addon });
   /** A command that waits until open() and then runs `then` (a shell snippet). */
   const gated = (then: string, env: Record<string, string> = {}) => {
     const go = join(tempDir(), 'go');
