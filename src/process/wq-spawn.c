@@ -173,8 +173,19 @@ static int start(const char *path, char *const argv[], char *const envp[], int s
   return err;
 }
 
-// Start one child and watch it: [pid, stdinFd, written], or -errno when nothing was started. Takes
-// ownership of on_exit (the reference is deleted when nothing was started).
+// A child that cannot be watched must not run unobserved.
+static void kill_and_reap(pid_t pid) {
+  kill(pid, SIGKILL);
+  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+}
+
+// Takes a child off the watched list; the caller holds st->lock.
+static void unlink_child(state_t *st, child_t *child) {
+  if (child->prev) child->prev->next = child->next;
+  else st->children = child->next;
+  if (child->next) child->next->prev = child->prev;
+}
+
 // Start one child, write what fits of the body, and have it watched. Any thread; no N-API.
 static started_t launch(state_t *st, const char *path, char *const argv[], char *const envp[], const void *body, size_t body_len, child_t **out) {
   started_t r = {0, 0, -1, 0};
@@ -187,12 +198,9 @@ static started_t launch(state_t *st, const char *path, char *const argv[], char 
   if (!r.err && !child) r.err = ENOMEM;
   if (!r.err && (pidfd = pidfd_open(r.pid)) < 0) r.err = errno;
   if (r.err) {
-    // Started but cannot be watched (available() said yes, so this is unexpected): do not leave it
-    // running unobserved; the caller reports the error.
-    if (r.pid > 0) {
-      kill(r.pid, SIGKILL);
-      while (waitpid(r.pid, NULL, 0) < 0 && errno == EINTR) {}
-    }
+    // Started but cannot be watched (available() said yes, so this is unexpected): the caller
+    // reports the error.
+    if (r.pid > 0) kill_and_reap(r.pid);
     if (fds[1] >= 0) close(fds[1]);
     free(child);
     r.pid = 0;
@@ -229,15 +237,12 @@ static started_t launch(state_t *st, const char *path, char *const argv[], char 
   struct epoll_event ev = {.events = EPOLLIN, .data.ptr = child};
   // Level-triggered: an exit before this is not missed.
   if (epoll_ctl(st->epfd, EPOLL_CTL_ADD, pidfd, &ev) < 0) {
-    // Nothing would ever report this child's exit: do not leave it running unobserved.
+    // Nothing would ever report this child's exit.
     r.err = errno;
     pthread_mutex_lock(&st->lock);
-    if (child->prev) child->prev->next = child->next;
-    else st->children = child->next;
-    if (child->next) child->next->prev = child->prev;
+    unlink_child(st, child);
     pthread_mutex_unlock(&st->lock);
-    kill(r.pid, SIGKILL);
-    while (waitpid(r.pid, NULL, 0) < 0 && errno == EINTR) {}
+    kill_and_reap(r.pid);
     close(pidfd);
     if (r.stdin_fd >= 0) close(r.stdin_fd);
     free(child);
@@ -276,9 +281,7 @@ static void *watch(void *arg) {
       else if (WIFSIGNALED(wstatus)) child->signal = WTERMSIG(wstatus);
 
       pthread_mutex_lock(&st->lock);
-      if (child->prev) child->prev->next = child->next;
-      else st->children = child->next;
-      if (child->next) child->next->prev = child->prev;
+      unlink_child(st, child);
       armed_t *next = NULL;
       if (child->code == 0 && child->successor_ok && st->head) {
         next = st->head;
