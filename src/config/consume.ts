@@ -8,7 +8,7 @@ import { SPAWN_MODES, type SpawnMode } from '../process/native-spawn.js';
 export const CONSUME_OPTIONS: readonly OptionSpec[] = [
   ...CONNECTION_OPTIONS,
   { group: 'Consuming', name: 'count', short: 'c', type: 'string', arg: 'N', help: `messages to process, then exit (default ${DEFAULTS.count}; 0 = no limit)` },
-  { group: 'Consuming', name: 'prefetch', short: 'p', type: 'string', arg: 'N', help: `unacked messages the broker may push (default: --concurrency + ${DEFAULTS.prefetchAhead}, at most --count)` },
+  { group: 'Consuming', name: 'prefetch', short: 'p', type: 'string', arg: 'N', help: `unacked messages the broker may push (default: --concurrency + ${DEFAULTS.prefetchAhead}, at most --count; more in a drain of short commands)` },
   { group: 'Consuming', name: 'declare', short: 'd', type: 'boolean', help: 'declare the queue (durable) if it does not exist' },
   { group: 'Consuming', name: 'queue-type', type: 'string', arg: 'TYPE', help: 'classic|quorum, for --declare (default classic)' },
   { group: 'Consuming', name: 'wait', short: 'w', type: 'string', arg: 'SECONDS', help: 'give up (exit 75) if no message arrives in time (default: wait forever)' },
@@ -31,6 +31,8 @@ export interface ConsumeConfig extends ConnectionConfig {
   args: string[];
   count: number;
   prefetch: number;
+  /** Messages a second consumer holds once the commands prove short (DEFAULTS.shortCommandRun); 0 = never. */
+  prefetchGrowth: number;
   concurrency: number;
   declare: boolean;
   queueType: QueueType;
@@ -79,6 +81,7 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
       count,
       concurrency,
       prefetch: integer(values.prefetch, 'prefetch', defaultPrefetch(concurrency, count), 1),
+      prefetchGrowth: values.prefetch === undefined && count === 0 ? concurrency * DEFAULTS.prefetchGrowthPerCommand : 0,
       declare: values.declare === true,
       queueType: queueType(values['queue-type']),
       waitSeconds: seconds(values.wait, 'wait', DEFAULTS.waitSeconds),
@@ -100,7 +103,8 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
 
 // One message beyond the commands running, so a drain never waits for the ack -> next delivery round
 // trip; never more than --count, so `-c 1` takes exactly one message (a second one pushed before the
-// cancel would come back marked redelivered).
+// cancel would come back marked redelivered). A drain of short commands holds more (prefetchGrowth):
+// only without --count, whose end could otherwise take messages beyond it.
 function defaultPrefetch(concurrency: number, count: number): number {
   const ahead = concurrency + DEFAULTS.prefetchAhead;
   return count > 0 ? Math.max(1, Math.min(ahead, count)) : ahead;

@@ -22,6 +22,18 @@ export const DEFAULTS = {
    * --count), so the next message is already here when a command exits. @default 1
    */
   prefetchAhead: 1,
+  /**
+   * A drain (--until-empty or --count 0) with the default prefetch, once its commands prove short: after
+   * shortCommandRun commands in a row each succeeded in under shortCommandMs, a second consumer holds this
+   * many more messages per --concurrency, so that the ack -> next delivery round trip never idles a slot
+   * (bench/README.md). Long commands never trigger it: messages held ahead are work other pods cannot take.
+   * @default 2
+   */
+  prefetchGrowthPerCommand: 2,
+  /** @default 20 */
+  shortCommandMs: 20,
+  /** @default 16 */
+  shortCommandRun: 16,
   /** Seconds to wait for the first message; 0 = forever, as amqp-consume. @default 0 */
   waitSeconds: 0,
   /** --until-empty: seconds the queue must stay empty before exiting. @default 3 */

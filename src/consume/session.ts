@@ -1,9 +1,10 @@
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { ConsumeConfig } from '../config/consume.js';
 import { BrokerUnavailableError, NoMessageError, QueueConfigError, type WqError } from '../errors.js';
+import { DEFAULTS } from '../config/defaults.js';
 import { EXIT, signalExitCode } from '../exit-codes.js';
 import type { Logger } from '../log.js';
-import { exitStatusOf, outcomeFields, outcomeText } from '../process/outcome.js';
+import { exitStatusOf, outcomeFields, outcomeText, succeeded } from '../process/outcome.js';
 import type { Armed, Outcome, Running } from '../process/runner.js';
 import { lostError } from './lost-error.js';
 import { deliveryCounts } from './message-env.js';
@@ -84,7 +85,13 @@ export class ConsumeSession {
   private cancelled: Promise<unknown> | undefined;
   private subscribed = false;
   private subscriptions = 0;
-  private consumerTag = '';
+  /** Our consumers: one, and a second once the commands prove short (prefetchGrowth). */
+  private consumerTags: string[] = [];
+  /** The channel's basic.qos now: it applies to the consumers subscribed after it. */
+  private qos = 0;
+  /** Commands in a row that succeeded in under DEFAULTS.shortCommandMs, and whether the second consumer is there. */
+  private shortRun = 0;
+  private grown = false;
   private pollTimer: NodeJS.Timeout | undefined;
   private pollWake: (() => void) | undefined;
   private toldPeers = false;
@@ -111,26 +118,51 @@ export class ConsumeSession {
 
   /** basic.qos, then basic.consume. */
   async open(): Promise<void> {
-    await this.channel.prefetch(this.config.prefetch);
     await this.subscribe();
   }
 
-  // basic.consume with our own tag (known before the first delivery, which can beat consume-ok).
   private async subscribe(): Promise<void> {
-    this.consumerTag = `wq-consume-${process.pid}-${Date.now().toString(36)}-${++this.subscriptions}`;
     this.state = 'consuming';
     this.subscribed = true;
     this.cancelled = undefined;
-    await this.channel.consume(this.config.queue, (msg) => this.deliver(msg), { noAck: false, consumerTag: this.consumerTag });
-    this.log.debug({ queue: this.config.queue, consumerTag: this.consumerTag }, 'waiting for messages');
+    this.shortRun = 0;
+    this.grown = false;
+    const tag = await this.consume(this.config.prefetch);
+    this.log.debug({ queue: this.config.queue, consumerTag: tag }, 'waiting for messages');
     if (this.holdsNothing()) this.armQuiet();
   }
 
-  deliver(msg: ConsumeMessage | null): void {
-    if (msg === null) {
-      void this.consumerCancelled();
+  // basic.qos when it changes, then basic.consume with our own tag (known before the first delivery, which
+  // can beat consume-ok). Both are sent at once, so a basic.cancel asked for meanwhile goes after them.
+  private async consume(prefetch: number): Promise<string> {
+    const tag = `wq-consume-${process.pid}-${Date.now().toString(36)}-${++this.subscriptions}`;
+    this.consumerTags.push(tag);
+    const qos = this.qos === prefetch ? undefined : this.channel.prefetch(prefetch);
+    this.qos = prefetch;
+    const consumed = this.channel.consume(this.config.queue, (msg) => (msg === null ? void this.consumerCancelled(tag) : this.deliver(msg)), { noAck: false, consumerTag: tag });
+    await Promise.all([qos, consumed]);
+    return tag;
+  }
+
+  // The commands prove short: a second consumer with a prefetch of its own, so that more messages wait,
+  // armed, and the ack -> delivery round trip after each exit never leaves a slot idle. Never with
+  // --prefetch or --count (prefetchGrowth 0), never for long commands, once per subscription.
+  private grow(outcome: Outcome): void {
+    if (this.config.prefetchGrowth === 0 || this.grown || this.state !== 'consuming' || !this.subscribed) return;
+    if (!succeeded(outcome) || outcome.durationMs >= DEFAULTS.shortCommandMs) {
+      this.shortRun = 0;
       return;
     }
+    if (++this.shortRun < DEFAULTS.shortCommandRun) return;
+    this.grown = true;
+    const { queue, prefetch, prefetchGrowth } = this.config;
+    this.consume(prefetchGrowth).then(
+      (tag) => this.log.info({ queue, consumerTag: tag, prefetch: prefetch + prefetchGrowth }, `commands take under ${DEFAULTS.shortCommandMs} ms: a second consumer holds ${prefetchGrowth} more messages ahead`),
+      () => undefined, // the channel closed: channelLost() has the reason
+    );
+  }
+
+  deliver(msg: ConsumeMessage): void {
     if (this.state !== 'consuming') {
       // Pushed before our basic.cancel took effect: hand it straight back.
       if (this.channelOpen) this.channel.nack(msg, false, true);
@@ -151,8 +183,12 @@ export class ConsumeSession {
   // The broker cancelled our consumer (basic.cancel). The queue was deleted, or, on RabbitMQ 4.3+, a
   // quorum queue's delivery acknowledgement timeout expired: it has put our messages back already, and
   // an ack on their tags would close the channel. So nothing in hand is settled any more.
-  private async consumerCancelled(): Promise<void> {
-    this.subscribed = false;
+  private async consumerCancelled(tag: string): Promise<void> {
+    const i = this.consumerTags.indexOf(tag);
+    if (i < 0) return;
+    this.consumerTags.splice(i, 1);
+    if (!this.deliveriesValid) return; // our other consumer's cancel has ended the run already
+    this.subscribed = this.consumerTags.length > 0; // so that stop() cancels the one left
     this.deliveriesValid = false;
     this.dropWaiting();
     let exists = true;
@@ -199,6 +235,7 @@ export class ConsumeSession {
 
   async commandExited(slot: Slot, outcome: Outcome): Promise<void> {
     this.stats.commandEnded(outcome.durationMs);
+    this.grow(outcome);
     const decision = verdict(outcome, slot.attempt, this.end.kind === 'signal' || !this.channelOpen, this.config);
     if (decision.action === 'retry' && this.failureEndsRun()) {
       // Stop taking before the ack, so the retry copy is not pushed to us and bounced back redelivered.
@@ -372,7 +409,7 @@ export class ConsumeSession {
   private cancelConsumer(): void {
     if (!this.subscribed || !this.channelOpen) return;
     this.subscribed = false;
-    this.cancelled = this.channel.cancel(this.consumerTag).catch(() => undefined);
+    this.cancelled = Promise.all(this.consumerTags.splice(0).map((tag) => this.channel.cancel(tag).catch(() => undefined)));
   }
 
   private armQuiet(): void {

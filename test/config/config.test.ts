@@ -42,6 +42,13 @@ describe('configuration precedence: flag > environment > default', () => {
     expect(run(['-q', 'q', '-c', '2', '-j', '3', '--', 'cat']).prefetch).toBe(2);
     expect(run(['-q', 'q', '-c', '0', '--', 'cat']).prefetch).toBe(2);
     expect(run(['-q', 'q', '--until-empty', '-p', '1', '--', 'cat']).prefetch).toBe(1);
+    // A drain of short commands grows by 2 per command: not with --prefetch, not with a --count.
+    expect(run(['-q', 'q', '--until-empty', '--', 'cat']).prefetchGrowth).toBe(2);
+    expect(run(['-q', 'q', '--until-empty', '-j', '3', '--', 'cat']).prefetchGrowth).toBe(6);
+    expect(run(['-q', 'q', '-c', '0', '-j', '2', '--', 'cat']).prefetchGrowth).toBe(4);
+    expect(run(['-q', 'q', '--until-empty', '-p', '2', '--', 'cat']).prefetchGrowth).toBe(0);
+    expect(run(['-q', 'q', '-c', '3000', '--', 'cat']).prefetchGrowth).toBe(0);
+    expect(run(['-q', 'q', '--', 'cat']).prefetchGrowth).toBe(0);
   });
 });
 

@@ -13,6 +13,20 @@ const exclusive = (dir: string) =>
   `mkdir "${dir}/lock" 2>/dev/null || exit 9; cat >> "${dir}/bodies"; echo >> "${dir}/bodies"; sleep 0.2; rmdir "${dir}/lock"; exit "\${EXIT:-0}"`;
 
 describe('--prefetch above --concurrency', () => {
+  it('a drain of short commands holds more ahead once they prove short, and still runs each message once', async () => {
+    const queue = await freshQueue('prefetch-grow');
+    const bodies = Array.from({ length: 200 }, (_, i) => `item-${i}\n`);
+    await publish(queue, bodies);
+    const run = await cli('wq-consume', ['-q', queue, '--until-empty', '--idle', '0.5', '-j', '2', '--', 'cat']);
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout.split('\n').filter(Boolean).sort()).toEqual(bodies.map((b) => b.trim()).sort());
+    const grew = run.logs.filter((l) => /a second consumer holds 4 more messages ahead/.test(l.msg));
+    expect(grew).toHaveLength(1);
+    expect(grew[0]).toMatchObject({ queue, prefetch: 7 });
+    expect(run.logs.filter((l) => l.msg === 'command succeeded: acked')).toHaveLength(200);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
   it('runs the commands one at a time with --prefetch 3 and acks every message', async () => {
     const queue = await freshQueue('prefetch-serial');
     await publish(queue, ['one', 'two', 'three', 'four']);

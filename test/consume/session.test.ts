@@ -110,3 +110,100 @@ describe('ConsumeSession and armed starts', () => {
     expect(await queueState(queue)).toEqual({ ready: 2, unacked: 0, consumers: 0 });
   });
 });
+
+// A drain with the default prefetch holds more messages ahead once its commands prove short: a second
+// consumer with a prefetch of its own. Long commands never trigger it (what waits ahead is work other
+// pods cannot take), nor --prefetch or --count.
+describe('ConsumeSession: the prefetch of a drain of short commands', () => {
+  const bodies = (n: number) => Array.from({ length: n }, (_, i) => `m${i}`);
+
+  // Ends the commands one by one as the session starts them, each reporting durationMs.
+  async function runAll(runs: Scripted[], n: number, durationMs: number, after?: (i: number) => Promise<void>) {
+    for (let i = 0; i < n; i++) {
+      await waitFor(() => runs.length > i, `command ${i + 1} started`);
+      runs[i]!.end({ kind: 'exited', exitCode: 0, durationMs });
+      await after?.(i);
+    }
+  }
+
+  async function consumers(queue: string): Promise<number> {
+    const ch = await (await admin()).createChannel();
+    const { consumerCount } = await ch.checkQueue(queue);
+    await ch.close();
+    return consumerCount;
+  }
+
+  for (const type of ['classic', 'quorum'] as const) {
+    it(`subscribes a second consumer after 16 short commands, processes every message once, and ends with both cancelled (${type})`, async () => {
+      const queue = await freshQueue('session-grow', type === 'quorum' ? { 'x-queue-type': 'quorum' } : {});
+      await publish(queue, bodies(40));
+      const { s, ch, runs } = await session(queue, ['--until-empty', '--idle', '0.3']);
+      const seen: number[] = [];
+      await runAll(runs, 40, 2, async (i) => {
+        if (i === 5 || i === 30) seen.push(await consumers(queue));
+      });
+      await s.closed;
+      await s.cancelDone();
+      expect(await consumers(queue)).toBe(0); // both cancelled before the channel closes
+      await ch.close();
+      expect(seen).toEqual([1, 2]);
+      expect(runs.map((r) => r.body)).toEqual(bodies(40)); // in queue order, each once
+      expect(s.end.exitCode).toBe(0);
+      expect(s.stats.summary()).toMatchObject({ acked: 40 });
+      expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+    });
+  }
+
+  it('keeps one consumer when the commands take 20 ms or more', async () => {
+    const queue = await freshQueue('session-no-grow');
+    await publish(queue, bodies(24));
+    const { s, ch, runs } = await session(queue, ['--until-empty', '--idle', '0.3']);
+    const seen: number[] = [];
+    await runAll(runs, 24, 20, async (i) => {
+      if (i === 20) seen.push(await consumers(queue));
+    });
+    await s.closed;
+    await s.cancelDone();
+    await ch.close();
+    expect(seen).toEqual([1]);
+    expect(s.stats.summary()).toMatchObject({ acked: 24 });
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('keeps one consumer with --prefetch set, and with --count', async () => {
+    for (const args of [['--until-empty', '--idle', '0.3', '--prefetch', '2'], ['-c', '24']]) {
+      const queue = await freshQueue('session-no-grow-set');
+      const counted = args[0] === '-c';
+      await publish(queue, bodies(counted ? 26 : 24));
+      const { s, ch, runs } = await session(queue, args);
+      const seen: number[] = [];
+      await runAll(runs, 24, 1, async (i) => {
+        if (i === 20) seen.push(await consumers(queue));
+      });
+      await s.closed;
+      await s.cancelDone();
+      await ch.close();
+      expect(seen).toEqual([1]);
+      expect(runs).toHaveLength(24);
+      expect(await queueState(queue)).toEqual({ ready: counted ? 2 : 0, unacked: 0, consumers: 0 });
+    }
+  });
+
+  it('hands back what both consumers hold when SIGTERM comes after the growth', async () => {
+    const queue = await freshQueue('session-grow-term');
+    await publish(queue, bodies(30));
+    const { s, ch, runs } = await session(queue, ['--until-empty', '--idle', '5']);
+    await runAll(runs, 17, 1);
+    await waitFor(async () => (await consumers(queue)) === 2, 'the second consumer');
+    await waitFor(() => runs.length === 18, 'command 18 started');
+    s.signal('SIGTERM');
+    expect(runs[17]!.stops).toEqual(['SIGTERM']);
+    runs[17]!.end({ kind: 'signaled', signal: 'SIGTERM', stopped: true } as Partial<Outcome> & { kind: 'signaled' });
+    await s.closed;
+    await s.cancelDone();
+    await ch.close();
+    expect(s.end.exitCode).toBe(143);
+    expect(s.stats.summary()).toMatchObject({ acked: 17 });
+    expect(await queueState(queue)).toEqual({ ready: 13, unacked: 0, consumers: 0 });
+  });
+});
