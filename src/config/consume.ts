@@ -31,8 +31,10 @@ export interface ConsumeConfig extends ConnectionConfig {
   args: string[];
   count: number;
   prefetch: number;
-  /** Messages a second consumer holds once the commands prove short (DEFAULTS.shortCommandRun); 0 = never. */
+  /** Messages a second consumer holds once shortCommandRun commands in a row succeeded in under shortCommandMs; 0 = never. */
   prefetchGrowth: number;
+  shortCommandMs: number;
+  shortCommandRun: number;
   concurrency: number;
   declare: boolean;
   queueType: QueueType;
@@ -82,6 +84,8 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
       concurrency,
       prefetch: integer(values.prefetch, 'prefetch', defaultPrefetch(concurrency, count), 1),
       prefetchGrowth: values.prefetch === undefined && count === 0 ? concurrency * DEFAULTS.prefetchGrowthPerCommand : 0,
+      shortCommandMs: DEFAULTS.shortCommandMs,
+      shortCommandRun: DEFAULTS.shortCommandRun,
       declare: values.declare === true,
       queueType: queueType(values['queue-type']),
       waitSeconds: seconds(values.wait, 'wait', DEFAULTS.waitSeconds),

@@ -1,7 +1,6 @@
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { ConsumeConfig } from '../config/consume.js';
 import { BrokerUnavailableError, NoMessageError, QueueConfigError, type WqError } from '../errors.js';
-import { DEFAULTS } from '../config/defaults.js';
 import { EXIT, signalExitCode } from '../exit-codes.js';
 import type { Logger } from '../log.js';
 import { exitStatusOf, outcomeFields, outcomeText, succeeded } from '../process/outcome.js';
@@ -89,7 +88,7 @@ export class ConsumeSession {
   private consumerTags: string[] = [];
   /** The channel's basic.qos now: it applies to the consumers subscribed after it. */
   private qos = 0;
-  /** Commands in a row that succeeded in under DEFAULTS.shortCommandMs, and whether the second consumer is there. */
+  /** Commands in a row that succeeded in under config.shortCommandMs, and whether the second consumer is there. */
   private shortRun = 0;
   private grown = false;
   private pollTimer: NodeJS.Timeout | undefined;
@@ -149,15 +148,15 @@ export class ConsumeSession {
   // --prefetch or --count (prefetchGrowth 0), never for long commands, once per subscription.
   private grow(outcome: Outcome): void {
     if (this.config.prefetchGrowth === 0 || this.grown || this.state !== 'consuming' || !this.subscribed) return;
-    if (!succeeded(outcome) || outcome.durationMs >= DEFAULTS.shortCommandMs) {
+    if (!succeeded(outcome) || outcome.durationMs >= this.config.shortCommandMs) {
       this.shortRun = 0;
       return;
     }
-    if (++this.shortRun < DEFAULTS.shortCommandRun) return;
+    if (++this.shortRun < this.config.shortCommandRun) return;
     this.grown = true;
-    const { queue, prefetch, prefetchGrowth } = this.config;
+    const { queue, prefetch, prefetchGrowth, shortCommandMs } = this.config;
     this.consume(prefetchGrowth).then(
-      (tag) => this.log.info({ queue, consumerTag: tag, prefetch: prefetch + prefetchGrowth }, `commands take under ${DEFAULTS.shortCommandMs} ms: a second consumer holds ${prefetchGrowth} more messages ahead`),
+      (tag) => this.log.info({ queue, consumerTag: tag, prefetch: prefetch + prefetchGrowth }, `commands take under ${shortCommandMs} ms: a second consumer holds ${prefetchGrowth} more messages ahead`),
       () => undefined, // the channel closed: channelLost() has the reason
     );
   }
