@@ -52,15 +52,20 @@
 #endif
 
 // A command armed to start at the next exit with status 0. Made and freed on the event loop's thread.
-typedef struct armed {
-  struct armed *next;
-  int64_t id;
+// A command to start: what spawn() and arm() take (args from `first`: path, argv, envp, body, onExit).
+typedef struct {
   char *path;
   char **argv;
   char **envp;
-  napi_ref body_ref;  // keeps the Buffer (and so `body`) alive
   void *body;
   size_t body_len;
+} command_t;
+
+typedef struct armed {
+  struct armed *next;
+  int64_t id;
+  command_t cmd;
+  napi_ref body_ref;  // keeps the Buffer (and so `cmd.body`) alive
   napi_ref on_exit;
 } armed_t;
 
@@ -115,6 +120,12 @@ static void free_strings(char **strings) {
   if (!strings) return;
   for (char **p = strings; *p; p++) free(*p);
   free(strings);
+}
+
+static void free_command(command_t *c) {
+  free(c->path);
+  free_strings(c->argv);
+  free_strings(c->envp);
 }
 
 static char **utf8_array(napi_env env, napi_value array) {
@@ -291,7 +302,7 @@ static void *watch(void *arg) {
       pthread_mutex_unlock(&st->lock);
       if (next) {
         child->successor = next;
-        child->successor_started = launch(st, next->path, next->argv, next->envp, next->body, next->body_len, &child->successor_child);
+        child->successor_started = launch(st, next->cmd.path, next->cmd.argv, next->cmd.envp, next->cmd.body, next->cmd.body_len, &child->successor_child);
       }
       pthread_mutex_lock(&st->lock);
       if (st->done_tail) st->done_tail->done_next = child;
@@ -305,9 +316,7 @@ static void *watch(void *arg) {
 }
 
 static void free_armed(napi_env env, armed_t *a) {
-  free(a->path);
-  free_strings(a->argv);
-  free_strings(a->envp);
+  free_command(&a->cmd);
   if (a->body_ref) napi_delete_reference(env, a->body_ref);
   if (a->on_exit) napi_delete_reference(env, a->on_exit);
   free(a);
@@ -377,15 +386,6 @@ static state_t *state_of(napi_env env) {
   return data;
 }
 
-// The arguments spawn() and arm() share, from args[first]: path, argv, envp, body, onExit.
-typedef struct {
-  char *path;
-  char **argv;
-  char **envp;
-  void *body;
-  size_t body_len;
-} command_t;
-
 static int command_args(napi_env env, napi_value *args, command_t *out) {
   out->body = NULL;
   out->body_len = 0;
@@ -397,9 +397,7 @@ static int command_args(napi_env env, napi_value *args, command_t *out) {
   out->argv = utf8_array(env, args[1]);
   out->envp = utf8_array(env, args[2]);
   if (!out->path || !out->argv || !out->envp) {
-    free(out->path);
-    free_strings(out->argv);
-    free_strings(out->envp);
+    free_command(out);
     return throw_type_error(env, "path must be a string, argv and envp arrays of strings"), 0;
   }
   return 1;
@@ -415,9 +413,7 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
   state_t *st = state_of(env);
   child_t *child;
   started_t r = launch(st, c.path, c.argv, c.envp, c.body, c.body_len, &child);
-  free(c.path);
-  free_strings(c.argv);
-  free_strings(c.envp);
+  free_command(&c);
   if (child) {
     napi_ref on_exit;
     napi_create_reference(env, args[4], 1, &on_exit);
@@ -437,17 +433,11 @@ static napi_value Arm(napi_env env, napi_callback_info info) {
   if (!command_args(env, args + 1, &c)) return NULL;
   armed_t *a = calloc(1, sizeof *a);
   if (!a) {
-    free(c.path);
-    free_strings(c.argv);
-    free_strings(c.envp);
+    free_command(&c);
     return throw_type_error(env, "out of memory");
   }
   a->id = id;
-  a->path = c.path;
-  a->argv = c.argv;
-  a->envp = c.envp;
-  a->body = c.body;
-  a->body_len = c.body_len;
+  a->cmd = c;
   napi_create_reference(env, args[4], 1, &a->body_ref);
   napi_create_reference(env, args[5], 1, &a->on_exit);
   state_t *st = state_of(env);

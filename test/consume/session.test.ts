@@ -117,13 +117,22 @@ describe('ConsumeSession and armed starts', () => {
 describe('ConsumeSession: the prefetch of a drain of short commands', () => {
   const bodies = (n: number) => Array.from({ length: n }, (_, i) => `m${i}`);
 
-  // Ends the commands one by one as the session starts them, each reporting durationMs.
-  async function runAll(runs: Scripted[], n: number, durationMs: number, after?: (i: number) => Promise<void>) {
+  // Ends the commands one by one as the session starts them, each reporting durationMs; returns the
+  // queue's consumer count seen after each command index in `watch.at`.
+  async function runAll(runs: Scripted[], n: number, durationMs: number, watch?: { queue: string; at: number[] }): Promise<number[]> {
+    const seen: number[] = [];
     for (let i = 0; i < n; i++) {
       await waitFor(() => runs.length > i, `command ${i + 1} started`);
       runs[i]!.end({ kind: 'exited', exitCode: 0, durationMs });
-      await after?.(i);
+      if (watch?.at.includes(i)) seen.push(await consumers(watch.queue));
     }
+    return seen;
+  }
+
+  async function ended(s: ConsumeSession, ch: ConfirmChannel): Promise<void> {
+    await s.closed;
+    await s.cancelDone();
+    await ch.close();
   }
 
   async function consumers(queue: string): Promise<number> {
@@ -138,10 +147,7 @@ describe('ConsumeSession: the prefetch of a drain of short commands', () => {
       const queue = await freshQueue('session-grow', type === 'quorum' ? { 'x-queue-type': 'quorum' } : {});
       await publish(queue, bodies(40));
       const { s, ch, runs } = await session(queue, ['--until-empty', '--idle', '0.3']);
-      const seen: number[] = [];
-      await runAll(runs, 40, 2, async (i) => {
-        if (i === 5 || i === 30) seen.push(await consumers(queue));
-      });
+      const seen = await runAll(runs, 40, 2, { queue, at: [5, 30] });
       await s.closed;
       await s.cancelDone();
       expect(await consumers(queue)).toBe(0); // both cancelled before the channel closes
@@ -158,13 +164,8 @@ describe('ConsumeSession: the prefetch of a drain of short commands', () => {
     const queue = await freshQueue('session-no-grow');
     await publish(queue, bodies(24));
     const { s, ch, runs } = await session(queue, ['--until-empty', '--idle', '0.3']);
-    const seen: number[] = [];
-    await runAll(runs, 24, 20, async (i) => {
-      if (i === 20) seen.push(await consumers(queue));
-    });
-    await s.closed;
-    await s.cancelDone();
-    await ch.close();
+    const seen = await runAll(runs, 24, 20, { queue, at: [20] });
+    await ended(s, ch);
     expect(seen).toEqual([1]);
     expect(s.stats.summary()).toMatchObject({ acked: 24 });
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
@@ -176,13 +177,8 @@ describe('ConsumeSession: the prefetch of a drain of short commands', () => {
       const counted = args[0] === '-c';
       await publish(queue, bodies(counted ? 26 : 24));
       const { s, ch, runs } = await session(queue, args);
-      const seen: number[] = [];
-      await runAll(runs, 24, 1, async (i) => {
-        if (i === 20) seen.push(await consumers(queue));
-      });
-      await s.closed;
-      await s.cancelDone();
-      await ch.close();
+      const seen = await runAll(runs, 24, 1, { queue, at: [20] });
+      await ended(s, ch);
       expect(seen).toEqual([1]);
       expect(runs).toHaveLength(24);
       expect(await queueState(queue)).toEqual({ ready: counted ? 2 : 0, unacked: 0, consumers: 0 });
@@ -199,9 +195,7 @@ describe('ConsumeSession: the prefetch of a drain of short commands', () => {
     s.signal('SIGTERM');
     expect(runs[17]!.stops).toEqual(['SIGTERM']);
     runs[17]!.end({ kind: 'signaled', signal: 'SIGTERM', stopped: true } as Partial<Outcome> & { kind: 'signaled' });
-    await s.closed;
-    await s.cancelDone();
-    await ch.close();
+    await ended(s, ch);
     expect(s.end.exitCode).toBe(143);
     expect(s.stats.summary()).toMatchObject({ acked: 17 });
     expect(await queueState(queue)).toEqual({ ready: 13, unacked: 0, consumers: 0 });
