@@ -21,7 +21,12 @@ export async function publish(ctx) {
   const contenders = [
     { key: 'floor', name: `floor (bench/floor-publish.mjs, window 1000), ${messages} msgs`, count: messages, declare: false, argv: () => [node, floors['floor-publish'], bigFile] },
     { key: 'floorm', name: `floor with the mandatory flag, as wq-publish sets it (MANDATORY=1), ${messages} msgs`, count: messages, declare: false, env: { MANDATORY: '1' }, argv: () => [node, floors['floor-publish'], bigFile] },
-    ...(haveWq ? [{ key: 'wq', name: `wq-publish --file, ${messages} msgs`, count: messages, declare: false, argv: (q) => [node, wqPublish, '-q', q, '--file', bigFile] }] : []),
+    ...(haveWq
+      ? [
+          { key: 'wq', name: `wq-publish --file, ${messages} msgs`, count: messages, declare: false, argv: (q) => [node, wqPublish, '-q', q, '--file', bigFile] },
+          { key: 'wq1k', name: `wq-publish --file --window 1000 (the floor's window), ${messages} msgs`, count: messages, declare: false, argv: (q) => [node, wqPublish, '-q', q, '--window', '1000', '--file', bigFile] },
+        ]
+      : []),
     ...(haveAmqpTools ? [{ key: 'loop', name: `amqp-publish per item (sh loop), ${loopItems} msgs`, count: loopItems, declare: true, argv: () => ['sh', '-c', LOOP, 'loop', smallFile] }] : []),
   ];
   const samples = Object.fromEntries(contenders.map((c) => [c.key, { rate: [], wall: [], rss: [] }]));
@@ -43,7 +48,13 @@ export async function publish(ctx) {
   if (!haveWq) rows.splice(1, 0, [`wq-publish: **not built** (${wqPublish} missing)`, 'n/a', 'n/a', 'n/a']);
   const ratios = [
     haveWq ? ratioRow('wq-publish / floor publisher, msg/s', pairedRatios(s.wq.rate, s.floor.rate), '>= 0.95', (m) => m >= 0.95) : ['wq-publish / floor publisher, msg/s', 'not built', '>= 0.95', 'n/a'],
-    ...(haveWq ? [ratioRow('wq-publish / the floor with the mandatory flag, msg/s (the same broker work)', pairedRatios(s.wq.rate, s.floorm.rate), 'info'), ratioRow('floor with the mandatory flag / floor, msg/s (what mandatory costs)', pairedRatios(s.floorm.rate, s.floor.rate), 'info')] : []),
+    ...(haveWq
+      ? [
+          ratioRow('wq-publish --window 1000 / floor publisher, msg/s (the same window: what the default window of 4000 gains is the difference)', pairedRatios(s.wq1k.rate, s.floor.rate), 'info'),
+          ratioRow('wq-publish / the floor with the mandatory flag, msg/s (the same broker work)', pairedRatios(s.wq.rate, s.floorm.rate), 'info'),
+          ratioRow('floor with the mandatory flag / floor, msg/s (what mandatory costs)', pairedRatios(s.floorm.rate, s.floor.rate), 'info'),
+        ]
+      : []),
     haveWq && haveAmqpTools ? ratioRow('wq-publish / amqp-publish per item, msg/s', pairedRatios(s.wq.rate, s.loop.rate), '> 100', (m) => m > 100) : ['wq-publish / amqp-publish per item, msg/s', haveWq ? 'amqp-tools missing' : 'not built', '> 100', 'n/a'],
     ...(haveAmqpTools ? [ratioRow('floor publisher / amqp-publish per item, msg/s', pairedRatios(s.floor.rate, s.loop.rate), 'info')] : []),
   ];
