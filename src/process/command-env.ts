@@ -7,9 +7,14 @@
 export interface CommandEnv {
   /** For node:child_process. */
   object(): NodeJS.ProcessEnv;
-  /** `NAME=value` strings for the native spawn. */
-  envp(): string[];
+  /**
+   * `NAME=value` strings for the native spawn, in two parts: `base`, the same array for every message of
+   * a run (the addon converts it once), then this message's own strings.
+   */
+  envpParts(): { base: readonly string[]; own: string[] };
 }
+
+const NO_BASE: readonly string[] = Object.freeze([]);
 
 /**
  * @param keys every name `perMessage` may hold: the base's own value of such a name is kept aside, so that
@@ -24,25 +29,24 @@ export function commandEnvFactory(base: NodeJS.ProcessEnv, keys: readonly string
     if (overridable.has(key)) shadowed.push([key, value]);
     else fixed.push(`${key}=${value}`);
   }
+  const own = (perMessage: Record<string, string>): string[] => {
+    const out: string[] = [];
+    for (const key in perMessage) out.push(`${key}=${perMessage[key]}`);
+    for (const [key, value] of shadowed) if (!(key in perMessage)) out.push(`${key}=${value}`);
+    return out;
+  };
   return (perMessage) => ({
     object: () => ({ ...base, ...perMessage }),
-    envp() {
-      const out = fixed.slice();
-      for (const key in perMessage) out.push(`${key}=${perMessage[key]}`);
-      for (const [key, value] of shadowed) if (!(key in perMessage)) out.push(`${key}=${value}`);
-      return out;
-    },
+    envpParts: () => ({ base: fixed, own: own(perMessage) }),
   });
 }
 
 /** A plain environment object as a CommandEnv (tests, callers with no per-run base). */
 export function plainCommandEnv(env: NodeJS.ProcessEnv): CommandEnv {
-  return {
-    object: () => env,
-    envp: () => {
-      const out: string[] = [];
-      for (const key in env) if (env[key] !== undefined) out.push(`${key}=${env[key]}`);
-      return out;
-    },
+  const own = (): string[] => {
+    const out: string[] = [];
+    for (const key in env) if (env[key] !== undefined) out.push(`${key}=${env[key]}`);
+    return out;
   };
+  return { object: () => env, envpParts: () => ({ base: NO_BASE, own: own() }) };
 }

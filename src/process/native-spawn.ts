@@ -17,10 +17,14 @@ export type NativeResult = NativeStarted | number;
  */
 export type NativeExit = (code: number, signal: number, successor?: [id: number, result: NativeResult]) => void;
 
+/** Environment strings converted once (envBase): a command made with one gets them, then its own envp. */
+export type NativeEnvBase = { readonly __nativeEnvBase: unique symbol };
+
 export interface NativeSpawn {
-  spawn(path: string, argv: string[], envp: string[], body: Buffer, onExit: NativeExit): NativeResult;
+  spawn(path: string, argv: string[], envp: string[], body: Buffer, onExit: NativeExit, base?: NativeEnvBase): NativeResult;
   /** Queue a command to start the moment a running child exits with status 0 (in arming order). */
-  arm(id: number, path: string, argv: string[], envp: string[], body: Buffer, onExit: NativeExit): void;
+  arm(id: number, path: string, argv: string[], envp: string[], body: Buffer, onExit: NativeExit, base?: NativeEnvBase): void;
+  envBase(envp: readonly string[]): NativeEnvBase;
   /** Take an armed command back: false when it was started already, or never armed. */
   disarm(id: number): boolean;
   /** This child's exit starts nothing (it is being stopped). */

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { plainCommandEnv, type CommandEnv } from './command-env.js';
-import type { NativeExit, NativeResult, NativeSpawn } from './native-spawn.js';
+import type { NativeEnvBase, NativeExit, NativeResult, NativeSpawn } from './native-spawn.js';
 
 // Run the command on one message: the body goes to its stdin (then EOF), its stdout and stderr are
 // the worker's own (inherited, untouched). Two ways to start it, same contract:
@@ -61,7 +61,8 @@ export function armCommand(opts: RunOptions & { native: NativeSpawn }, onStarted
   const id = ++lastArmedId;
   const exit = deferredExit();
   onArmedStart.set(id, (result) => onStarted(track(opts, nativeStarted(opts, result, exit.exit))));
-  native.arm(id, opts.file, [opts.command, ...opts.args], commandEnv(opts.env).envp(), opts.body, exit.onExit);
+  const [envp, base] = nativeEnv(native, opts.env);
+  native.arm(id, opts.file, [opts.command, ...opts.args], envp, opts.body, exit.onExit, base);
   return {
     disarm() {
       // False once the addon has started it: the exit that did so reports it, and onStarted follows.
@@ -159,7 +160,8 @@ function startChildProcess(opts: RunOptions): Started {
 
 function startNative(native: NativeSpawn, opts: RunOptions): Started {
   const exit = deferredExit();
-  const result = native.spawn(opts.file, [opts.command, ...opts.args], commandEnv(opts.env).envp(), opts.body, exit.onExit);
+  const [envp, base] = nativeEnv(native, opts.env);
+  const result = native.spawn(opts.file, [opts.command, ...opts.args], envp, opts.body, exit.onExit, base);
   return nativeStarted(opts, result, exit.exit);
 }
 
@@ -199,7 +201,19 @@ function nativeStarted(opts: RunOptions, result: NativeResult, exit: Promise<Chi
 }
 
 function commandEnv(env: RunOptions['env']): CommandEnv {
-  return typeof env.object === 'function' && typeof env.envp === 'function' ? (env as CommandEnv) : plainCommandEnv(env as NodeJS.ProcessEnv);
+  return typeof env.object === 'function' && typeof env.envpParts === 'function' ? (env as CommandEnv) : plainCommandEnv(env as NodeJS.ProcessEnv);
+}
+
+// The run's base strings go to the addon once (envBase), then only each message's own.
+const envBases = new WeakMap<NativeSpawn, WeakMap<readonly string[], NativeEnvBase>>();
+function nativeEnv(native: NativeSpawn, env: RunOptions['env']): [string[], NativeEnvBase | undefined] {
+  const { base, own } = commandEnv(env).envpParts();
+  if (base.length === 0) return [own, undefined];
+  let bases = envBases.get(native);
+  if (!bases) envBases.set(native, (bases = new WeakMap()));
+  let handle = bases.get(base);
+  if (!handle) bases.set(base, (handle = native.envBase(base)));
+  return [own, handle];
 }
 
 // os.constants.errno rather than util.getSystemErrorName: libuv 1.46 has no name for ENOEXEC.

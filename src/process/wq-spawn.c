@@ -31,6 +31,12 @@
 // already (its start is reported with the exit that started it) or never armed. noSuccessor(pid) says
 // that pid's exit, whatever its status, starts nothing (a command being stopped). Armed commands start
 // in the order they were armed, one per exit.
+//
+// The part of the environment that stays the same for a run: envBase(envp) converts those strings once
+// and returns a handle that spawn() and arm() take as a last, optional argument; their own envp is then
+// only what is added to it (a message's variables). A pod's environment holds dozens to hundreds of
+// variables (one set per Service in the namespace); converting them all for every message was ~10% of
+// the event loop's CPU in a drain (bench/README.md). The command still gets base + envp, in that order.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -56,10 +62,23 @@
 typedef struct {
   char *path;
   char **argv;
-  char **envp;
+  char **envp;        // what the child gets: base's strings (borrowed), then own's
+  struct env_base *base;  // NULL: envp owns its strings
+  char **own;         // with a base: the strings envp adds to it
   void *body;
   size_t body_len;
 } command_t;
+
+// envBase(): strings shared by the commands that use them, freed with the last user. The handle holds
+// one reference, every command made with it one more; all are taken and dropped on the event loop's
+// thread, the atomics only make that not matter.
+typedef struct env_base {
+  long refs;
+  size_t n;
+  char **strings;
+} env_base_t;
+
+static const napi_type_tag ENV_BASE_TAG = {0x77712d656e766261ULL, 0x73652d7461673031ULL};
 
 typedef struct armed {
   struct armed *next;
@@ -122,10 +141,23 @@ static void free_strings(char **strings) {
   free(strings);
 }
 
+static void release_base(env_base_t *b) {
+  if (b && __atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+    free_strings(b->strings);
+    free(b);
+  }
+}
+
 static void free_command(command_t *c) {
   free(c->path);
   free_strings(c->argv);
-  free_strings(c->envp);
+  if (c->base) {
+    free(c->envp);  // borrowed pointers: the strings are the base's and own's
+    free_strings(c->own);
+    release_base(c->base);
+  } else {
+    free_strings(c->envp);
+  }
 }
 
 static char **utf8_array(napi_env env, napi_value array) {
@@ -386,9 +418,44 @@ static state_t *state_of(napi_env env) {
   return data;
 }
 
-static int command_args(napi_env env, napi_value *args, command_t *out) {
+static size_t count_strings(char **strings) {
+  size_t n = 0;
+  while (strings[n]) n++;
+  return n;
+}
+
+// base + own as one envp; NULL when out of memory.
+static char **join_env(env_base_t *base, char **own) {
+  size_t n_own = count_strings(own);
+  char **envp = malloc((base->n + n_own + 1) * sizeof(char *));
+  if (!envp) return NULL;
+  memcpy(envp, base->strings, base->n * sizeof(char *));
+  memcpy(envp + base->n, own, (n_own + 1) * sizeof(char *));
+  return envp;
+}
+
+// The optional base argument: NULL for undefined, a base, or an error thrown (returns 0).
+static int base_arg(napi_env env, napi_value value, env_base_t **out) {
+  *out = NULL;
+  napi_valuetype type;
+  napi_typeof(env, value, &type);
+  if (type == napi_undefined || type == napi_null) return 1;
+  bool tagged = false;
+  void *data = NULL;
+  if (type != napi_external || napi_check_object_type_tag(env, value, &ENV_BASE_TAG, &tagged) != napi_ok || !tagged ||
+      napi_get_value_external(env, value, &data) != napi_ok)
+    return throw_type_error(env, "base must come from envBase()"), 0;
+  *out = data;
+  return 1;
+}
+
+static int command_args(napi_env env, napi_value *args, napi_value base_value, command_t *out) {
   out->body = NULL;
   out->body_len = 0;
+  out->base = NULL;
+  out->own = NULL;
+  env_base_t *base;
+  if (!base_arg(env, base_value, &base)) return 0;
   if (napi_get_buffer_info(env, args[3], &out->body, &out->body_len) != napi_ok) return throw_type_error(env, "body must be a Buffer"), 0;
   napi_valuetype callback_type;
   napi_typeof(env, args[4], &callback_type);
@@ -396,6 +463,17 @@ static int command_args(napi_env env, napi_value *args, command_t *out) {
   out->path = utf8(env, args[0]);
   out->argv = utf8_array(env, args[1]);
   out->envp = utf8_array(env, args[2]);
+  if (base && out->envp) {
+    out->own = out->envp;
+    out->envp = join_env(base, out->own);
+    if (!out->envp) {
+      free_strings(out->own);
+      out->own = NULL;
+    } else {
+      __atomic_add_fetch(&base->refs, 1, __ATOMIC_ACQ_REL);
+      out->base = base;
+    }
+  }
   if (!out->path || !out->argv || !out->envp) {
     free_command(out);
     return throw_type_error(env, "path must be a string, argv and envp arrays of strings"), 0;
@@ -403,13 +481,40 @@ static int command_args(napi_env env, napi_value *args, command_t *out) {
   return 1;
 }
 
+static void finalize_base(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  release_base(data);
+}
+
+static napi_value EnvBase(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg;
+  napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
+  char **strings = argc < 1 ? NULL : utf8_array(env, arg);
+  if (!strings) return throw_type_error(env, "envBase(envp): envp must be an array of strings");
+  env_base_t *b = malloc(sizeof *b);
+  napi_value out;
+  if (!b || napi_create_external(env, b, finalize_base, NULL, &out) != napi_ok) {
+    free(b);
+    free_strings(strings);
+    return throw_type_error(env, "envBase: out of memory");
+  }
+  b->refs = 1;
+  b->n = count_strings(strings);
+  b->strings = strings;
+  napi_type_tag_object(env, out, &ENV_BASE_TAG);
+  return out;
+}
+
 static napi_value Spawn(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value args[5];
+  size_t argc = 6;
+  napi_value args[6];
   napi_get_cb_info(env, info, &argc, args, NULL, NULL);
-  if (argc < 5) return throw_type_error(env, "spawn(path, argv, envp, body, onExit)");
+  if (argc < 5) return throw_type_error(env, "spawn(path, argv, envp, body, onExit[, base])");
+  if (argc < 6) napi_get_undefined(env, &args[5]);
   command_t c;
-  if (!command_args(env, args, &c)) return NULL;
+  if (!command_args(env, args, args[5], &c)) return NULL;
   state_t *st = state_of(env);
   child_t *child;
   started_t r = launch(st, c.path, c.argv, c.envp, c.body, c.body_len, &child);
@@ -423,14 +528,15 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
 }
 
 static napi_value Arm(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value args[6];
+  size_t argc = 7;
+  napi_value args[7];
   napi_get_cb_info(env, info, &argc, args, NULL, NULL);
-  if (argc < 6) return throw_type_error(env, "arm(id, path, argv, envp, body, onExit)");
+  if (argc < 6) return throw_type_error(env, "arm(id, path, argv, envp, body, onExit[, base])");
+  if (argc < 7) napi_get_undefined(env, &args[6]);
   int64_t id;
   if (napi_get_value_int64(env, args[0], &id) != napi_ok) return throw_type_error(env, "id must be a number");
   command_t c;
-  if (!command_args(env, args + 1, &c)) return NULL;
+  if (!command_args(env, args + 1, args[6], &c)) return NULL;
   armed_t *a = calloc(1, sizeof *a);
   if (!a) {
     free_command(&c);
@@ -539,8 +645,9 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"disarm", NULL, Disarm, NULL, NULL, NULL, napi_default, NULL},
       {"noSuccessor", NULL, NoSuccessor, NULL, NULL, NULL, napi_default, NULL},
       {"available", NULL, Available, NULL, NULL, NULL, napi_default, NULL},
+      {"envBase", NULL, EnvBase, NULL, NULL, NULL, napi_default, NULL},
   };
-  napi_define_properties(env, exports, 5, props);
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;
 }
 

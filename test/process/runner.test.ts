@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadNativeSpawn, type NativeSpawn } from '../../src/process/native-spawn.js';
 import { armCommand, runCommand, type RunOptions, type Running } from '../../src/process/runner.js';
+import { commandEnvFactory } from '../../src/process/command-env.js';
+import { MESSAGE_ENV_KEYS } from '../../src/consume/message-env.js';
 import { alive, tempDir } from '../helpers/files.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -72,6 +74,20 @@ describe.each(backends)('runCommand with %s', (_name, addon) => {
     const env = readFileSync(out, 'utf8');
     expect(env).toContain('WQ_MESSAGE_ID=id-1\n');
     expect(env).not.toMatch(/^HOME=/m);
+  });
+
+  it("passes a run's environment, its base and a message's variables, exactly and each name once", async () => {
+    const out = join(tempDir(), 'env');
+    const envFor = commandEnvFactory({ PATH: process.env.PATH, OUT: out, WQ_QUEUE: 'from-the-pod', KEPT: 'base' }, MESSAGE_ENV_KEYS);
+    // Twice with the same base: the second start reuses what the first converted.
+    for (const tag of ['1', '2']) {
+      const outcome = await run('sh', ['-c', 'exec env > "$OUT"'], { env: envFor({ WQ_QUEUE: 'jobs', WQ_DELIVERY_TAG: tag }) }).done;
+      expect(outcome).toMatchObject({ kind: 'exited', exitCode: 0 });
+      const names = readFileSync(out, 'utf8').trim().split('\n');
+      expect(names).toEqual(expect.arrayContaining([`PATH=${process.env.PATH}`, `OUT=${out}`, 'KEPT=base', 'WQ_QUEUE=jobs', `WQ_DELIVERY_TAG=${tag}`]));
+      expect(names.filter((s) => s.startsWith('WQ_QUEUE='))).toHaveLength(1);
+      expect(names.some((s) => s.startsWith('HOME='))).toBe(false);
+    }
   });
 
   it('starts it in its own process group, with no signal ignored or blocked (Node ignores SIGPIPE)', async () => {
@@ -220,6 +236,23 @@ describe.runIf(typeof native !== 'string')('armCommand (native spawn)', () => {
     await settle();
     expect(next.events).toEqual([]);
     expect(existsSync(out)).toBe(false);
+  });
+
+  it("an armed command gets the run's base environment and its own variables", async () => {
+    const out = join(tempDir(), 'env');
+    const envFor = commandEnvFactory({ PATH: process.env.PATH!, OUT: out, KEPT: 'base' }, MESSAGE_ENV_KEYS);
+    const first = gated('exit 0');
+    const next = arm(opts('sh', ['-c', 'exec env > "$OUT"'], { env: envFor({ WQ_QUEUE: 'armed' }) }));
+    first.open();
+    await first.run.done;
+    expect(await (await next.run).done).toMatchObject({ kind: 'exited', exitCode: 0 });
+    expect(readFileSync(out, 'utf8').trim().split('\n')).toEqual(expect.arrayContaining(['KEPT=base', 'WQ_QUEUE=armed', `OUT=${out}`]));
+  });
+
+  it('refuses a base that envBase() did not make, and envBase() refuses what is not strings', () => {
+    const exit = () => {};
+    expect(() => addon.spawn('/bin/true', ['true'], [], Buffer.alloc(0), exit, {} as never)).toThrow(/envBase/);
+    expect(() => addon.envBase([1] as never)).toThrow(/array of strings/);
   });
 
   it('an armed command that cannot start is reported as a spawn failure when its turn comes', async () => {
