@@ -35,6 +35,8 @@ export interface ConsumeConfig extends ConnectionConfig {
   prefetchGrowth: number;
   shortCommandMs: number;
   shortCommandRun: number;
+  /** Once the commands prove short: how long an ack may wait to go out with others. */
+  ackBatchMs: number;
   concurrency: number;
   declare: boolean;
   queueType: QueueType;
@@ -86,6 +88,7 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
       prefetchGrowth: values.prefetch === undefined && count === 0 ? concurrency * DEFAULTS.prefetchGrowthPerCommand : 0,
       shortCommandMs: DEFAULTS.shortCommandMs,
       shortCommandRun: DEFAULTS.shortCommandRun,
+      ackBatchMs: DEFAULTS.ackBatchMs,
       declare: values.declare === true,
       queueType: queueType(values['queue-type']),
       waitSeconds: seconds(values.wait, 'wait', DEFAULTS.waitSeconds),

@@ -1,4 +1,5 @@
 import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+import { batchSocketWrites } from '../amqp/batch-writes.js';
 import { brokerError, closeQuietly, connect, type Connection } from '../amqp/broker.js';
 import { declareQueue } from '../amqp/queue.js';
 import type { ConsumeConfig } from '../config/consume.js';
@@ -45,6 +46,7 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
   let conn: Connection;
   try {
     conn = await connect(config, 'wq-consume', log, stop);
+    batchSocketWrites(conn); // acks sent together go out in one write
   } catch (err) {
     if (stop.aborted) return signalled();
     throw err;

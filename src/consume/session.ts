@@ -95,6 +95,9 @@ export class ConsumeSession {
   private pollWake: (() => void) | undefined;
   private toldPeers = false;
   private readonly settleContext: SettleContext;
+  /** Acks waiting to go out together (ack()). */
+  private acks: ConsumeMessage[] = [];
+  private ackTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly config: ConsumeConfig,
@@ -106,6 +109,7 @@ export class ConsumeSession {
     this.closed = new Promise<void>((resolve) => (this.wake = resolve));
     this.settleContext = {
       ch: channel,
+      ack: (msg) => this.ack(msg),
       queue: config.queue,
       deadLetter: config.deadLetter,
       channelOpen: () => this.channelOpen && this.deliveriesValid,
@@ -218,6 +222,7 @@ export class ConsumeSession {
     if (!this.channelOpen) return;
     this.channelOpen = false;
     this.dropWaiting(); // the broker has requeued them already
+    this.flushAcks();
     if (this.state === 'closed') return;
     this.fatal(err);
   }
@@ -362,6 +367,33 @@ export class ConsumeSession {
     else this.armQuiet();
   }
 
+  // Once the commands prove short, an ack waits up to ackBatchMs, or until --concurrency of them (at least
+  // 2) wait, and they go out together (one write: batchSocketWrites): the broker is woken once for several
+  // messages. Until then, and always for long commands, each ack goes at once.
+  private ack(msg: ConsumeMessage): void {
+    if (!this.grown || this.config.ackBatchMs === 0) return this.channel.ack(msg);
+    this.acks.push(msg);
+    if (this.acks.length >= Math.max(2, this.config.concurrency)) this.flushAcks();
+    else this.ackTimer ??= setTimeout(() => this.flushAcks(), this.config.ackBatchMs);
+  }
+
+  private flushAcks(): void {
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    const acks = this.acks.splice(0);
+    if (acks.length === 0) return;
+    if (this.channelOpen && this.deliveriesValid) {
+      try {
+        for (const msg of acks) this.channel.ack(msg);
+        return;
+      } catch {
+        // closed under us, its close event not seen yet (this may run from a timer): as below
+      }
+    }
+    // The channel closed (or the broker cancelled us) first: it has requeued them, each will come again.
+    this.log.warn({ queue: this.config.queue, deliveryTags: acks.map((m) => m.fields.deliveryTag) }, `${acks.length} commands succeeded but their acks could not be sent: the channel closed first, so the broker has requeued those messages and will deliver them again`);
+  }
+
   private startWaiting(): void {
     if (this.state !== 'consuming' && this.state !== 'finishing') return;
     while (this.waiting.length > 0 && this.commandsRunning() < this.config.concurrency) {
@@ -395,6 +427,7 @@ export class ConsumeSession {
   private stop(signal?: NodeJS.Signals): void {
     if (this.state === 'closed') return;
     this.state = 'stopping';
+    this.flushAcks();
     clearTimeout(this.quietTimer);
     clearTimeout(this.pollTimer);
     this.pollWake?.();
@@ -424,6 +457,7 @@ export class ConsumeSession {
   }
 
   private close(): void {
+    this.flushAcks();
     this.state = 'closed';
     clearTimeout(this.quietTimer);
     this.wake();

@@ -8,6 +8,8 @@ export type Settled = 'acked' | 'retried' | 'dead-lettered' | 'handed-back' | 'r
 
 export interface SettleContext {
   ch: ConfirmChannel;
+  /** basic.ack, now or together with the next few (the session decides). */
+  ack: (msg: ConsumeMessage) => void;
   queue: string;
   deadLetter: DeadLetterTarget;
   /** The channel is still open: when it is not, the broker has requeued the message already. */
@@ -26,7 +28,7 @@ export async function settle(ctx: SettleContext, msg: ConsumeMessage, decision: 
   const { ch } = ctx;
   await ctx.cancelled();
   if (decision.action === 'ack') {
-    ch.ack(msg);
+    ctx.ack(msg);
     return 'acked';
   }
   if (decision.action === 'hand-back') return handBack(ctx, msg);

@@ -1,7 +1,7 @@
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { parseConsumeArgs } from '../../src/config/consume.js';
+import { parseConsumeArgs, type ConsumeConfig } from '../../src/config/consume.js';
 import { ConsumeSession, type StartCommand } from '../../src/consume/session.js';
 import { createLogger } from '../../src/log.js';
 import type { Armed, Outcome, Running } from '../../src/process/runner.js';
@@ -33,9 +33,10 @@ function scripted(msg: ConsumeMessage): Scripted {
   };
 }
 
-async function session(queue: string, args: string[]) {
+async function session(queue: string, args: string[], overrides: Partial<ConsumeConfig> = {}) {
   const request = parseConsumeArgs(['-q', queue, '--log-level', 'silent', ...args, '--', 'true'], { BROKER_URL: brokerUrl() });
   if (request.kind !== 'run') throw new Error('not a run');
+  Object.assign(request.config, overrides);
   const conn = await admin();
   const ch = (await conn.createConfirmChannel()) as ConfirmChannel;
   const runs: Scripted[] = [];
@@ -183,6 +184,36 @@ describe('ConsumeSession: the prefetch of a drain of short commands', () => {
       expect(runs).toHaveLength(24);
       expect(await queueState(queue)).toEqual({ ready: counted ? 2 : 0, unacked: 0, consumers: 0 });
     }
+  });
+
+  // Once grown, acks wait to go out together: up to --concurrency of them, or ackBatchMs (here a minute,
+  // so that only the count and the stop can send them).
+  it('holds an ack after the growth until --concurrency of them wait, and sends a held one when SIGTERM comes', async () => {
+    const queue = await freshQueue('session-grow-acks');
+    await publish(queue, bodies(30));
+    const { s, ch, runs } = await session(queue, ['--until-empty', '--idle', '5', '--concurrency', '2'], { ackBatchMs: 60_000 });
+    const held = async () => {
+      const q = await queueState(queue);
+      return q.ready + q.unacked; // what the broker still has: acked messages are gone
+    };
+    await runAll(runs, 16, 1); // the 16th short command grows the prefetch: its ack is held
+    await waitFor(async () => (await consumers(queue)) === 2, 'the second consumer');
+    expect(await held()).toBe(15);
+    await waitFor(() => runs.length >= 18, 'commands 17 and 18 started');
+    runs[16]!.end({ kind: 'exited', exitCode: 0, durationMs: 1 }); // two held: both go
+    await waitFor(async () => (await held()) === 13, 'acks 16 and 17');
+    runs[17]!.end({ kind: 'exited', exitCode: 0, durationMs: 1 }); // held, with commands 19 and 20 running
+    await waitFor(() => runs.length === 20, 'commands 19 and 20 started');
+    await sleep(200);
+    expect(await held()).toBe(13);
+    s.signal('SIGTERM');
+    for (const run of runs.slice(18)) {
+      expect(run.stops).toEqual(['SIGTERM']);
+      run.end({ kind: 'signaled', signal: 'SIGTERM', stopped: true } as Partial<Outcome> & { kind: 'signaled' });
+    }
+    await ended(s, ch);
+    expect(s.stats.summary()).toMatchObject({ acked: 18 });
+    expect(await queueState(queue)).toEqual({ ready: 12, unacked: 0, consumers: 0 });
   });
 
   it('hands back what both consumers hold when SIGTERM comes after the growth', async () => {
