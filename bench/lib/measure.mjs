@@ -11,10 +11,11 @@ export const GNU_TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefine
 
 /**
  * @param {string[]} argv
- * @param {{ env?: NodeJS.ProcessEnv, statsDir: string, lines?: number, timeoutMs?: number }} opts
- *   lines: count newlines on stdout and record when the Nth arrived (drain throughput)
+ * @param {{ env?: NodeJS.ProcessEnv, statsDir: string, lines?: number, markLine?: number, timeoutMs?: number }} opts
+ *   lines: count newlines on stdout and record when the Nth arrived (drain throughput); markLine: also
+ *   when that many had (markLineMs: the start of the steady state)
  */
-export function runTimed(argv, { env = process.env, statsDir, lines, timeoutMs = 600_000 }) {
+export function runTimed(argv, { env = process.env, statsDir, lines, markLine, timeoutMs = 600_000 }) {
   const statsFile = join(statsDir, 'time.txt');
   const stderrFile = join(statsDir, 'stderr.txt');
   rmSync(statsFile, { force: true });
@@ -26,8 +27,10 @@ export function runTimed(argv, { env = process.env, statsDir, lines, timeoutMs =
     closeSync(stderrFd);
     let seen = 0;
     let lastLineMs;
+    let markLineMs;
     child.stdout?.on('data', (chunk) => {
       for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) seen++;
+      if (markLineMs === undefined && markLine !== undefined && seen >= markLine) markLineMs = performance.now() - started;
       if (lastLineMs === undefined && seen >= lines) lastLineMs = performance.now() - started;
     });
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
@@ -47,7 +50,7 @@ export function runTimed(argv, { env = process.env, statsDir, lines, timeoutMs =
         }
       }
       const stderr = readFileSync(stderrFile, 'utf8').slice(-65_536);
-      resolve({ code, signal, wallMs, cpuMs, rssMb, stderr, lines: seen, lastLineMs });
+      resolve({ code, signal, wallMs, cpuMs, rssMb, stderr, lines: seen, lastLineMs, markLineMs });
     });
   });
 }
