@@ -78,7 +78,7 @@ export async function drain(ctx) {
         ...(haveAddon
           ? [
               ratioRow('spawn ceiling 2 at a time / 1 at a time (does process creation scale over cores here?)', pairedRatios(s.spawn2.steady, s.spawn1.steady), 'info'),
-              ratioRow('spawn ceiling 2 at a time / amqp-consume, msg/s (the most --concurrency 2 could reach)', pairedRatios(s.spawn2.steady, s.amqp.steady), 'info'),
+              ratioRow('spawn ceiling 2 at a time / amqp-consume, msg/s (each start waits for the event loop; wq\'s armed starts do not, and can pass it)', pairedRatios(s.spawn2.steady, s.amqp.steady), 'info'),
               ratioRow('wq-consume --concurrency 2 / spawn ceiling 2 at a time', pairedRatios(s.wq2.steady, s.spawn2.steady), 'info'),
             ]
           : []),

@@ -52,7 +52,7 @@ export interface Armed {
 
 /**
  * Native spawn only: start this command the moment a running command exits with status 0, from the
- * exit itself (wq-spawn.c's watching thread), without waiting for the event loop. `onStarted` gets it
+ * exit itself (a watching thread of wq-spawn.c), without waiting for the event loop. `onStarted` gets it
  * in that exit's callback, before the exited command's `done` resolves. Commands start in the order
  * they were armed.
  */

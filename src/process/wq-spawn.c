@@ -3,9 +3,13 @@
 // Why: node:child_process (libuv 1.46) starts a child with fork(), which copies the page tables of a
 // ~50 MB Node process on every message; in a drain that was most of wq-consume's CPU (bench/README.md).
 // glibc's posix_spawn uses clone(CLONE_VM | CLONE_VFORK): nothing is copied, whatever the parent's size.
-// Exits are watched by one thread of the addon's own, blocked in epoll_wait on the children's pidfds
-// (Linux >= 5.3), and reaped with waitpid on those pids only, so it never races libuv, which also reaps
-// only the pids it started. The exit reaches JavaScript on the event loop (a uv_async).
+// Exits are watched by threads of the addon's own, each blocked in epoll_wait on its children's pidfds
+// (Linux >= 5.3), and reaped with waitpid on those pids only, so they never race libuv, which also reaps
+// only the pids it started. The exit reaches JavaScript on the event loop (a uv_async). A watching
+// thread is blocked while a child it starts runs up to its exec (vfork), so one thread for all would
+// make commands running side by side wait for each other's starts (bench/README.md): a spawn() goes to
+// a thread with nothing to watch, a new one while there are fewer than MAX_WATCHERS, and an armed
+// command is started, and watched, by the thread that reaped the exit it follows.
 //
 // spawn(path, argv, envp, body, onExit):
 //   - path: the resolved executable (command.ts); argv[0] is the name as the user gave it;
@@ -23,7 +27,7 @@
 // forbids it: the caller then uses node:child_process).
 //
 // The next command, started from the exit itself: arm(id, path, argv, envp, body, onExit) queues a
-// command (its strings converted now, the body kept alive) that the watching thread starts the moment
+// command (its strings converted now, the body kept alive) that a watching thread starts the moment
 // a running child exits with status 0, without waiting for the event loop: a drain's next message then
 // waits for no JavaScript, garbage collection or log line (bench/README.md). That exit's onExit gets
 // `successor` = [id, result], result being what spawn() would have returned; the armed onExit then
@@ -103,7 +107,7 @@ typedef struct child {
   napi_ref on_exit;             // event loop thread only
   napi_async_context async;     // event loop thread only
   struct child *prev, *next;    // the watched list
-  // Filled by the watching thread at the exit:
+  // Filled by its watching thread at the exit:
   int code, signal;
   armed_t *successor;           // the armed command this exit started (or failed to start)
   started_t successor_started;
@@ -111,19 +115,33 @@ typedef struct child {
   struct child *done_next;      // the exits the event loop has not reported yet
 } child_t;
 
-// Per Node environment (napi_set_instance_data). `lock` guards children, the armed queue and the
-// done list; `known` (children JavaScript has not heard the end of) is the event loop thread's own.
-typedef struct {
-  pthread_mutex_t lock;
-  int epfd, stopfd;
+#define MAX_WATCHERS 8
+
+typedef struct state state_t;
+
+// One watching thread and the children it watches (`watched`, guarded by the state's lock).
+typedef struct watcher {
+  state_t *st;
+  int epfd;
   pthread_t thread;
+  long watched;
+} watcher_t;
+
+// Per Node environment (napi_set_instance_data). `lock` guards children, the armed queue, the done
+// list and the watchers' counts; `known` (children JavaScript has not heard the end of) and `n_watchers`
+// are the event loop thread's own. `stopfd` is in every watcher's epoll set.
+struct state {
+  pthread_mutex_t lock;
+  int stopfd;
+  watcher_t watchers[MAX_WATCHERS];
+  int n_watchers;
   uv_async_t async;
   napi_env env;
   child_t *children;
   armed_t *head, *tail;
   child_t *done_head, *done_tail;
   long known;
-} state_t;
+};
 
 static int pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 
@@ -229,8 +247,8 @@ static void unlink_child(state_t *st, child_t *child) {
   if (child->next) child->next->prev = child->prev;
 }
 
-// Start one child, write what fits of the body, and have it watched. Any thread; no N-API.
-static started_t launch(state_t *st, const char *path, char *const argv[], char *const envp[], const void *body, size_t body_len, child_t **out) {
+// Start one child, write what fits of the body, and have `w` watch it. Any thread; no N-API.
+static started_t launch(state_t *st, watcher_t *w, const char *path, char *const argv[], char *const envp[], const void *body, size_t body_len, child_t **out) {
   started_t r = {0, 0, -1, 0};
   int fds[2] = {-1, -1}, pidfd = -1;
   *out = NULL;
@@ -276,14 +294,16 @@ static started_t launch(state_t *st, const char *path, char *const argv[], char 
   child->next = st->children;
   if (child->next) child->next->prev = child;
   st->children = child;
+  w->watched++;
   pthread_mutex_unlock(&st->lock);
   struct epoll_event ev = {.events = EPOLLIN, .data.ptr = child};
   // Level-triggered: an exit before this is not missed.
-  if (epoll_ctl(st->epfd, EPOLL_CTL_ADD, pidfd, &ev) < 0) {
+  if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, pidfd, &ev) < 0) {
     // Nothing would ever report this child's exit.
     r.err = errno;
     pthread_mutex_lock(&st->lock);
     unlink_child(st, child);
+    w->watched--;
     pthread_mutex_unlock(&st->lock);
     kill_and_reap(r.pid);
     close(pidfd);
@@ -297,13 +317,14 @@ static started_t launch(state_t *st, const char *path, char *const argv[], char 
   return r;
 }
 
-// The watching thread: reap each exit, start the armed command it frees a slot for, queue the exit
-// for the event loop.
+// A watching thread: reap each exit, start the armed command it frees a slot for (and watch it), queue
+// the exit for the event loop.
 static void *watch(void *arg) {
-  state_t *st = arg;
+  watcher_t *w = arg;
+  state_t *st = w->st;
   struct epoll_event events[16];
   for (;;) {
-    int n = epoll_wait(st->epfd, events, 16, -1);
+    int n = epoll_wait(w->epfd, events, 16, -1);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return NULL;
     int reported = 0;
@@ -315,7 +336,7 @@ static void *watch(void *arg) {
       do r = waitpid(child->pid, &wstatus, WNOHANG);
       while (r < 0 && errno == EINTR);
       if (r == 0) continue;  // not exited yet (stopped, or a spurious wake-up)
-      epoll_ctl(st->epfd, EPOLL_CTL_DEL, child->pidfd, NULL);
+      epoll_ctl(w->epfd, EPOLL_CTL_DEL, child->pidfd, NULL);
       close(child->pidfd);
       child->code = -1;
       child->signal = 0;
@@ -325,6 +346,7 @@ static void *watch(void *arg) {
 
       pthread_mutex_lock(&st->lock);
       unlink_child(st, child);
+      w->watched--;
       armed_t *next = NULL;
       if (child->code == 0 && child->successor_ok && st->head) {
         next = st->head;
@@ -334,7 +356,7 @@ static void *watch(void *arg) {
       pthread_mutex_unlock(&st->lock);
       if (next) {
         child->successor = next;
-        child->successor_started = launch(st, next->cmd.path, next->cmd.argv, next->cmd.envp, next->cmd.body, next->cmd.body_len, &child->successor_child);
+        child->successor_started = launch(st, w, next->cmd.path, next->cmd.argv, next->cmd.envp, next->cmd.body, next->cmd.body_len, &child->successor_child);
       }
       pthread_mutex_lock(&st->lock);
       if (st->done_tail) st->done_tail->done_next = child;
@@ -410,6 +432,46 @@ static void on_exits(uv_async_t *async) {
     free(child);
     child = done_next;
   }
+}
+
+// A new watching thread, or NULL. The event loop's thread only.
+static watcher_t *add_watcher(state_t *st) {
+  if (st->n_watchers == MAX_WATCHERS) return NULL;
+  watcher_t *w = &st->watchers[st->n_watchers];
+  w->st = st;
+  w->watched = 0;
+  w->epfd = epoll_create1(EPOLL_CLOEXEC);
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+  if (w->epfd < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, st->stopfd, &ev) < 0) {
+    if (w->epfd >= 0) close(w->epfd);
+    return NULL;
+  }
+  // The thread takes no signal: they stay the event loop's.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int ok = pthread_create(&w->thread, NULL, watch, w) == 0;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (!ok) {
+    close(w->epfd);
+    return NULL;
+  }
+  st->n_watchers++;
+  return w;
+}
+
+// The watcher for a child started from JavaScript: one with nothing to watch, else a new one, else the
+// least busy. The event loop's thread only.
+static watcher_t *idle_watcher(state_t *st) {
+  watcher_t *best = &st->watchers[0];
+  pthread_mutex_lock(&st->lock);
+  for (int i = 0; i < st->n_watchers; i++)
+    if (st->watchers[i].watched < best->watched) best = &st->watchers[i];
+  long watched = best->watched;
+  pthread_mutex_unlock(&st->lock);
+  if (watched == 0) return best;
+  watcher_t *added = add_watcher(st);
+  return added ? added : best;
 }
 
 static state_t *state_of(napi_env env) {
@@ -517,7 +579,7 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
   if (!command_args(env, args, args[5], &c)) return NULL;
   state_t *st = state_of(env);
   child_t *child;
-  started_t r = launch(st, c.path, c.argv, c.envp, c.body, c.body_len, &child);
+  started_t r = launch(st, idle_watcher(st), c.path, c.argv, c.envp, c.body, c.body_len, &child);
   free_command(&c);
   if (child) {
     napi_ref on_exit;
@@ -603,14 +665,16 @@ static napi_value Available(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// The environment is going away: stop the watching thread. The state is not freed: the uv handle
-// closes on the loop's own time, and a child still running is the process's to end.
+// The environment is going away: stop the watching threads (stopfd stays readable: each one sees it).
+// The state is not freed: the uv handle closes on the loop's own time, and a child still running is the
+// process's to end.
 static void stop_watching(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
   state_t *st = data;
   uint64_t one = 1;
-  if (write(st->stopfd, &one, sizeof one) == sizeof one) pthread_join(st->thread, NULL);
+  if (write(st->stopfd, &one, sizeof one) == sizeof one)
+    for (int i = 0; i < st->n_watchers; i++) pthread_join(st->watchers[i].thread, NULL);
   uv_close((uv_handle_t *)&st->async, NULL);
 }
 
@@ -621,20 +685,13 @@ static napi_value Init(napi_env env, napi_value exports) {
   int ok = st && loop && pthread_mutex_init(&st->lock, NULL) == 0;
   if (ok) {
     st->env = env;
-    st->epfd = epoll_create1(EPOLL_CLOEXEC);
     st->stopfd = eventfd(0, EFD_CLOEXEC);
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-    ok = st->epfd >= 0 && st->stopfd >= 0 && epoll_ctl(st->epfd, EPOLL_CTL_ADD, st->stopfd, &ev) == 0 && uv_async_init(loop, &st->async, on_exits) == 0;
+    ok = st->stopfd >= 0 && uv_async_init(loop, &st->async, on_exits) == 0;
   }
   if (ok) {
     st->async.data = st;
     uv_unref((uv_handle_t *)&st->async);
-    // The thread takes no signal: they stay the event loop's.
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    ok = pthread_create(&st->thread, NULL, watch, st) == 0;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    ok = add_watcher(st) != NULL;
     if (!ok) uv_close((uv_handle_t *)&st->async, NULL);
   }
   if (ok) ok = napi_set_instance_data(env, st, stop_watching, NULL) == napi_ok;

@@ -255,6 +255,46 @@ describe.runIf(typeof native !== 'string')('armCommand (native spawn)', () => {
     expect(() => addon.envBase([1] as never)).toThrow(/array of strings/);
   });
 
+  // A watching thread is blocked while a child it starts runs up to its exec, so commands side by side
+  // each get one of their own (up to 8), and a command that follows another reuses the idle one. Counted
+  // in a fresh process: the threads of this one depend on the tests that ran before.
+  it('starts a watching thread per command running side by side, at most 8, and none for commands one after another', () => {
+    const script = `
+      const addon = require(process.argv[1]);
+      const tasks = () => require('node:fs').readdirSync('/proc/self/task').length;
+      const run = (n) => Promise.all(Array.from({ length: n }, () => new Promise((done) => addon.spawn('/bin/sleep', ['sleep', '0.2'], [], Buffer.alloc(0), done))));
+      (async () => {
+        const before = tasks();
+        for (let i = 0; i < 3; i++) await run(1);
+        const oneAfterAnother = tasks() - before;
+        await run(3);
+        const three = tasks() - before;
+        await run(12);
+        console.log(JSON.stringify({ oneAfterAnother, three, twelve: tasks() - before }));
+      })();`;
+    const r = spawnSync(process.execPath, ['-e', script, ADDON], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ oneAfterAnother: 0, three: 2, twelve: 7 });
+  });
+
+  it('two commands side by side each start their armed successors, in arming order', async () => {
+    const dir = tempDir();
+    const order = join(dir, 'order');
+    const env = { PATH: process.env.PATH!, OUT: order };
+    const a = gated('echo a >> "$OUT"', env);
+    const b = gated('echo b >> "$OUT"', env);
+    const next = ['c', 'd', 'e', 'f'].map((name) => arm(opts('sh', ['-c', `echo ${name} >> "$OUT"`], { env })));
+    a.open();
+    await a.run.done;
+    await (await next[0].run).done;
+    b.open();
+    await b.run.done;
+    for (const n of next) expect(await (await n.run).done).toMatchObject({ kind: 'exited', exitCode: 0 });
+    const lines = readFileSync(order, 'utf8').trim().split('\n');
+    expect(lines.sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
+    expect(next.map((n) => n.events)).toEqual([['started'], ['started'], ['started'], ['started']]);
+  });
+
   it('an armed command that cannot start is reported as a spawn failure when its turn comes', async () => {
     const first = gated('exit 0');
     const next = arm(opts(join(tempDir(), 'missing'), []));
