@@ -37,6 +37,8 @@ export interface ConsumeConfig extends ConnectionConfig {
   shortCommandRun: number;
   /** Once the commands prove short: how long an ack may wait to go out with others. */
   ackBatchMs: number;
+  /** ...and how many may wait at most (then they all go). */
+  ackBatchMax: number;
   concurrency: number;
   declare: boolean;
   queueType: QueueType;
@@ -85,10 +87,11 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
       count,
       concurrency,
       prefetch: integer(values.prefetch, 'prefetch', defaultPrefetch(concurrency, count), 1),
-      prefetchGrowth: values.prefetch === undefined && count === 0 ? concurrency * DEFAULTS.prefetchGrowthPerCommand : 0,
+      prefetchGrowth: values.prefetch === undefined && count === 0 ? prefetchGrowth(concurrency) : 0,
       shortCommandMs: DEFAULTS.shortCommandMs,
       shortCommandRun: DEFAULTS.shortCommandRun,
       ackBatchMs: DEFAULTS.ackBatchMs,
+      ackBatchMax: ackBatchMax(concurrency),
       declare: values.declare === true,
       queueType: queueType(values['queue-type']),
       waitSeconds: seconds(values.wait, 'wait', DEFAULTS.waitSeconds),
@@ -112,6 +115,15 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
 // trip; never more than --count, so `-c 1` takes exactly one message (a second one pushed before the
 // cancel would come back marked redelivered). A drain of short commands holds more (prefetchGrowth):
 // only without --count, whose end could otherwise take messages beyond it.
+function ackBatchMax(concurrency: number): number {
+  return Math.max(DEFAULTS.ackBatchMin, concurrency);
+}
+
+// The held acks' messages still count against the prefetch: the growth makes room for them too.
+function prefetchGrowth(concurrency: number): number {
+  return concurrency * DEFAULTS.prefetchGrowthPerCommand + (DEFAULTS.ackBatchMs > 0 ? ackBatchMax(concurrency) : 0);
+}
+
 function defaultPrefetch(concurrency: number, count: number): number {
   const ahead = concurrency + DEFAULTS.prefetchAhead;
   return count > 0 ? Math.max(1, Math.min(ahead, count)) : ahead;

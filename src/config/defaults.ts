@@ -42,6 +42,12 @@ export const DEFAULTS = {
    * Never before the command exited 0; everything waiting goes out before the channel closes. @default 2
    */
   ackBatchMs: 2,
+  /**
+   * Held acks at most: this or --concurrency, whichever is more. The second consumer's prefetch
+   * (prefetchGrowthPerCommand) grows by as many, since a message whose ack is held still counts against
+   * the prefetch: the messages armed ahead stay as many as without holding. @default 2
+   */
+  ackBatchMin: 2,
   /** Seconds to wait for the first message; 0 = forever, as amqp-consume. @default 0 */
   waitSeconds: 0,
   /** --until-empty: seconds the queue must stay empty before exiting. @default 3 */

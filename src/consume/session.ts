@@ -367,13 +367,13 @@ export class ConsumeSession {
     else this.armQuiet();
   }
 
-  // Once the commands prove short, an ack waits up to ackBatchMs, or until --concurrency of them (at least
-  // 2) wait, and they go out together (one write: batchSocketWrites): the broker is woken once for several
+  // Once the commands prove short, an ack waits up to ackBatchMs, or until ackBatchMax of them (--concurrency,
+  // at least 2) wait, and they go out together (one write: batchSocketWrites): the broker is woken once for several
   // messages. Until then, and always for long commands, each ack goes at once.
   private ack(msg: ConsumeMessage): void {
     if (!this.grown || this.config.ackBatchMs === 0) return this.channel.ack(msg);
     this.acks.push(msg);
-    if (this.acks.length >= Math.max(2, this.config.concurrency)) this.flushAcks();
+    if (this.acks.length >= this.config.ackBatchMax) this.flushAcks();
     else this.ackTimer ??= setTimeout(() => this.flushAcks(), this.config.ackBatchMs);
   }
 

@@ -43,9 +43,10 @@ describe('configuration precedence: flag > environment > default', () => {
     expect(run(['-q', 'q', '-c', '0', '--', 'cat']).prefetch).toBe(2);
     expect(run(['-q', 'q', '--until-empty', '-p', '1', '--', 'cat']).prefetch).toBe(1);
     // A drain of short commands grows by 2 per command: not with --prefetch, not with a --count.
-    expect(run(['-q', 'q', '--until-empty', '--', 'cat']).prefetchGrowth).toBe(2);
-    expect(run(['-q', 'q', '--until-empty', '-j', '3', '--', 'cat']).prefetchGrowth).toBe(6);
-    expect(run(['-q', 'q', '-c', '0', '-j', '2', '--', 'cat']).prefetchGrowth).toBe(4);
+    // ...plus room for the acks it may hold (--concurrency of them, at least 2).
+    expect(run(['-q', 'q', '--until-empty', '--', 'cat'])).toMatchObject({ prefetchGrowth: 4, ackBatchMax: 2 });
+    expect(run(['-q', 'q', '--until-empty', '-j', '3', '--', 'cat'])).toMatchObject({ prefetchGrowth: 9, ackBatchMax: 3 });
+    expect(run(['-q', 'q', '-c', '0', '-j', '2', '--', 'cat'])).toMatchObject({ prefetchGrowth: 6, ackBatchMax: 2 });
     expect(run(['-q', 'q', '--until-empty', '-p', '2', '--', 'cat']).prefetchGrowth).toBe(0);
     expect(run(['-q', 'q', '-c', '3000', '--', 'cat']).prefetchGrowth).toBe(0);
     expect(run(['-q', 'q', '--', 'cat']).prefetchGrowth).toBe(0);

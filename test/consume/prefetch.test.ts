@@ -20,9 +20,9 @@ describe('--prefetch above --concurrency', () => {
     const run = await cli('wq-consume', ['-q', queue, '--until-empty', '--idle', '0.5', '-j', '2', '--', 'cat']);
     expect(run.exitCode).toBe(0);
     expect(run.stdout.split('\n').filter(Boolean).sort()).toEqual(bodies.map((b) => b.trim()).sort());
-    const grew = run.logs.filter((l) => /a second consumer holds 4 more messages ahead/.test(l.msg));
+    const grew = run.logs.filter((l) => /a second consumer holds 6 more messages ahead/.test(l.msg));
     expect(grew).toHaveLength(1);
-    expect(grew[0]).toMatchObject({ queue, prefetch: 7 });
+    expect(grew[0]).toMatchObject({ queue, prefetch: 9 });
     expect(run.logs.filter((l) => l.msg === 'command succeeded: acked')).toHaveLength(200);
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
