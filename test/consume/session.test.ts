@@ -5,7 +5,7 @@ import { parseConsumeArgs, type ConsumeConfig } from '../../src/config/consume.j
 import { ConsumeSession, type StartCommand } from '../../src/consume/session.js';
 import { createLogger } from '../../src/log.js';
 import type { Armed, Outcome, Running } from '../../src/process/runner.js';
-import { admin, brokerUrl, freshQueue, publish, queueState } from '../helpers/broker.js';
+import { admin, brokerUrl, consumerCount, freshQueue, publish, queueState } from '../helpers/broker.js';
 import { waitFor } from '../helpers/wait.js';
 
 // The session against a real broker channel, with commands the test ends itself. What it covers is
@@ -125,7 +125,7 @@ describe('ConsumeSession: the prefetch of a drain of short commands', () => {
     for (let i = 0; i < n; i++) {
       await waitFor(() => runs.length > i, `command ${i + 1} started`);
       runs[i]!.end({ kind: 'exited', exitCode: 0, durationMs });
-      if (watch?.at.includes(i)) seen.push(await consumers(watch.queue));
+      if (watch?.at.includes(i)) seen.push(await consumerCount(watch.queue));
     }
     return seen;
   }
@@ -136,13 +136,6 @@ describe('ConsumeSession: the prefetch of a drain of short commands', () => {
     await ch.close();
   }
 
-  async function consumers(queue: string): Promise<number> {
-    const ch = await (await admin()).createChannel();
-    const { consumerCount } = await ch.checkQueue(queue);
-    await ch.close();
-    return consumerCount;
-  }
-
   for (const type of ['classic', 'quorum'] as const) {
     it(`subscribes a second consumer after 16 short commands, processes every message once, and ends with both cancelled (${type})`, async () => {
       const queue = await freshQueue('session-grow', type === 'quorum' ? { 'x-queue-type': 'quorum' } : {});
@@ -151,7 +144,7 @@ describe('ConsumeSession: the prefetch of a drain of short commands', () => {
       const seen = await runAll(runs, 40, 2, { queue, at: [5, 30] });
       await s.closed;
       await s.cancelDone();
-      expect(await consumers(queue)).toBe(0); // both cancelled before the channel closes
+      expect(await consumerCount(queue)).toBe(0); // both cancelled before the channel closes
       await ch.close();
       expect(seen).toEqual([1, 2]);
       expect(runs.map((r) => r.body)).toEqual(bodies(40)); // in queue order, each once
@@ -197,7 +190,7 @@ describe('ConsumeSession: the prefetch of a drain of short commands', () => {
       return q.ready + q.unacked; // what the broker still has: acked messages are gone
     };
     await runAll(runs, 16, 1); // the 16th short command grows the prefetch: its ack is held
-    await waitFor(async () => (await consumers(queue)) === 2, 'the second consumer');
+    await waitFor(async () => (await consumerCount(queue)) === 2, 'the second consumer');
     expect(await held()).toBe(15);
     await waitFor(() => runs.length >= 18, 'commands 17 and 18 started');
     runs[16]!.end({ kind: 'exited', exitCode: 0, durationMs: 1 }); // two held: both go
@@ -221,7 +214,7 @@ describe('ConsumeSession: the prefetch of a drain of short commands', () => {
     await publish(queue, bodies(30));
     const { s, ch, runs } = await session(queue, ['--until-empty', '--idle', '5']);
     await runAll(runs, 17, 1);
-    await waitFor(async () => (await consumers(queue)) === 2, 'the second consumer');
+    await waitFor(async () => (await consumerCount(queue)) === 2, 'the second consumer');
     await waitFor(() => runs.length === 18, 'command 18 started');
     s.signal('SIGTERM');
     expect(runs[17]!.stops).toEqual(['SIGTERM']);

@@ -135,10 +135,22 @@ async function listQueue(queue: string): Promise<{ type: string; state: QueueSta
 
 /** The ready count from a passive declare: exact at once, on quorum queues too (rabbitmqctl's lags a tick). */
 export async function readyCount(queue: string): Promise<number> {
+  return (await checkQueue(queue)).messageCount;
+}
+
+/**
+ * Consumers on the queue, over AMQP: milliseconds, where queueState's rabbitmqctl takes a second or more
+ * on a busy machine. For polling a consumer that lives only a few seconds.
+ */
+export async function consumerCount(queue: string): Promise<number> {
+  return (await checkQueue(queue)).consumerCount;
+}
+
+async function checkQueue(queue: string): Promise<{ messageCount: number; consumerCount: number }> {
   const ch = await (await admin()).createChannel();
-  const { messageCount } = await ch.checkQueue(queue);
+  const ok = await ch.checkQueue(queue);
   await ch.close();
-  return messageCount;
+  return ok;
 }
 
 /** Does the queue exist? */

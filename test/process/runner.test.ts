@@ -286,7 +286,7 @@ describe.runIf(typeof native !== 'string')('armCommand (native spawn)', () => {
     const next = ['c', 'd', 'e', 'f'].map((name) => arm(opts('sh', ['-c', `echo ${name} >> "$OUT"`], { env })));
     a.open();
     await a.run.done;
-    await (await next[0].run).done;
+    await (await next[0]!.run).done;
     b.open();
     await b.run.done;
     for (const n of next) expect(await (await n.run).done).toMatchObject({ kind: 'exited', exitCode: 0 });
