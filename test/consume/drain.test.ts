@@ -45,6 +45,7 @@ describe(`--until-empty waits for its peers (RabbitMQ ${broker})`, () => {
 
   it('a lone drain still ends after --idle, with the run account as its last line', async () => {
     const queue = await freshQueue('drain-alone');
+    forget(`${queue}.dead`); // --max-attempts declares the dead-letter queue
     await publish(queue, ['a', 'b', 'flaky']);
     const log = `${tempDir()}/log`;
     const run = await cli('wq-consume', ['-q', queue, '--until-empty', '--idle', '0.3', '--max-attempts', '5', '--', 'sh', '-c', WORKER], { env: { LOG: log, PASS_AT: '2' } });
