@@ -346,7 +346,6 @@ static void *watch(void *arg) {
 
       pthread_mutex_lock(&st->lock);
       unlink_child(st, child);
-      w->watched--;
       armed_t *next = NULL;
       if (child->code == 0 && child->successor_ok && st->head) {
         next = st->head;
@@ -359,6 +358,9 @@ static void *watch(void *arg) {
         child->successor_started = launch(st, w, next->cmd.path, next->cmd.argv, next->cmd.envp, next->cmd.body, next->cmd.body_len, &child->successor_child);
       }
       pthread_mutex_lock(&st->lock);
+      // Counted until now, so that a spawn() from JavaScript does not pick this thread while it is
+      // blocked starting the successor.
+      w->watched--;
       if (st->done_tail) st->done_tail->done_next = child;
       else st->done_head = child;
       st->done_tail = child;
