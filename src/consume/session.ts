@@ -98,6 +98,11 @@ export class ConsumeSession {
   /** Acks waiting to go out together (ack()). */
   private acks: ConsumeMessage[] = [];
   private ackTimer: NodeJS.Timeout | undefined;
+  /**
+   * When the last retry copy this run sent is back in the queue (Date.now() ms): a drain does not end
+   * before it, whatever the wait queue's count says (a quorum queue's count read under load can be 0).
+   */
+  private ownRetriesDueMs = 0;
 
   constructor(
     private readonly config: ConsumeConfig,
@@ -114,7 +119,12 @@ export class ConsumeSession {
       deadLetter: config.deadLetter,
       channelOpen: () => this.channelOpen && this.deliveriesValid,
       cancelled: () => this.cancelled,
-      retryDelay: (attempts) => retryDelaySeconds(config, attempts),
+      retryDelay: (attempts) => {
+        const seconds = retryDelaySeconds(config, attempts);
+        // One poll more than the delay: the copy's way back (dead-lettering) takes a moment too.
+        if (seconds > 0) this.ownRetriesDueMs = Math.max(this.ownRetriesDueMs, Date.now() + (seconds + config.drainPollSeconds) * 1000);
+        return seconds;
+      },
       onCopyFailed: (err, what) => log.error({ queue: config.queue, err: err.message }, `could not publish ${what}: handing the message back instead`),
     };
   }
@@ -268,13 +278,14 @@ export class ConsumeSession {
       const p = await this.probe();
       if (this.state !== 'probing') return;
       if (p.ready > 0) return this.subscribe();
-      if (p.consumers === 0 && p.retriesWaiting === 0) {
+      const retriesWaiting = Math.max(p.retriesWaiting, Date.now() < this.ownRetriesDueMs ? 1 : 0);
+      if (p.consumers === 0 && retriesWaiting === 0) {
         this.log.info({ queue: this.config.queue, processed: this.stats.processed, idleSeconds: this.config.idleSeconds }, 'queue stayed empty and no other consumer holds a message: drain finished');
         return this.stop();
       }
       if (!this.toldPeers) {
         this.toldPeers = true;
-        this.log.info({ queue: this.config.queue, consumers: p.consumers, retriesWaiting: p.retriesWaiting }, `queue is empty here, but ${p.consumers} other consumers may still hand messages back and ${p.retriesWaiting} retries are waiting: checking every ${this.config.drainPollSeconds}s`);
+        this.log.info({ queue: this.config.queue, consumers: p.consumers, retriesWaiting }, `queue is empty here, but ${p.consumers} other consumers may still hand messages back and ${retriesWaiting} retries are waiting: checking every ${this.config.drainPollSeconds}s`);
       }
       await new Promise<void>((resolve) => {
         this.pollWake = resolve;
