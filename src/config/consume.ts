@@ -87,7 +87,7 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
       count,
       concurrency,
       prefetch: integer(values.prefetch, 'prefetch', defaultPrefetch(concurrency, count), 1),
-      prefetchGrowth: values.prefetch === undefined && count === 0 ? prefetchGrowth(concurrency) : 0,
+      prefetchGrowth: values.prefetch === undefined ? prefetchGrowth(concurrency, count) : 0,
       shortCommandMs: DEFAULTS.shortCommandMs,
       shortCommandRun: DEFAULTS.shortCommandRun,
       ackBatchMs: DEFAULTS.ackBatchMs,
@@ -113,15 +113,17 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
 
 // One message beyond the commands running, so a drain never waits for the ack -> next delivery round
 // trip; never more than --count, so `-c 1` takes exactly one message (a second one pushed before the
-// cancel would come back marked redelivered). A drain of short commands holds more (prefetchGrowth):
-// only without --count, whose end could otherwise take messages beyond it.
+// cancel would come back marked redelivered). A drain of short commands holds more (prefetchGrowth);
+// with --count only while more are left than both consumers hold (the session cancels the second
+// consumer before that), so never for a --count that small.
 function ackBatchMax(concurrency: number): number {
   return Math.max(DEFAULTS.ackBatchMin, concurrency);
 }
 
 // The held acks' messages still count against the prefetch: the growth makes room for them too.
-function prefetchGrowth(concurrency: number): number {
-  return concurrency * DEFAULTS.prefetchGrowthPerCommand + (DEFAULTS.ackBatchMs > 0 ? ackBatchMax(concurrency) : 0);
+function prefetchGrowth(concurrency: number, count: number): number {
+  const growth = concurrency * DEFAULTS.prefetchGrowthPerCommand + (DEFAULTS.ackBatchMs > 0 ? ackBatchMax(concurrency) : 0);
+  return count === 0 || count > DEFAULTS.shortCommandRun + defaultPrefetch(concurrency, count) + growth ? growth : 0;
 }
 
 function defaultPrefetch(concurrency: number, count: number): number {

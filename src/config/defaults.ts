@@ -23,10 +23,12 @@ export const DEFAULTS = {
    */
   prefetchAhead: 1,
   /**
-   * A drain (--until-empty or --count 0) with the default prefetch, once its commands prove short: after
-   * shortCommandRun commands in a row each succeeded in under shortCommandMs, a second consumer holds this
-   * many more messages per --concurrency, so that the ack -> next delivery round trip never idles a slot
-   * (bench/README.md). Long commands never trigger it: messages held ahead are work other pods cannot take.
+   * A drain (--until-empty, --count 0, or a --count far from reached) with the default prefetch, once its
+   * commands prove short: after shortCommandRun commands in a row each succeeded in under shortCommandMs,
+   * a second consumer holds this many more messages per --concurrency, so that the ack -> next delivery
+   * round trip never idles a slot (bench/README.md); with --count it is cancelled when no more are left to
+   * take than both consumers hold. Long commands never trigger it: messages held ahead are work other pods
+   * cannot take.
    * @default 2
    */
   prefetchGrowthPerCommand: 2,

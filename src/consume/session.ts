@@ -91,6 +91,10 @@ export class ConsumeSession {
   /** Commands in a row that succeeded in under config.shortCommandMs, and whether the second consumer is there. */
   private shortRun = 0;
   private grown = false;
+  /** The second consumer's tag, until shrink() cancels it (--count close to reached); and that cancel. */
+  private secondTag: string | undefined;
+  private shrunk = false;
+  private shrinking: Promise<unknown> | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private pollWake: (() => void) | undefined;
   private toldPeers = false;
@@ -140,6 +144,8 @@ export class ConsumeSession {
     this.cancelled = undefined;
     this.shortRun = 0;
     this.grown = false;
+    this.shrunk = false;
+    this.secondTag = undefined;
     const tag = await this.consume(this.config.prefetch);
     this.log.debug({ queue: this.config.queue, consumerTag: tag }, 'waiting for messages');
     if (this.holdsNothing()) this.armQuiet();
@@ -147,8 +153,7 @@ export class ConsumeSession {
 
   // basic.qos when it changes, then basic.consume with our own tag (known before the first delivery, which
   // can beat consume-ok). Both are sent at once, so a basic.cancel asked for meanwhile goes after them.
-  private async consume(prefetch: number): Promise<string> {
-    const tag = `wq-consume-${process.pid}-${Date.now().toString(36)}-${++this.subscriptions}`;
+  private async consume(prefetch: number, tag = this.newTag()): Promise<string> {
     this.consumerTags.push(tag);
     const qos = this.qos === prefetch ? undefined : this.channel.prefetch(prefetch);
     this.qos = prefetch;
@@ -157,22 +162,52 @@ export class ConsumeSession {
     return tag;
   }
 
+  private newTag(): string {
+    return `wq-consume-${process.pid}-${Date.now().toString(36)}-${++this.subscriptions}`;
+  }
+
   // The commands prove short: a second consumer with a prefetch of its own, so that more messages wait,
   // armed, and the ack -> delivery round trip after each exit never leaves a slot idle. Never with
-  // --prefetch or --count (prefetchGrowth 0), never for long commands, once per subscription.
+  // --prefetch (prefetchGrowth 0), never for long commands, once per subscription; with --count only
+  // while more are left to take than both consumers can hold (shrink() ends it before --count).
   private grow(outcome: Outcome): void {
     if (this.config.prefetchGrowth === 0 || this.grown || this.state !== 'consuming' || !this.subscribed) return;
     if (!succeeded(outcome) || outcome.durationMs >= this.config.shortCommandMs) {
       this.shortRun = 0;
       return;
     }
-    if (++this.shortRun < this.config.shortCommandRun) return;
+    if (++this.shortRun < this.config.shortCommandRun || this.nearCount()) return;
     this.grown = true;
     const { queue, prefetch, prefetchGrowth, shortCommandMs } = this.config;
-    this.consume(prefetchGrowth).then(
+    this.secondTag = this.newTag();
+    this.consume(prefetchGrowth, this.secondTag).then(
       (tag) => this.log.info({ queue, consumerTag: tag, prefetch: prefetch + prefetchGrowth }, `commands take under ${shortCommandMs} ms: a second consumer holds ${prefetchGrowth} more messages ahead`),
       () => undefined, // the channel closed: channelLost() has the reason
     );
+  }
+
+  /** --count: no more left to take than both consumers may be pushed (the prefetch and the growth). */
+  private nearCount(): boolean {
+    const { count, prefetch, prefetchGrowth } = this.config;
+    return count > 0 && count - this.taken <= prefetch + prefetchGrowth;
+  }
+
+  // --count close to reached: the second consumer is cancelled while what both may still be pushed is
+  // at most what is left to take (checked at every delivery, so it is exactly that), so no message
+  // beyond --count is pushed to us, to be handed back marked redelivered. What it holds stays ours (a
+  // cancelled consumer's messages stay unacked on the channel) and is run and acked as any other. The
+  // first consumer goes on to --count as without growth, and acks go out at once again (one held would
+  // keep its slot of the smaller prefetch).
+  private shrink(): void {
+    const tag = this.secondTag;
+    this.secondTag = undefined;
+    this.shrunk = true;
+    this.flushAcks();
+    const i = tag === undefined ? -1 : this.consumerTags.indexOf(tag);
+    if (i < 0 || !this.channelOpen) return;
+    this.consumerTags.splice(i, 1);
+    this.shrinking = this.channel.cancel(tag!).catch(() => undefined);
+    this.log.debug({ queue: this.config.queue, consumerTag: tag, left: this.config.count - this.taken }, 'close to --count: the second consumer stops, so that no message beyond --count is pushed');
   }
 
   deliver(msg: ConsumeMessage): void {
@@ -188,6 +223,7 @@ export class ConsumeSession {
       return;
     }
     this.taken++;
+    if (this.secondTag !== undefined && this.nearCount()) this.shrink();
     if (this.config.count > 0 && this.taken >= this.config.count) this.finishTaking();
     if (this.commandsRunning() >= this.config.concurrency) this.wait({ msg, attempt: admit.attempt });
     else this.start(msg, admit.attempt);
@@ -382,7 +418,7 @@ export class ConsumeSession {
   // at least 2) wait, and they go out together (one write: batchSocketWrites): the broker is woken once for several
   // messages. Until then, and always for long commands, each ack goes at once.
   private ack(msg: ConsumeMessage): void {
-    if (!this.grown || this.config.ackBatchMs === 0) return this.channel.ack(msg);
+    if (!this.grown || this.shrunk || this.config.ackBatchMs === 0) return this.channel.ack(msg);
     this.acks.push(msg);
     if (this.acks.length >= this.config.ackBatchMax) this.flushAcks();
     else this.ackTimer ??= setTimeout(() => this.flushAcks(), this.config.ackBatchMs);
@@ -452,7 +488,7 @@ export class ConsumeSession {
   private cancelConsumer(): void {
     if (!this.subscribed || !this.channelOpen) return;
     this.subscribed = false;
-    this.cancelled = Promise.all(this.consumerTags.splice(0).map((tag) => this.channel.cancel(tag).catch(() => undefined)));
+    this.cancelled = Promise.all([this.shrinking, ...this.consumerTags.splice(0).map((tag) => this.channel.cancel(tag).catch(() => undefined))]);
   }
 
   private armQuiet(): void {
@@ -476,7 +512,7 @@ export class ConsumeSession {
 
   /** Waits for our basic.cancel (if sent) so that the channel can be closed cleanly. */
   async cancelDone(): Promise<void> {
-    await this.cancelled;
+    await Promise.all([this.cancelled, this.shrinking]);
   }
 }
 

@@ -48,7 +48,10 @@ describe('configuration precedence: flag > environment > default', () => {
     expect(run(['-q', 'q', '--until-empty', '-j', '3', '--', 'cat'])).toMatchObject({ prefetchGrowth: 9, ackBatchMax: 3 });
     expect(run(['-q', 'q', '-c', '0', '-j', '2', '--', 'cat'])).toMatchObject({ prefetchGrowth: 6, ackBatchMax: 2 });
     expect(run(['-q', 'q', '--until-empty', '-p', '2', '--', 'cat']).prefetchGrowth).toBe(0);
-    expect(run(['-q', 'q', '-c', '3000', '--', 'cat']).prefetchGrowth).toBe(0);
+    // With --count only when more are left than the grown prefetch, after the 16 that prove the commands short.
+    expect(run(['-q', 'q', '-c', '3000', '--', 'cat']).prefetchGrowth).toBe(4);
+    expect(run(['-q', 'q', '-c', '22', '--', 'cat']).prefetchGrowth).toBe(0);
+    expect(run(['-q', 'q', '-c', '23', '--', 'cat']).prefetchGrowth).toBe(4);
     expect(run(['-q', 'q', '--', 'cat']).prefetchGrowth).toBe(0);
   });
 });

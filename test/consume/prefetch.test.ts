@@ -27,6 +27,24 @@ describe('--prefetch above --concurrency', () => {
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
 
+  // The session test "with -c N grows too" shows that the growth pushes nothing beyond N (acks in pairs).
+  it('-c N of short commands grows the prefetch too, and takes exactly N', async () => {
+    const queue = await freshQueue('prefetch-grow-count');
+    const bodies = Array.from({ length: 160 }, (_, i) => `item-${i}\n`);
+    await publish(queue, bodies);
+    const run = await cli('wq-consume', ['-q', queue, '-c', '150', '-j', '2', '--', 'cat']);
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout.split('\n').filter(Boolean).sort()).toEqual(bodies.slice(0, 150).map((b) => b.trim()).sort());
+    expect(run.logs.filter((l) => /a second consumer holds 6 more messages ahead/.test(l.msg))).toHaveLength(1);
+    expect(run.logs.filter((l) => l.msg === 'command succeeded: acked')).toHaveLength(150);
+    expect(await queueState(queue)).toEqual({ ready: 10, unacked: 0, consumers: 0 });
+    const ch = await (await admin()).createChannel();
+    const left: string[] = [];
+    for (let next = await ch.get(queue, { noAck: false }); next; next = await ch.get(queue, { noAck: false })) left.push(next.content.toString());
+    await ch.close();
+    expect(left.sort()).toEqual(bodies.slice(150).sort());
+  });
+
   it('runs the commands one at a time with --prefetch 3 and acks every message', async () => {
     const queue = await freshQueue('prefetch-serial');
     await publish(queue, ['one', 'two', 'three', 'four']);

@@ -178,6 +178,36 @@ describe('ConsumeSession: the prefetch of a drain of short commands', () => {
     });
   }
 
+  // Messages still in the queue, read and put back: whether the broker ever pushed them before.
+  async function leftInQueue(queue: string, n: number): Promise<Array<[string, boolean, number]>> {
+    const ch = await (await admin()).createChannel();
+    const out: Array<[string, boolean, number]> = [];
+    for (let i = 0; i < n; i++) {
+      const msg = await ch.get(queue, { noAck: false });
+      if (msg) out.push([msg.content.toString(), msg.fields.redelivered, msg.properties.headers?.['x-delivery-count'] ?? 0]);
+    }
+    await ch.close(); // puts them back
+    return out;
+  }
+
+  for (const type of ['classic', 'quorum'] as const) {
+    it(`with -c N grows too, and cancels the second consumer before N is reached: no message beyond N is pushed (${type})`, async () => {
+      const queue = await freshQueue('session-grow-count', type === 'quorum' ? { 'x-queue-type': 'quorum' } : {});
+      await publish(queue, bodies(67));
+      // Acks held until two wait (never by the clock): they go out in pairs, so the broker pushes in pairs,
+      // 61 then 62 and 63 together: without the cancel before, 63 would come beyond -c 62.
+      const { s, ch, runs } = await session(queue, ['-c', '62'], { ackBatchMs: 60_000 });
+      const seen = await runAll(runs, 62, 2, { queue, at: [30] });
+      await ended(s, ch);
+      expect(seen).toEqual([2]); // grown after 16; the second is cancelled when 6 are left to take
+      expect(runs.map((r) => r.body)).toEqual(bodies(62));
+      expect(s.stats.summary()).toMatchObject({ acked: 62, handedBack: 0 });
+      expect(await queueState(queue)).toEqual({ ready: 5, unacked: 0, consumers: 0 });
+      // The five left were never pushed to us (else they would be back marked redelivered, on a quorum queue counted).
+      expect(await leftInQueue(queue, 6)).toEqual(bodies(67).slice(62).map((b) => [b, false, 0]));
+    });
+  }
+
   it('keeps one consumer when the commands take 20 ms or more', async () => {
     const queue = await freshQueue('session-no-grow');
     await publish(queue, bodies(24));
@@ -189,17 +219,18 @@ describe('ConsumeSession: the prefetch of a drain of short commands', () => {
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
 
-  it('keeps one consumer with --prefetch set, and with --count', async () => {
-    for (const args of [['--until-empty', '--idle', '0.3', '--prefetch', '2'], ['-c', '24']]) {
+  // -c 22: after the 16 that prove the commands short, no more are left than the grown prefetch would hold.
+  it('keeps one consumer with --prefetch set, and with a --count too small to grow', async () => {
+    for (const args of [['--until-empty', '--idle', '0.3', '--prefetch', '2'], ['-c', '22']]) {
       const queue = await freshQueue('session-no-grow-set');
-      const counted = args[0] === '-c';
-      await publish(queue, bodies(counted ? 26 : 24));
+      const n = args[0] === '-c' ? 22 : 24;
+      await publish(queue, bodies(24));
       const { s, ch, runs } = await session(queue, args);
-      const seen = await runAll(runs, 24, 1, { queue, at: [20] });
+      const seen = await runAll(runs, n, 1, { queue, at: [18] });
       await ended(s, ch);
       expect(seen).toEqual([1]);
-      expect(runs).toHaveLength(24);
-      expect(await queueState(queue)).toEqual({ ready: counted ? 2 : 0, unacked: 0, consumers: 0 });
+      expect(runs).toHaveLength(n);
+      expect(await queueState(queue)).toEqual({ ready: 24 - n, unacked: 0, consumers: 0 });
     }
   });
 
