@@ -414,9 +414,9 @@ export class ConsumeSession {
     else this.armQuiet();
   }
 
-  // Once the commands prove short, an ack waits up to ackBatchMs, or until ackBatchMax of them (--concurrency,
-  // at least 2) wait, and they go out together (one write: batchSocketWrites): the broker is woken once for several
-  // messages. Until then, and always for long commands, each ack goes at once.
+  // Once the commands prove short, an ack waits up to ackBatchMs, or until ackBatchMax of them (8, or
+  // --concurrency if more) wait, and they go out together (one write: batchSocketWrites): the broker is woken
+  // once for several messages. Until then, and always for long commands, each ack goes at once.
   private ack(msg: ConsumeMessage): void {
     if (!this.grown || this.shrunk || this.config.ackBatchMs === 0) return this.channel.ack(msg);
     this.acks.push(msg);

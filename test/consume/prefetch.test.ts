@@ -20,9 +20,9 @@ describe('--prefetch above --concurrency', () => {
     const run = await cli('wq-consume', ['-q', queue, '--until-empty', '--idle', '0.5', '-j', '2', '--', 'cat']);
     expect(run.exitCode).toBe(0);
     expect(run.stdout.split('\n').filter(Boolean).sort()).toEqual(bodies.map((b) => b.trim()).sort());
-    const grew = run.logs.filter((l) => /a second consumer holds 6 more messages ahead/.test(l.msg));
+    const grew = run.logs.filter((l) => /a second consumer holds 12 more messages ahead/.test(l.msg));
     expect(grew).toHaveLength(1);
-    expect(grew[0]).toMatchObject({ queue, prefetch: 9 });
+    expect(grew[0]).toMatchObject({ queue, prefetch: 15 });
     expect(run.logs.filter((l) => l.msg === 'command succeeded: acked')).toHaveLength(200);
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
@@ -35,7 +35,7 @@ describe('--prefetch above --concurrency', () => {
     const run = await cli('wq-consume', ['-q', queue, '-c', '150', '-j', '2', '--', 'cat']);
     expect(run.exitCode).toBe(0);
     expect(run.stdout.split('\n').filter(Boolean).sort()).toEqual(bodies.slice(0, 150).map((b) => b.trim()).sort());
-    expect(run.logs.filter((l) => /a second consumer holds 6 more messages ahead/.test(l.msg))).toHaveLength(1);
+    expect(run.logs.filter((l) => /a second consumer holds 12 more messages ahead/.test(l.msg))).toHaveLength(1);
     expect(run.logs.filter((l) => l.msg === 'command succeeded: acked')).toHaveLength(150);
     expect(await queueState(queue)).toEqual({ ready: 10, unacked: 0, consumers: 0 });
     const ch = await (await admin()).createChannel();

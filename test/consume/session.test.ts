@@ -194,9 +194,9 @@ describe('ConsumeSession: the prefetch of a drain of short commands', () => {
     it(`with -c N grows too, and cancels the second consumer before N is reached: no message beyond N is pushed (${type})`, async () => {
       const queue = await freshQueue('session-grow-count', type === 'quorum' ? { 'x-queue-type': 'quorum' } : {});
       await publish(queue, bodies(67));
-      // Acks held until two wait (never by the clock): they go out in pairs, so the broker pushes in pairs,
-      // 61 then 62 and 63 together: without the cancel before, 63 would come beyond -c 62.
-      const { s, ch, runs } = await session(queue, ['-c', '62'], { ackBatchMs: 60_000 });
+      // Acks held until two wait (never by the clock), with a growth of 4: they go out in pairs, so the
+      // broker pushes in pairs, 61 then 62 and 63 together: without the cancel before, 63 would come beyond -c 62.
+      const { s, ch, runs } = await session(queue, ['-c', '62'], { ackBatchMs: 60_000, ackBatchMax: 2, prefetchGrowth: 4 });
       const seen = await runAll(runs, 62, 2, { queue, at: [30] });
       await ended(s, ch);
       expect(seen).toEqual([2]); // grown after 16; the second is cancelled when 6 are left to take
@@ -234,12 +234,12 @@ describe('ConsumeSession: the prefetch of a drain of short commands', () => {
     }
   });
 
-  // Once grown, acks wait to go out together: up to --concurrency of them, or ackBatchMs (here a minute,
+  // Once grown, acks wait to go out together: up to ackBatchMax of them (here 2), or ackBatchMs (here a minute,
   // so that only the count and the stop can send them).
-  it('holds an ack after the growth until --concurrency of them wait, and sends a held one when SIGTERM comes', async () => {
+  it('holds an ack after the growth until ackBatchMax of them wait, and sends a held one when SIGTERM comes', async () => {
     const queue = await freshQueue('session-grow-acks');
     await publish(queue, bodies(30));
-    const { s, ch, runs } = await session(queue, ['--until-empty', '--idle', '5', '--concurrency', '2'], { ackBatchMs: 60_000 });
+    const { s, ch, runs } = await session(queue, ['--until-empty', '--idle', '5', '--concurrency', '2'], { ackBatchMs: 60_000, ackBatchMax: 2 });
     const held = async () => {
       const q = await queueState(queue);
       return q.ready + q.unacked; // what the broker still has: acked messages are gone
