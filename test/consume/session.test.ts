@@ -195,16 +195,29 @@ describe('ConsumeSession: the prefetch of a drain of short commands', () => {
       const queue = await freshQueue('session-grow-count', type === 'quorum' ? { 'x-queue-type': 'quorum' } : {});
       await publish(queue, bodies(67));
       // Acks held until two wait (never by the clock), with a growth of 4: they go out in pairs, so the
-      // broker pushes in pairs, 61 then 62 and 63 together: without the cancel before, 63 would come beyond -c 62.
+      // broker pushes in pairs, 61 then 62 and 63 together: without the cancel before, 63 would come beyond
+      // -c 62, and the session would hand it straight back (a nack).
       const { s, ch, runs } = await session(queue, ['-c', '62'], { ackBatchMs: 60_000, ackBatchMax: 2, prefetchGrowth: 4 });
+      let handedBack = 0;
+      const nack = ch.nack.bind(ch);
+      ch.nack = (...args: Parameters<typeof ch.nack>) => (handedBack++, nack(...args));
       const seen = await runAll(runs, 62, 2, { queue, at: [30] });
       await ended(s, ch);
       expect(seen).toEqual([2]); // grown after 16; the second is cancelled when 6 are left to take
-      expect(runs.map((r) => r.body)).toEqual(bodies(62));
+      expect(handedBack).toBe(0);
       expect(s.stats.summary()).toMatchObject({ acked: 62, handedBack: 0 });
       expect(await queueState(queue)).toEqual({ ready: 5, unacked: 0, consumers: 0 });
-      // The five left were never pushed to us (else they would be back marked redelivered, on a quorum queue counted).
-      expect(await leftInQueue(queue, 6)).toEqual(bodies(67).slice(62).map((b) => [b, false, 0]));
+      const ran = runs.map((r) => r.body);
+      const left = await leftInQueue(queue, 6);
+      // Each message ran once or is still in the queue: 62 ran, 5 are left.
+      expect([...ran, ...left.map(([body]) => body)].sort()).toEqual(bodies(67).sort());
+      if (type === 'classic') {
+        // In queue order; the five left were never pushed to us.
+        expect(ran).toEqual(bodies(62));
+        expect(left).toEqual(bodies(67).slice(62).map((b) => [b, false, 0]));
+      }
+      // A quorum queue may take back a message it had sent the cancelled consumer on its way (RabbitMQ 4.0
+      // did, once in CI: m56 never reached the session and m62 ran instead); the session never saw it.
     });
   }
 
