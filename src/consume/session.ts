@@ -91,9 +91,8 @@ export class ConsumeSession {
   /** Commands in a row that succeeded in under config.shortCommandMs, and whether the second consumer is there. */
   private shortRun = 0;
   private grown = false;
-  /** The second consumer's tag, until shrink() cancels it (--count close to reached); and that cancel. */
+  /** The second consumer's tag, until shrink() cancels it (--count close to reached); and that cancel. Acks are held only while it is there. */
   private secondTag: string | undefined;
-  private shrunk = false;
   private shrinking: Promise<unknown> | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private pollWake: (() => void) | undefined;
@@ -144,7 +143,6 @@ export class ConsumeSession {
     this.cancelled = undefined;
     this.shortRun = 0;
     this.grown = false;
-    this.shrunk = false;
     this.secondTag = undefined;
     const tag = await this.consume(this.config.prefetch);
     this.log.debug({ queue: this.config.queue, consumerTag: tag }, 'waiting for messages');
@@ -198,15 +196,13 @@ export class ConsumeSession {
   // cancelled consumer's messages stay unacked on the channel) and is run and acked as any other. The
   // first consumer goes on to --count as without growth, and acks go out at once again (one held would
   // keep its slot of the smaller prefetch).
-  private shrink(): void {
-    const tag = this.secondTag;
+  private shrink(tag: string): void {
     this.secondTag = undefined;
-    this.shrunk = true;
     this.flushAcks();
-    const i = tag === undefined ? -1 : this.consumerTags.indexOf(tag);
+    const i = this.consumerTags.indexOf(tag);
     if (i < 0 || !this.channelOpen) return;
     this.consumerTags.splice(i, 1);
-    this.shrinking = this.channel.cancel(tag!).catch(() => undefined);
+    this.shrinking = this.channel.cancel(tag).catch(() => undefined);
     this.log.debug({ queue: this.config.queue, consumerTag: tag, left: this.config.count - this.taken }, 'close to --count: the second consumer stops, so that no message beyond --count is pushed');
   }
 
@@ -223,7 +219,7 @@ export class ConsumeSession {
       return;
     }
     this.taken++;
-    if (this.secondTag !== undefined && this.nearCount()) this.shrink();
+    if (this.secondTag !== undefined && this.nearCount()) this.shrink(this.secondTag);
     if (this.config.count > 0 && this.taken >= this.config.count) this.finishTaking();
     if (this.commandsRunning() >= this.config.concurrency) this.wait({ msg, attempt: admit.attempt });
     else this.start(msg, admit.attempt);
@@ -416,9 +412,10 @@ export class ConsumeSession {
 
   // Once the commands prove short, an ack waits up to ackBatchMs, or until ackBatchMax of them (8, or
   // --concurrency if more) wait, and they go out together (one write: batchSocketWrites): the broker is woken
-  // once for several messages. Until then, and always for long commands, each ack goes at once.
+  // once for several messages. Until then, once the second consumer is cancelled near --count, and always for long commands,
+  // each ack goes at once.
   private ack(msg: ConsumeMessage): void {
-    if (!this.grown || this.shrunk || this.config.ackBatchMs === 0) return this.channel.ack(msg);
+    if (this.secondTag === undefined || this.config.ackBatchMs === 0) return this.channel.ack(msg);
     this.acks.push(msg);
     if (this.acks.length >= this.config.ackBatchMax) this.flushAcks();
     else this.ackTimer ??= setTimeout(() => this.flushAcks(), this.config.ackBatchMs);
@@ -488,7 +485,7 @@ export class ConsumeSession {
   private cancelConsumer(): void {
     if (!this.subscribed || !this.channelOpen) return;
     this.subscribed = false;
-    this.cancelled = Promise.all([this.shrinking, ...this.consumerTags.splice(0).map((tag) => this.channel.cancel(tag).catch(() => undefined))]);
+    this.cancelled = Promise.all(this.consumerTags.splice(0).map((tag) => this.channel.cancel(tag).catch(() => undefined)));
   }
 
   private armQuiet(): void {
