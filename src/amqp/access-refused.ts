@@ -1,5 +1,5 @@
 import { AccessRefusedError, UsageError, type WqError, type WqErrorOptions } from '../errors.js';
-import type { Failure } from './failures.js';
+import type { Failure } from './failure.js';
 
 // 403 ACCESS_REFUSED: a refused login, a reserved name, or a missing permission, named with the
 // user, the permission and the queue or exchange, so the fix is one set_permissions away.

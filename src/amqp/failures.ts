@@ -3,33 +3,15 @@ import { EXIT } from '../exit-codes.js';
 import { redactText, redactUrl, urlPassword } from '../redact.js';
 import { replyCodeFailure } from './reply-codes.js';
 import { transportFailure } from './transport-failures.js';
+import type { Failure, FailureContext } from './failure.js';
+
+export type { Failure, FailureContext } from './failure.js';
 
 /*
  * The one mapping from a failure (amqplib, the broker's close frames, the socket, TLS) to a typed
  * error: its exit code, one sentence naming the cause and the fix, the raw text as `detail`, and
  * whether retrying can help (docs/errors.md has the table). connect() retries only `retryable`.
  */
-
-/** What we were doing when it failed; the sentences name it. */
-export interface FailureContext {
-  url: string;
-  /** connect, queue.declare, basic.publish, basic.consume, ... */
-  operation: string;
-  queue?: string;
-  exchange?: string;
-}
-
-/** What a mapper gets: the context, the redacted raw text, and the URL's parts for sentences. */
-export interface Failure extends FailureContext {
-  raw: unknown;
-  detail: string;
-  safeUrl: string;
-  user: string;
-  vhost: string;
-  host: string;
-  port: string;
-  scheme: string;
-}
 
 export function mapFailure(raw: unknown, ctx: FailureContext): WqError {
   if (raw instanceof WqError) return raw;

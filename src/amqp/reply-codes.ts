@@ -1,7 +1,7 @@
 import { AccessRefusedError, BrokerUnavailableError, QueueConfigError, WqError, type WqErrorOptions } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
 import { accessRefused } from './access-refused.js';
-import type { Failure } from './failures.js';
+import type { Failure } from './failure.js';
 
 // The broker's connection.close and channel.close reply codes (AMQP 0-9-1, section 1.2), and the
 // open handshake the broker ends by closing: each to a typed error that says whether to retry.

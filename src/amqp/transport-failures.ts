@@ -1,5 +1,5 @@
 import { AccessRefusedError, BrokerUnavailableError, TlsConfigError, UsageError, type WqError, type WqErrorOptions } from '../errors.js';
-import type { Failure } from './failures.js';
+import type { Failure } from './failure.js';
 
 // Socket and TLS failures. A host that does not answer or resolve yet is retried (pods often start
 // before the broker or its Service); a TLS set-up that cannot work is not: 78 when the broker's side
