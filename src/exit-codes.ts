@@ -13,6 +13,8 @@ export const EXIT = {
   BROKER_UNAVAILABLE: 69,
   /** An internal error in wq itself (EX_SOFTWARE). */
   INTERNAL: 70,
+  /** The command could not be started for want of a resource (EAGAIN, EMFILE, ENFILE, ENOMEM: a pod's pid or file limit): its message went back without spending an attempt (EX_OSERR). */
+  START_FAILED: 71,
   /** --wait expired and no message arrived (EX_TEMPFAIL). */
   NO_MESSAGE: 75,
   /** The broker refused the login, the vhost, a permission or our client certificate (EX_NOPERM). */

@@ -8,7 +8,7 @@ import { SPAWN_MODES, type SpawnMode } from '../process/native-spawn.js';
 export const CONSUME_OPTIONS: readonly OptionSpec[] = [
   ...CONNECTION_OPTIONS,
   { group: 'Consuming', name: 'count', short: 'c', type: 'string', arg: 'N', help: `messages to process, then exit (default ${DEFAULTS.count}; 0 = no limit)` },
-  { group: 'Consuming', name: 'prefetch', short: 'p', type: 'string', arg: 'N', help: `unacked messages the broker may push (default: --concurrency + ${DEFAULTS.prefetchAhead}, at most --count; more in a drain of short commands)` },
+  { group: 'Consuming', name: 'prefetch', short: 'p', type: 'string', arg: 'N', help: `unacked messages the broker may push (default: --concurrency + ${DEFAULTS.prefetchAhead}, at most --count)` },
   { group: 'Consuming', name: 'declare', short: 'd', type: 'boolean', help: 'declare the queue (durable) if it does not exist' },
   { group: 'Consuming', name: 'queue-type', type: 'string', arg: 'TYPE', help: 'classic|quorum, for --declare (default classic)' },
   { group: 'Consuming', name: 'wait', short: 'w', type: 'string', arg: 'SECONDS', help: 'give up (exit 75) if no message arrives in time (default: wait forever)' },
@@ -31,14 +31,6 @@ export interface ConsumeConfig extends ConnectionConfig {
   args: string[];
   count: number;
   prefetch: number;
-  /** Messages a second consumer holds once shortCommandRun commands in a row succeeded in under shortCommandMs; 0 = never. */
-  prefetchGrowth: number;
-  shortCommandMs: number;
-  shortCommandRun: number;
-  /** Once the commands prove short: how long an ack may wait to go out with others. */
-  ackBatchMs: number;
-  /** ...and how many may wait at most (then they all go). */
-  ackBatchMax: number;
   concurrency: number;
   declare: boolean;
   queueType: QueueType;
@@ -58,6 +50,8 @@ export interface ConsumeConfig extends ConnectionConfig {
   acquiredFile: string;
   /** How the command is started (env WQ_SPAWN). */
   spawn: SpawnMode;
+  /** WQ_HEADERS at most, in bytes. */
+  headersMaxBytes: number;
 }
 
 export type DeadLetterTarget = { kind: 'queue'; queue: string } | { kind: 'exchange'; exchange: string };
@@ -87,11 +81,6 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
       count,
       concurrency,
       prefetch: integer(values.prefetch, 'prefetch', defaultPrefetch(concurrency, count), 1),
-      prefetchGrowth: values.prefetch === undefined ? prefetchGrowth(concurrency, count) : 0,
-      shortCommandMs: DEFAULTS.shortCommandMs,
-      shortCommandRun: DEFAULTS.shortCommandRun,
-      ackBatchMs: DEFAULTS.ackBatchMs,
-      ackBatchMax: ackBatchMax(concurrency),
       declare: values.declare === true,
       queueType: queueType(values['queue-type']),
       waitSeconds: seconds(values.wait, 'wait', DEFAULTS.waitSeconds),
@@ -107,25 +96,14 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
       deadLetterOn: exitCodes(values['dead-letter-on'], 'dead-letter-on', DEFAULTS.deadLetterOn),
       acquiredFile: acquiredFile(values['acquired-file']),
       spawn,
+      headersMaxBytes: DEFAULTS.headersMaxBytes,
     },
   };
 }
 
-// One message beyond the commands running, so a drain never waits for the ack -> next delivery round
-// trip; never more than --count, so `-c 1` takes exactly one message (a second one pushed before the
-// cancel would come back marked redelivered). A drain of short commands holds more (prefetchGrowth);
-// with --count only while more are left than both consumers hold (the session cancels the second
-// consumer before that), so never for a --count that small.
-function ackBatchMax(concurrency: number): number {
-  return Math.max(DEFAULTS.ackBatchMin, concurrency);
-}
-
-// The held acks' messages still count against the prefetch: the growth makes room for them too.
-function prefetchGrowth(concurrency: number, count: number): number {
-  const growth = concurrency * DEFAULTS.prefetchGrowthPerCommand + (DEFAULTS.ackBatchMs > 0 ? ackBatchMax(concurrency) : 0);
-  return count === 0 || count > DEFAULTS.shortCommandRun + defaultPrefetch(concurrency, count) + growth ? growth : 0;
-}
-
+// One message beyond the commands running, so that the next one is here when a command exits; never
+// more than --count, so `-c 1` takes exactly one message (a second one pushed before the cancel would
+// come back marked redelivered).
 function defaultPrefetch(concurrency: number, count: number): number {
   const ahead = concurrency + DEFAULTS.prefetchAhead;
   return count > 0 ? Math.max(1, Math.min(ahead, count)) : ahead;

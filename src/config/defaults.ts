@@ -22,35 +22,6 @@ export const DEFAULTS = {
    * --count), so the next message is already here when a command exits. @default 1
    */
   prefetchAhead: 1,
-  /**
-   * A drain (--until-empty, --count 0, or a --count far from reached) with the default prefetch, once its
-   * commands prove short: after shortCommandRun commands in a row each succeeded in under shortCommandMs,
-   * a second consumer holds this many more messages per --concurrency, so that the ack -> next delivery
-   * round trip never idles a slot (bench/README.md); with --count it is cancelled when no more are left to
-   * take than both consumers hold. Long commands never trigger it: messages held ahead are work other pods
-   * cannot take.
-   * @default 2
-   */
-  prefetchGrowthPerCommand: 2,
-  /** @default 20 */
-  shortCommandMs: 20,
-  /** @default 16 */
-  shortCommandRun: 16,
-  /**
-   * Once the commands prove short (as for prefetchGrowthPerCommand), an ack waits up to this long, or
-   * until ackBatchMin acks (or --concurrency, if more) wait, and they go out together: one socket write
-   * and one wake-up of the broker for several messages, and the broker pushes the next ones together.
-   * The broker's work then overlaps the commands less: with 8 at a time instead of 2, a drain of `cat`
-   * went from 1.01x to 1.04x amqp-consume at --concurrency 1, and from 1.35x to 1.53x at 2 (bench/README.md).
-   * Never before the command exited 0; everything waiting goes out before the channel closes. @default 8
-   */
-  ackBatchMs: 8,
-  /**
-   * Held acks at most: this or --concurrency, whichever is more. The second consumer's prefetch
-   * (prefetchGrowthPerCommand) grows by as many, since a message whose ack is held still counts against
-   * the prefetch: the messages armed ahead stay as many as without holding. @default 8
-   */
-  ackBatchMin: 8,
   /** Seconds to wait for the first message; 0 = forever, as amqp-consume. @default 0 */
   waitSeconds: 0,
   /** --until-empty: seconds the queue must stay empty before exiting. @default 3 */
@@ -62,8 +33,13 @@ export const DEFAULTS = {
   /** Seconds a command may run; 0 = no limit. @default 0 */
   timeoutSeconds: 0,
   /**
+   * WQ_HEADERS at most, in bytes: the largest headers are left out beyond it and named in
+   * WQ_HEADERS_TRUNCATED (the kernel refuses one environment string over 128 KiB). @default 65536
+   */
+  headersMaxBytes: 65536,
+  /**
    * How wq-consume starts the command (env WQ_SPAWN): auto = posix_spawn through dist/wq-spawn.node where it
-   * loads, else node:child_process; native = the addon or exit 78; child_process = always Node's. @default 'auto'
+   * loads (else node:child_process, said at info level); native = the addon or exit 78; child_process = always Node's. @default 'auto'
    */
   spawn: 'auto',
   /**

@@ -6,13 +6,12 @@ import type { ConsumeConfig } from '../config/consume.js';
 import { ConfigError, type WqError } from '../errors.js';
 import { signalExitCode } from '../exit-codes.js';
 import type { Logger } from '../log.js';
-import { commandEnvFactory } from '../process/command-env.js';
 import { resolveCommand } from '../process/command.js';
 import { loadNativeSpawn, type NativeSpawn, type SpawnMode } from '../process/native-spawn.js';
-import { armCommand, runCommand, type RunOptions, type Running } from '../process/runner.js';
+import { runCommand } from '../process/runner.js';
 import { openAcquiredFile, type AcquiredFile } from './acquired-file.js';
 import { lostError } from './lost-error.js';
-import { commandBaseEnv, MESSAGE_ENV_KEYS, messageEnv } from './message-env.js';
+import { commandBaseEnv, messageEnv, type EnvNote } from './message-env.js';
 import { ConsumeSession, type QueueProbe, type StartCommand } from './session.js';
 import { retryDelaysMs, waitQueueName } from './wait-queue.js';
 
@@ -22,7 +21,7 @@ import { retryDelaysMs, waitQueueName } from './wait-queue.js';
  * - it fails                        -> a confirmed retry copy (attempts recorded), then the ack; or,
  *                                      after --max-attempts or on a --dead-letter-on status, a confirmed
  *                                      dead-letter copy, then the ack
- * - wq is stopped by a signal       -> basic.nack with requeue
+ * - wq stopped it (a signal)        -> basic.nack with requeue, whatever its exit status
  * - the connection or channel is lost -> the broker has already requeued it; no ack on a stale tag
  * Nothing is acked before the command succeeded or its copy was confirmed, and nothing is dropped.
  */
@@ -46,12 +45,12 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
   let conn: Connection;
   try {
     conn = await connect(config, 'wq-consume', log, stop);
-    batchSocketWrites(conn); // acks sent together go out in one write
+    batchSocketWrites(conn); // frames sent in one turn of the event loop go out in one write
   } catch (err) {
     if (stop.aborted) return signalled();
     throw err;
   }
-  const session = await openSession(conn, config, log, commandStarter(config, file, native, acquired));
+  const session = await openSession(conn, config, log, commandStarter(config, file, native, acquired, log));
   const onStop = () => session.signal(String(stop.reason ?? 'SIGTERM'));
   stop.addEventListener('abort', onStop, { once: true });
   if (stop.aborted) onStop();
@@ -118,37 +117,19 @@ function needsDeadLetter(config: ConsumeConfig): boolean {
   return config.maxAttempts > 0 || config.deadLetterOn.length > 0;
 }
 
-// --acquired-file exists from just before a command starts until it has ended (an armed command starts in
-// the exit of the one before, whose release follows: the file stays). The environment's base (ours minus
-// the broker's credentials) is prepared once per run; each message adds its WQ_* variables.
-function commandStarter(config: ConsumeConfig, file: string, native: NativeSpawn | undefined, acquired: AcquiredFile): StartCommand {
-  const envFor = commandEnvFactory(commandBaseEnv(process.env), MESSAGE_ENV_KEYS);
-  const options = (msg: ConsumeMessage, attempt: number): RunOptions => ({
-    command: config.command,
-    file,
-    native,
-    args: config.args,
-    body: msg.content,
-    env: envFor(messageEnv(msg, config.queue, attempt)),
-    timeoutMs: config.timeoutSeconds * 1000,
-    graceMs: config.graceSeconds * 1000,
-  });
-  const held = (run: Running) => {
+// --acquired-file exists from just before a command starts until it has ended. The environment's base
+// (ours minus the broker's credentials) is made once per run; each message adds its WQ_* variables.
+function commandStarter(config: ConsumeConfig, file: string, native: NativeSpawn | undefined, acquired: AcquiredFile, log: Logger): StartCommand {
+  const base = commandBaseEnv(process.env);
+  return (msg: ConsumeMessage, attempt: number) => {
+    const notes: EnvNote[] = [];
+    const env = { ...base, ...messageEnv(msg, config.queue, attempt, config.headersMaxBytes, notes) };
+    if (notes.length > 0) log.warn({ queue: config.queue, deliveryTag: msg.fields.deliveryTag, messageId: msg.properties.messageId }, `message metadata changed so that the command can start: ${notes.join('; ')}`);
+    acquired.hold();
+    const run = runCommand({ command: config.command, file, native, args: config.args, body: msg.content, env, timeoutMs: config.timeoutSeconds * 1000, graceMs: config.graceSeconds * 1000 });
     void run.done.then(() => acquired.release());
     return run;
   };
-  const start: StartCommand = (msg, attempt) => {
-    acquired.hold();
-    return held(runCommand(options(msg, attempt)));
-  };
-  if (native) {
-    start.arm = (msg, attempt, onStarted) =>
-      armCommand({ ...options(msg, attempt), native }, (run) => {
-        acquired.hold();
-        onStarted(held(run));
-      });
-  }
-  return start;
 }
 
 // Before any message is taken: WQ_SPAWN=native without a working addon must not cost a delivery.
@@ -157,6 +138,6 @@ function nativeSpawnFor(mode: SpawnMode, log: Logger): NativeSpawn | undefined {
   const native = loadNativeSpawn();
   if (typeof native !== 'string') return native;
   if (mode === 'native') throw new ConfigError(`WQ_SPAWN=native, but the native spawn cannot be used: ${native}. Unset WQ_SPAWN to fall back to node:child_process.`);
-  log.debug({ reason: native }, 'native spawn unavailable: using node:child_process');
+  log.info({ reason: native }, `starting commands with node:child_process: the native spawn cannot be used (${native}); same behaviour, more CPU per message`);
   return undefined;
 }

@@ -1,5 +1,5 @@
 import { mapFailure } from '../amqp/broker.js';
-import { BrokerUnavailableError, oneLine, type WqError } from '../errors.js';
+import { BrokerUnavailableError, QueueConfigError, oneLine, type WqError } from '../errors.js';
 
 // Why the channel or connection went away during a run, as one line that says what happened to the work.
 // A cause retrying cannot fix (a permission, a deleted vhost, consumer_timeout) keeps its own code and
@@ -9,4 +9,12 @@ export function lostError(err: Error | undefined, url: string): WqError {
   const mapped = mapFailure(err ?? new Error(text), { url, operation: 'connection' });
   if (!mapped.retryable || mapped.code !== 'BROKER_UNAVAILABLE' || /consumer_timeout/.test(mapped.message)) return mapped;
   return new BrokerUnavailableError(`lost the connection to the broker (${text}); any message in progress went back to the queue, and the Job will retry this pod.`, err);
+}
+
+// The broker cancelled our consumer (basic.cancel). Either way it has put every message we held back.
+export function cancelledError(queue: string, queueExists: boolean): WqError {
+  if (!queueExists) return new QueueConfigError(`queue "${queue}" was deleted (the broker cancelled the consumer); any message in progress was stopped and went back with it. Re-create the queue and publish the work again.`);
+  return new BrokerUnavailableError(
+    `the broker cancelled the consumer of queue "${queue}", which still exists: on RabbitMQ 4.3+ that is a quorum queue's delivery acknowledgement timeout (30 min by default); the message in progress went back to the queue. Raise consumer_timeout in rabbitmq.conf (or the queue's x-consumer-timeout), or split the work.`,
+  );
 }

@@ -1,6 +1,9 @@
 import type { ConsumeMessage } from 'amqplib';
 import type { DeliveryCounts } from './verdict.js';
 
+/** Where messageEnv() had to change a value so that the command can start (one warning line per message). */
+export type EnvNote = string;
+
 /** The header wq keeps on classic queues to count deliveries across republishes (see dead-letter.ts). */
 export const ATTEMPTS_HEADER = 'x-wq-attempts';
 
@@ -18,12 +21,16 @@ export function commandBaseEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 export const MESSAGE_ENV_KEYS = [
   'WQ_QUEUE', 'WQ_DELIVERY_TAG', 'WQ_EXCHANGE', 'WQ_ROUTING_KEY', 'WQ_REDELIVERED', 'WQ_DELIVERY_COUNT', 'WQ_BODY_BYTES',
   'WQ_MESSAGE_ID', 'WQ_CORRELATION_ID', 'WQ_CONTENT_TYPE', 'WQ_CONTENT_ENCODING', 'WQ_TYPE', 'WQ_APP_ID', 'WQ_REPLY_TO',
-  'WQ_PRIORITY', 'WQ_TIMESTAMP', 'WQ_HEADERS',
+  'WQ_PRIORITY', 'WQ_TIMESTAMP', 'WQ_HEADERS', 'WQ_HEADERS_TRUNCATED',
 ] as const;
 
-// Message metadata the command receives as environment variables (README "Message metadata").
-// Unset properties are left out, so `${WQ_MESSAGE_ID:-}` works in a shell worker.
-export function messageEnv(msg: ConsumeMessage, queue: string, attempt = deliveryCount(msg)): Record<string, string> {
+// Message metadata the command receives as environment variables (docs/consume.md "Message metadata").
+// Unset properties are left out, so `${WQ_MESSAGE_ID:-}` works in a shell worker. No property can stop
+// the command from starting: a NUL byte (which no environment string can hold) becomes U+FFFD, and
+// WQ_HEADERS (JSON, in which NUL is escaped) stays under `headersMaxBytes` (the kernel refuses one
+// string over 128 KiB): the largest headers are left out and named in WQ_HEADERS_TRUNCATED. `notes`
+// gets a sentence for each such change.
+export function messageEnv(msg: ConsumeMessage, queue: string, attempt = deliveryCount(msg), headersMaxBytes = 65536, notes?: EnvNote[]): Record<string, string> {
   const { fields, properties } = msg;
   const env: Record<string, string> = {
     WQ_QUEUE: queue,
@@ -43,10 +50,35 @@ export function messageEnv(msg: ConsumeMessage, queue: string, attempt = deliver
   put(env, 'WQ_REPLY_TO', properties.replyTo);
   put(env, 'WQ_PRIORITY', properties.priority);
   put(env, 'WQ_TIMESTAMP', properties.timestamp);
-  if (properties.headers && hasKeys(properties.headers)) {
-    env.WQ_HEADERS = JSON.stringify(properties.headers, (_k, v: unknown) => toJsonValue(v));
+  for (const key in env) {
+    const value = env[key] as string;
+    if (value.includes('\0')) {
+      env[key] = value.replaceAll('\0', '\uFFFD');
+      notes?.push(`${key} held a NUL byte, passed as U+FFFD`);
+    }
   }
+  if (properties.headers && hasKeys(properties.headers)) Object.assign(env, headersEnv(properties.headers, headersMaxBytes, notes));
   return env;
+}
+
+function headersEnv(headers: Record<string, unknown>, maxBytes: number, notes?: EnvNote[]): Record<string, string> {
+  const json = (h: Record<string, unknown>) => JSON.stringify(h, (_k, v: unknown) => toJsonValue(v));
+  const whole = json(headers);
+  if (Buffer.byteLength(whole) <= maxBytes) return { WQ_HEADERS: whole };
+  // Too large: leave out the largest headers until the rest fits, and name them.
+  const sizes = Object.keys(headers).map((key) => [key, Buffer.byteLength(json({ [key]: headers[key] }))] as const);
+  sizes.sort((a, b) => b[1] - a[1]);
+  const kept = { ...headers };
+  const dropped: string[] = [];
+  let text = whole;
+  for (const [key] of sizes) {
+    if (Buffer.byteLength(text) <= maxBytes) break;
+    delete kept[key];
+    dropped.push(key.replaceAll('\0', '\uFFFD').replaceAll(',', '%2C'));
+    text = json(kept);
+  }
+  notes?.push(`WQ_HEADERS was ${Buffer.byteLength(whole)} bytes, over ${maxBytes}: left out ${dropped.length} header(s), named in WQ_HEADERS_TRUNCATED`);
+  return { WQ_HEADERS: text, WQ_HEADERS_TRUNCATED: dropped.join(',') };
 }
 
 /**

@@ -8,8 +8,6 @@ export type Settled = 'acked' | 'retried' | 'dead-lettered' | 'handed-back' | 'r
 
 export interface SettleContext {
   ch: ConfirmChannel;
-  /** basic.ack, now or together with the next few (the session decides). */
-  ack: (msg: ConsumeMessage) => void;
   queue: string;
   deadLetter: DeadLetterTarget;
   /** The channel is still open: when it is not, the broker has requeued the message already. */
@@ -28,7 +26,7 @@ export async function settle(ctx: SettleContext, msg: ConsumeMessage, decision: 
   const { ch } = ctx;
   await ctx.cancelled();
   if (decision.action === 'ack') {
-    ctx.ack(msg);
+    ch.ack(msg);
     return 'acked';
   }
   if (decision.action === 'hand-back') return handBack(ctx, msg);

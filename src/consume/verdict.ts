@@ -1,15 +1,19 @@
-import { exitStatusOf, outcomeShort, succeeded } from '../process/outcome.js';
-import type { Outcome } from '../process/runner.js';
+import { exitStatusOf, outcomeShort, succeeded, type Outcome } from '../process/outcome.js';
 
 /*
  * What happens to a message, decided without a broker (test/consume/verdict.test.ts tables it).
  * Before the command runs, admission(): a copy of a message that the broker has already counted as
  * returned (a crash, a lost channel, a hand-back) is replaced by a fresh confirmed copy, so a quorum
  * queue's delivery limit (20 by default on RabbitMQ 4.x) can never be reached by wq's own returns.
- * After the command, verdict():
+ * After the command, verdict(), in this order:
+ * - wq stopped the command (SIGTERM, SIGINT, a lost -> hand back: nack with requeue, whatever its exit
+ *   channel), not for --timeout                       status: a worker that traps SIGTERM and exits 0
+ *                                                      has not done the work
  * - exit 0 within --timeout                         -> ack
- * - wq is stopping (SIGTERM, a lost channel)         -> hand back: nack with requeue (the next delivery
- *                                                      is refreshed by admission() if the broker counted it)
+ * - the start failed for want of a resource         -> refresh: a fresh confirmed copy with the attempts
+ *   (EAGAIN, EMFILE, ENFILE, ENOMEM)                   so far, then the ack: no attempt is spent
+ * - wq is stopping                                   -> hand back (the next delivery is refreshed by
+ *                                                      admission() if the broker counted it)
  * - attempt N of --max-attempts N, or an exit status -> dead-letter: a confirmed copy in the dead-letter
  *   listed in --dead-letter-on                         queue or exchange, then ack
  * - any other failure                               -> retry: a confirmed copy carrying the attempt count
@@ -21,6 +25,7 @@ export type Verdict =
   | { action: 'ack' }
   | { action: 'hand-back' }
   | { action: 'retry'; attempts: number }
+  | { action: 'refresh'; attempts: number }
   | { action: 'dead-letter'; attempts: number; reason: string };
 
 export interface VerdictOptions {
@@ -32,7 +37,9 @@ export interface VerdictOptions {
 
 /** The decision for a message whose command ended with `outcome` on attempt `attempts` (from 1). */
 export function verdict(outcome: Outcome, attempts: number, stopping: boolean, opts: VerdictOptions): Verdict {
+  if (outcome.stopped && !outcome.timedOut) return { action: 'hand-back' };
   if (succeeded(outcome)) return { action: 'ack' };
+  if (outcome.kind === 'start-failed' && outcome.transient) return { action: 'refresh', attempts: attempts - 1 };
   if (stopping) return { action: 'hand-back' };
   const status = exitStatusOf(outcome);
   if (outcome.kind === 'exited' && !outcome.timedOut && opts.deadLetterOn.includes(status)) {

@@ -1,17 +1,35 @@
 import { EXIT, signalExitCode } from '../exit-codes.js';
-import type { Outcome } from './runner.js';
 
-// What a command's outcome means, in one place: its exit status, its log fields and its sentence.
+// What became of one command: the only thing the consume core learns of it. `stopped` says wq stopped it
+// (a signal, a lost channel, --timeout); `timedOut` that it was --timeout. A start that failed is an
+// outcome too, never a throw: `transient` when the system was short of a resource (retrying can help)
+// rather than the command being wrong.
+export type Outcome =
+  | { kind: 'exited'; exitCode: number; durationMs: number; timedOut: boolean; stopped: boolean }
+  | { kind: 'signaled'; signal: NodeJS.Signals; durationMs: number; timedOut: boolean; stopped: boolean }
+  | { kind: 'start-failed'; error: StartError; transient: boolean; durationMs: number; timedOut: false; stopped: boolean };
 
-/** The command exited 0 within --timeout. */
+export interface StartError {
+  /** ENOENT, EACCES, EAGAIN, ... */
+  code: string;
+  message: string;
+}
+
+/** Start errors that say the system was short of something, not that the command is wrong. */
+export const TRANSIENT_START_ERRORS: readonly string[] = ['EAGAIN', 'EMFILE', 'ENFILE', 'ENOMEM'];
+
+/** The command exited 0 within --timeout, and wq did not stop it. */
 export function succeeded(outcome: Outcome): boolean {
-  return outcome.kind === 'exited' && outcome.exitCode === 0 && !outcome.timedOut;
+  return outcome.kind === 'exited' && outcome.exitCode === 0 && !outcome.timedOut && !outcome.stopped;
 }
 
 /** The exit status wq-consume reports for a failed command (the shell's conventions). */
 export function exitStatusOf(outcome: Outcome): number {
   if (outcome.timedOut) return EXIT.TIMEOUT;
-  if (outcome.kind === 'spawn-failed') return outcome.error.code === 'ENOENT' ? EXIT.COMMAND_NOT_FOUND : EXIT.COMMAND_NOT_EXECUTABLE;
+  if (outcome.kind === 'start-failed') {
+    if (outcome.transient) return EXIT.START_FAILED;
+    return outcome.error.code === 'ENOENT' ? EXIT.COMMAND_NOT_FOUND : EXIT.COMMAND_NOT_EXECUTABLE;
+  }
   if (outcome.kind === 'signaled') return signalExitCode(outcome.signal);
   return outcome.exitCode;
 }
@@ -19,9 +37,10 @@ export function exitStatusOf(outcome: Outcome): number {
 /** Log fields for one outcome. */
 export function outcomeFields(outcome: Outcome): Record<string, unknown> {
   const durationMs = Math.round(outcome.durationMs);
-  if (outcome.kind === 'exited') return { durationMs, exitCode: outcome.exitCode, timedOut: outcome.timedOut || undefined };
-  if (outcome.kind === 'signaled') return { durationMs, signal: outcome.signal, timedOut: outcome.timedOut || undefined };
-  return { durationMs, spawnError: outcome.error.code };
+  const stopped = outcome.stopped || undefined;
+  if (outcome.kind === 'exited') return { durationMs, exitCode: outcome.exitCode, timedOut: outcome.timedOut || undefined, stopped };
+  if (outcome.kind === 'signaled') return { durationMs, signal: outcome.signal, timedOut: outcome.timedOut || undefined, stopped };
+  return { durationMs, startError: outcome.error.code, transient: outcome.transient || undefined };
 }
 
 /** A few words for a header: "exit 3", "signal SIGKILL", "timeout". */
@@ -29,12 +48,16 @@ export function outcomeShort(outcome: Outcome): string {
   if (outcome.timedOut) return 'timeout';
   if (outcome.kind === 'exited') return `exit ${outcome.exitCode}`;
   if (outcome.kind === 'signaled') return `signal ${outcome.signal}`;
-  return `spawn ${outcome.error.code}`;
+  return `start ${outcome.error.code}`;
 }
 
 /** The start of a log sentence: what happened to the command. */
 export function outcomeText(outcome: Outcome): string {
   if (outcome.timedOut) return 'command ran past --timeout and was stopped';
+  if (outcome.stopped && outcome.kind !== 'start-failed') {
+    const how = outcome.kind === 'exited' ? `exited with status ${outcome.exitCode}` : `was killed by ${outcome.signal}`;
+    return `command was stopped and ${how}`;
+  }
   if (outcome.kind === 'exited') return outcome.exitCode === 0 ? 'command succeeded' : `command exited with status ${outcome.exitCode}`;
   if (outcome.kind === 'signaled') return `command was killed by ${outcome.signal}`;
   return `command could not start (${outcome.error.code}: ${outcome.error.message})`;

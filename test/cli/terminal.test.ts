@@ -48,6 +48,22 @@ const isJson = (line: string) => {
 };
 
 describe('wq-consume at a terminal', () => {
+  // With `stty tostop`, a process of a background process group that writes to the terminal is stopped
+  // (SIGTTOU). A command must never be one: it is a session leader with no controlling terminal.
+  it.each([
+    ['the native spawn', undefined],
+    ['node:child_process', 'child_process'],
+  ])('with stty tostop, a command that writes to the terminal runs to its end (%s)', async (_how, spawn) => {
+    const queue = await freshQueue('tty-tostop');
+    await publish(queue, ['item']);
+    const wq = ['node', DIST('wq-consume'), '-q', queue, '--', 'sh', '-c', 'cat; echo " written to the terminal"'].map(quote).join(' ');
+    const r = await execa('script', ['-q', '-e', '-c', `stty tostop; ${wq}`, '/dev/null'], { reject: false, env: ttyEnv({ WQ_SPAWN: spawn }), extendEnv: true, cwd: ROOT, stdin: 'pipe', encoding: 'utf8', timeout: 20_000 });
+    expect(r.timedOut).toBe(false);
+    expect(r.exitCode).toBe(0);
+    expect(lines(String(r.stdout))).toContain('item written to the terminal');
+    expect(await queueState(queue)).toMatchObject({ ready: 0, unacked: 0 });
+  });
+
   it('prints sentences on a terminal and pino JSON through a pipe; the same message text', async () => {
     const queue = await freshQueue('tty-ack');
     await publish(queue, ['one\n', 'two\n']);

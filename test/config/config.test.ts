@@ -42,17 +42,9 @@ describe('configuration precedence: flag > environment > default', () => {
     expect(run(['-q', 'q', '-c', '2', '-j', '3', '--', 'cat']).prefetch).toBe(2);
     expect(run(['-q', 'q', '-c', '0', '--', 'cat']).prefetch).toBe(2);
     expect(run(['-q', 'q', '--until-empty', '-p', '1', '--', 'cat']).prefetch).toBe(1);
-    // A drain of short commands grows by 2 per command: not with --prefetch, not with a --count.
-    // ...plus room for the acks it may hold (--concurrency of them, at least 2).
-    expect(run(['-q', 'q', '--until-empty', '--', 'cat'])).toMatchObject({ prefetchGrowth: 10, ackBatchMax: 8 });
-    expect(run(['-q', 'q', '--until-empty', '-j', '12', '--', 'cat'])).toMatchObject({ prefetchGrowth: 36, ackBatchMax: 12 });
-    expect(run(['-q', 'q', '-c', '0', '-j', '2', '--', 'cat'])).toMatchObject({ prefetchGrowth: 12, ackBatchMax: 8 });
-    expect(run(['-q', 'q', '--until-empty', '-p', '2', '--', 'cat']).prefetchGrowth).toBe(0);
-    // With --count only when more are left than the grown prefetch, after the 16 that prove the commands short.
-    expect(run(['-q', 'q', '-c', '3000', '--', 'cat']).prefetchGrowth).toBe(10);
-    expect(run(['-q', 'q', '-c', '28', '--', 'cat']).prefetchGrowth).toBe(0);
-    expect(run(['-q', 'q', '-c', '29', '--', 'cat']).prefetchGrowth).toBe(10);
-    expect(run(['-q', 'q', '--', 'cat']).prefetchGrowth).toBe(0);
+    // One fixed rule: no second consumer, no held acks (the machinery that was here paid under 10 % on a
+    // realistic worker: docs/performance.md).
+    expect(Object.keys(run(['-q', 'q', '--until-empty', '--', 'cat']))).not.toContain('prefetchGrowth');
   });
 });
 

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { admission, verdict, type VerdictOptions } from '../../src/consume/verdict.js';
-import type { Outcome } from '../../src/process/runner.js';
+import type { Outcome } from '../../src/process/outcome.js';
 
-const exited = (exitCode: number, timedOut = false): Outcome => ({ kind: 'exited', exitCode, durationMs: 1, timedOut, stopped: timedOut });
-const killed = (signal: NodeJS.Signals): Outcome => ({ kind: 'signaled', signal, durationMs: 1, timedOut: false, stopped: false });
-const noSpawn: Outcome = { kind: 'spawn-failed', error: Object.assign(new Error('spawn x ENOENT'), { code: 'ENOENT' }), durationMs: 1, timedOut: false, stopped: false };
+const exited = (exitCode: number, timedOut = false, stopped = timedOut): Outcome => ({ kind: 'exited', exitCode, durationMs: 1, timedOut, stopped });
+const killed = (signal: NodeJS.Signals, stopped = false): Outcome => ({ kind: 'signaled', signal, durationMs: 1, timedOut: false, stopped });
+const noStart = (code: string, transient = false): Outcome => ({ kind: 'start-failed', error: { code, message: `spawn x ${code}` }, transient, durationMs: 1, timedOut: false, stopped: false });
 const plain: VerdictOptions = { maxAttempts: 0, deadLetterOn: [] };
 const three: VerdictOptions = { maxAttempts: 3, deadLetterOn: [] };
 const badItem: VerdictOptions = { maxAttempts: 0, deadLetterOn: [3, 4] };
@@ -12,12 +12,19 @@ const badItem: VerdictOptions = { maxAttempts: 0, deadLetterOn: [3, 4] };
 describe('verdict: what happens to a message after its command', () => {
   it.each([
     ['exit 0', exited(0), 1, false, plain, { action: 'ack' }],
-    ['exit 0 after SIGTERM (the work is done)', exited(0), 1, true, plain, { action: 'ack' }],
+    ['exit 0 while wq stops, not stopped itself (it finished first)', exited(0), 1, true, plain, { action: 'ack' }],
+    ['exit 0 after wq stopped it (a worker that traps SIGTERM): not done', exited(0, false, true), 1, true, plain, { action: 'hand-back' }],
+    ['exit 0 after wq stopped it, even with attempts counted', exited(0, false, true), 3, false, three, { action: 'hand-back' }],
+    ['killed by the SIGKILL that followed a stop', killed('SIGKILL', true), 1, true, three, { action: 'hand-back' }],
     ['exit 0 but past --timeout', exited(0, true), 1, false, plain, { action: 'retry', attempts: 1 }],
     ['exit 1', exited(1), 1, false, plain, { action: 'retry', attempts: 1 }],
     ['exit 1 on attempt 25, no --max-attempts', exited(1), 25, false, plain, { action: 'retry', attempts: 25 }],
     ['killed by SIGKILL', killed('SIGKILL'), 1, false, plain, { action: 'retry', attempts: 1 }],
-    ['spawn failed', noSpawn, 1, false, plain, { action: 'retry', attempts: 1 }],
+    ['start failed: ENOENT (counts as the command failing)', noStart('ENOENT'), 1, false, plain, { action: 'retry', attempts: 1 }],
+    ['start failed: EACCES on the last attempt', noStart('EACCES'), 3, false, three, { action: 'dead-letter', attempts: 3, reason: 'start EACCES' }],
+    ['start failed: E2BIG (the message cannot start it, ever)', noStart('E2BIG'), 3, false, three, { action: 'dead-letter', attempts: 3, reason: 'start E2BIG' }],
+    ['start failed: EAGAIN (a pid limit): no attempt spent', noStart('EAGAIN', true), 3, false, three, { action: 'refresh', attempts: 2 }],
+    ['start failed: EMFILE on attempt 1', noStart('EMFILE', true), 1, false, plain, { action: 'refresh', attempts: 0 }],
     ['failed while wq is stopping', exited(143), 1, true, plain, { action: 'hand-back' }],
     ['failed while stopping, last attempt', exited(1), 3, true, three, { action: 'hand-back' }],
     ['attempt 2 of 3', exited(1), 2, false, three, { action: 'retry', attempts: 2 }],

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import amqp, { type ChannelModel, type Options } from 'amqplib';
+import amqp, { type ChannelModel, type GetMessage, type Options } from 'amqplib';
 import { afterAll, inject } from 'vitest';
 
 const run = promisify(execFile);
@@ -70,6 +70,19 @@ export async function drain(queue: string): Promise<Buffer[]> {
     const msg = await ch.get(queue, { noAck: true });
     if (!msg) break;
     out.push(msg.content);
+  }
+  await ch.close();
+  return out;
+}
+
+/** Take every ready message off a queue (acked), whole: properties and fields too. */
+export async function drainMessages(queue: string): Promise<GetMessage[]> {
+  const ch = await (await admin()).createChannel();
+  const out: GetMessage[] = [];
+  for (;;) {
+    const msg = await ch.get(queue, { noAck: true });
+    if (!msg) break;
+    out.push(msg);
   }
   await ch.close();
   return out;

@@ -26,8 +26,11 @@ describe('outcome', () => {
     [{ kind: 'exited', exitCode: 143, durationMs: 1, timedOut: true, stopped: true } as Outcome, 124, 'timeout', 'command ran past --timeout and was stopped'],
     [signaled('SIGSYS'), 159, 'signal SIGSYS', 'command was killed by SIGSYS'],
     [signaled('SIGXCPU'), 152, 'signal SIGXCPU', 'command was killed by SIGXCPU'],
-    [{ kind: 'spawn-failed', error: Object.assign(new Error('x'), { code: 'ENOENT' }), durationMs: 0, timedOut: false, stopped: false } as Outcome, 127, 'spawn ENOENT', 'command could not start (ENOENT: x)'],
-    [{ kind: 'spawn-failed', error: Object.assign(new Error('x'), { code: 'EACCES' }), durationMs: 0, timedOut: false, stopped: false } as Outcome, 126, 'spawn EACCES', 'command could not start (EACCES: x)'],
+    [{ kind: 'exited', exitCode: 0, durationMs: 1, timedOut: false, stopped: true } as Outcome, 0, 'exit 0', 'command was stopped and exited with status 0'],
+    [{ kind: 'signaled', signal: 'SIGKILL', durationMs: 1, timedOut: false, stopped: true } as Outcome, 137, 'signal SIGKILL', 'command was stopped and was killed by SIGKILL'],
+    [{ kind: 'start-failed', error: { code: 'ENOENT', message: 'x' }, transient: false, durationMs: 0, timedOut: false, stopped: false } as Outcome, 127, 'start ENOENT', 'command could not start (ENOENT: x)'],
+    [{ kind: 'start-failed', error: { code: 'EACCES', message: 'x' }, transient: false, durationMs: 0, timedOut: false, stopped: false } as Outcome, 126, 'start EACCES', 'command could not start (EACCES: x)'],
+    [{ kind: 'start-failed', error: { code: 'EAGAIN', message: 'x' }, transient: true, durationMs: 0, timedOut: false, stopped: false } as Outcome, 71, 'start EAGAIN', 'command could not start (EAGAIN: x)'],
   ])('%# status %s', (outcome, status, short, text) => {
     expect([exitStatusOf(outcome), outcomeShort(outcome), outcomeText(outcome)]).toEqual([status, short, text]);
   });

@@ -4,9 +4,7 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadNativeSpawn, type NativeSpawn } from '../../src/process/native-spawn.js';
-import { armCommand, runCommand, type RunOptions, type Running } from '../../src/process/runner.js';
-import { commandEnvFactory } from '../../src/process/command-env.js';
-import { MESSAGE_ENV_KEYS } from '../../src/consume/message-env.js';
+import { runCommand, type RunOptions } from '../../src/process/runner.js';
 import { alive, tempDir } from '../helpers/files.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -76,35 +74,41 @@ describe.each(backends)('runCommand with %s', (_name, addon) => {
     expect(env).not.toMatch(/^HOME=/m);
   });
 
-  it("passes a run's environment, its base and a message's variables, exactly and each name once", async () => {
-    const out = join(tempDir(), 'env');
-    const envFor = commandEnvFactory({ PATH: process.env.PATH, OUT: out, WQ_QUEUE: 'from-the-pod', KEPT: 'base' }, MESSAGE_ENV_KEYS);
-    // Twice with the same base: the second start reuses what the first converted.
-    for (const tag of ['1', '2']) {
-      const outcome = await run('sh', ['-c', 'exec env > "$OUT"'], { env: envFor({ WQ_QUEUE: 'jobs', WQ_DELIVERY_TAG: tag }) }).done;
-      expect(outcome).toMatchObject({ kind: 'exited', exitCode: 0 });
-      const names = readFileSync(out, 'utf8').trim().split('\n');
-      expect(names).toEqual(expect.arrayContaining([`PATH=${process.env.PATH}`, `OUT=${out}`, 'KEPT=base', 'WQ_QUEUE=jobs', `WQ_DELIVERY_TAG=${tag}`]));
-      expect(names.filter((s) => s.startsWith('WQ_QUEUE='))).toHaveLength(1);
-      expect(names.some((s) => s.startsWith('HOME='))).toBe(false);
-    }
-  });
-
-  it('starts it in its own process group, with no signal ignored or blocked (Node ignores SIGPIPE)', async () => {
+  it('starts it as a session leader with no terminal (its own process group), no signal ignored or blocked (Node ignores SIGPIPE)', async () => {
     const out = join(tempDir(), 'status');
-    // exec: grep inherits the shell's signal state and reports its own.
-    const running = run('sh', ['-c', 'cut -d" " -f5 /proc/$$/stat > "$OUT"; exec grep -E "^Sig(Ign|Blk)" /proc/self/status >> "$OUT"'], {
+    // Fields 5-7 of /proc/PID/stat: process group, session, controlling terminal (0: none, so it can
+    // never be stopped by SIGTTOU at a terminal with `stty tostop`). exec: grep reports the shell's signal state.
+    const running = run('sh', ['-c', 'cut -d" " -f5-7 /proc/$$/stat > "$OUT"; exec grep -E "^Sig(Ign|Blk)" /proc/self/status >> "$OUT"'], {
       env: { PATH: process.env.PATH, OUT: out },
     });
     expect(await running.done).toMatchObject({ kind: 'exited', exitCode: 0 });
-    const [pgid, ...sig] = readFileSync(out, 'utf8').trim().split('\n');
-    expect(Number(pgid)).toBe(running.pid);
+    const [ids, ...sig] = readFileSync(out, 'utf8').trim().split('\n');
+    expect(ids).toBe(`${running.pid} ${running.pid} 0`);
     expect(sig).toEqual(['SigBlk:\t0000000000000000', 'SigIgn:\t0000000000000000']);
   });
 
-  it('a missing executable is a spawn failure with ENOENT, not an exit status', async () => {
+  it.each([
+    ['a NUL byte in an environment string', { env: { PATH: process.env.PATH, WQ_MESSAGE_ID: 'a\0b' } }, 'EINVAL|ERR_INVALID_ARG_VALUE'],
+    ['an environment string over 128 KiB', { env: { PATH: process.env.PATH, WQ_HEADERS: 'x'.repeat(200_000) } }, 'E2BIG'],
+  ])('%s is a failed start, never a throw', async (_what, extra, code) => {
+    const running = run('true', [], extra as Partial<RunOptions>);
+    const outcome = await running.done;
+    expect(outcome).toMatchObject({ kind: 'start-failed', transient: false });
+    expect(outcome.kind === 'start-failed' && outcome.error.code).toMatch(new RegExp(`^(${code})$`));
+    expect(running.pid).toBeUndefined();
+  });
+
+  it('a missing executable is a start failure with ENOENT, not an exit status', async () => {
     const missing = join(tempDir(), 'missing');
-    expect(await run(missing, []).done).toMatchObject({ kind: 'spawn-failed', error: { code: 'ENOENT' } });
+    expect(await run(missing, []).done).toMatchObject({ kind: 'start-failed', transient: false, error: { code: 'ENOENT' } });
+  });
+
+  it('a command that exits 0 after wq stopped it is reported as stopped (its message must go back)', async () => {
+    const ready = join(tempDir(), 'ready');
+    const running = run('sh', ['-c', 'trap "exit 0" TERM; touch "$OUT"; while :; do sleep 0.02; done'], { env: { PATH: process.env.PATH, OUT: ready } });
+    await waitFor(() => existsSync(ready));
+    running.stop('SIGTERM');
+    expect(await running.done).toMatchObject({ kind: 'exited', exitCode: 0, stopped: true, timedOut: false });
   });
 
   it('runs an executable script without a #! line with /bin/sh, as execvp does', async () => {
@@ -138,168 +142,5 @@ describe.each(backends)('runCommand with %s', (_name, addon) => {
   it('runs many commands at once and reports each one its own status', async () => {
     const outcomes = await Promise.all(Array.from({ length: 40 }, (_, i) => run('sh', ['-c', `exit ${i}`]).done));
     expect(outcomes.map((o) => (o.kind === 'exited' ? o.exitCode : o.kind))).toEqual(Array.from({ length: 40 }, (_, i) => i));
-  });
-});
-
-// The next command started from the exit of the one before (what a drain does with the message it holds
-// ahead): only the native spawn has it. The first command waits at a gate the test opens once the next one
-// is armed: armed after an exit, a command waits for the next exit.
-describe.runIf(typeof native !== 'string')('armCommand (native spawn)', () => {
-  const addon = native as NativeSpawn;
-  const opts = (command: string, args: string[], extra: Partial<RunOptions> = {}) => ({ ...options(command, args, addon, extra), native: addon });
-  /** A command that waits until open() and then runs `then` (a shell snippet). */
-  const gated = (then: string, env: Record<string, string> = {}) => {
-    const go = join(tempDir(), 'go');
-    const run = runCommand(opts('sh', ['-c', `until [ -e "$GO" ]; do sleep 0.005; done; ${then}`], { env: { PATH: process.env.PATH!, GO: go, ...env } }));
-    return { run, open: () => writeFileSync(go, '') };
-  };
-  const arm = (o: RunOptions & { native: NativeSpawn }) => {
-    let started: (run: Running) => void;
-    const run = new Promise<Running>((resolve) => (started = resolve));
-    const events: string[] = [];
-    const armed = armCommand(o, (r) => {
-      events.push('started');
-      started(r);
-    });
-    return { armed, run, events };
-  };
-  const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
-
-  it('starts an armed command the moment a running one exits 0, before that exit is reported', async () => {
-    const out = join(tempDir(), 'out');
-    const first = gated('exit 0');
-    const next = arm(opts('sh', ['-c', 'cat > "$OUT"'], { body: Buffer.from('two'), env: { PATH: process.env.PATH, OUT: out } }));
-    first.open();
-    await first.run.done.then(() => next.events.push('first done'));
-    expect(next.events).toEqual(['started', 'first done']);
-    expect(await (await next.run).done).toMatchObject({ kind: 'exited', exitCode: 0 });
-    expect(readFileSync(out, 'utf8')).toBe('two');
-    expect(next.armed.disarm()).toBe(false);
-  });
-
-  it('starts armed commands in arming order, one per exit', async () => {
-    const dir = tempDir();
-    const order = join(dir, 'order');
-    const first = gated('echo a >> "$OUT"', { OUT: order });
-    const b = arm(opts('sh', ['-c', 'echo b >> "$OUT"'], { env: { PATH: process.env.PATH, OUT: order } }));
-    const c = arm(opts('sh', ['-c', 'echo c >> "$OUT"'], { env: { PATH: process.env.PATH, OUT: order } }));
-    first.open();
-    await first.run.done;
-    expect(b.events).toEqual(['started']);
-    await (await b.run).done;
-    expect(c.events).toEqual(['started']);
-    await (await c.run).done;
-    expect(readFileSync(order, 'utf8')).toBe('a\nb\nc\n');
-  });
-
-  it.each([
-    ['exits 3', false, 'exit 3'],
-    ['is killed by a signal', false, 'kill -TERM $$'],
-    ['is stopped and exits 0 on SIGTERM', true, 'trap "exit 0" TERM; while :; do sleep 0.02; done'],
-  ])('a command that %s starts nothing: the armed one can still be taken back', async (_what, stop, then) => {
-    const first = gated(then);
-    const next = arm(opts('true', []));
-    first.open();
-    if (stop) setTimeout(() => first.run.stop('SIGTERM'), 100);
-    await first.run.done;
-    await settle();
-    expect(next.events).toEqual([]);
-    expect(next.armed.disarm()).toBe(true);
-    expect(next.armed.disarm()).toBe(false);
-  });
-
-  it('is started by the exit even while the event loop is busy; taking it back is then too late', async () => {
-    const started = join(tempDir(), 'started');
-    const first = gated('exit 0');
-    const next = arm(opts('sh', ['-c', 'touch "$OUT"'], { env: { PATH: process.env.PATH, OUT: started } }));
-    first.open();
-    // Block the event loop (as a long synchronous task or a GC pause would) until the next command runs.
-    const block = new Int32Array(new SharedArrayBuffer(4));
-    for (let i = 0; !existsSync(started); i++) {
-      if (i > 1500) throw new Error('the armed command never started');
-      Atomics.wait(block, 0, 0, 10);
-    }
-    expect(next.armed.disarm()).toBe(false);
-    expect(next.events).toEqual([]); // the start is reported with the exit that made it, on the event loop
-    await first.run.done;
-    expect(next.events).toEqual(['started']);
-    expect(await (await next.run).done).toMatchObject({ kind: 'exited', exitCode: 0 });
-  });
-
-  it('a command taken back before the exit never starts', async () => {
-    const out = join(tempDir(), 'never');
-    const first = gated('exit 0');
-    const next = arm(opts('sh', ['-c', 'touch "$OUT"'], { env: { PATH: process.env.PATH, OUT: out } }));
-    expect(next.armed.disarm()).toBe(true);
-    first.open();
-    await first.run.done;
-    await settle();
-    expect(next.events).toEqual([]);
-    expect(existsSync(out)).toBe(false);
-  });
-
-  it("an armed command gets the run's base environment and its own variables", async () => {
-    const out = join(tempDir(), 'env');
-    const envFor = commandEnvFactory({ PATH: process.env.PATH!, OUT: out, KEPT: 'base' }, MESSAGE_ENV_KEYS);
-    const first = gated('exit 0');
-    const next = arm(opts('sh', ['-c', 'exec env > "$OUT"'], { env: envFor({ WQ_QUEUE: 'armed' }) }));
-    first.open();
-    await first.run.done;
-    expect(await (await next.run).done).toMatchObject({ kind: 'exited', exitCode: 0 });
-    expect(readFileSync(out, 'utf8').trim().split('\n')).toEqual(expect.arrayContaining(['KEPT=base', 'WQ_QUEUE=armed', `OUT=${out}`]));
-  });
-
-  it('refuses a base that envBase() did not make, and envBase() refuses what is not strings', () => {
-    const exit = () => {};
-    expect(() => addon.spawn('/bin/true', ['true'], [], Buffer.alloc(0), exit, {} as never)).toThrow(/envBase/);
-    expect(() => addon.envBase([1] as never)).toThrow(/array of strings/);
-  });
-
-  // A watching thread is blocked while a child it starts runs up to its exec, so commands side by side
-  // each get one of their own (up to 8), and a command that follows another reuses the idle one. Counted
-  // in a fresh process: the threads of this one depend on the tests that ran before.
-  it('starts a watching thread per command running side by side, at most 8, and none for commands one after another', () => {
-    const script = `
-      const addon = require(process.argv[1]);
-      const tasks = () => require('node:fs').readdirSync('/proc/self/task').length;
-      const run = (n) => Promise.all(Array.from({ length: n }, () => new Promise((done) => addon.spawn('/bin/sleep', ['sleep', '0.2'], [], Buffer.alloc(0), done))));
-      (async () => {
-        const before = tasks();
-        for (let i = 0; i < 3; i++) await run(1);
-        const oneAfterAnother = tasks() - before;
-        await run(3);
-        const three = tasks() - before;
-        await run(12);
-        console.log(JSON.stringify({ oneAfterAnother, three, twelve: tasks() - before }));
-      })();`;
-    const r = spawnSync(process.execPath, ['-e', script, ADDON], { encoding: 'utf8' });
-    expect(r.stderr).toBe('');
-    expect(JSON.parse(r.stdout)).toEqual({ oneAfterAnother: 0, three: 2, twelve: 7 });
-  });
-
-  it('two commands side by side each start their armed successors, in arming order', async () => {
-    const dir = tempDir();
-    const order = join(dir, 'order');
-    const env = { PATH: process.env.PATH!, OUT: order };
-    const a = gated('echo a >> "$OUT"', env);
-    const b = gated('echo b >> "$OUT"', env);
-    const next = ['c', 'd', 'e', 'f'].map((name) => arm(opts('sh', ['-c', `echo ${name} >> "$OUT"`], { env })));
-    a.open();
-    await a.run.done;
-    await (await next[0]!.run).done;
-    b.open();
-    await b.run.done;
-    for (const n of next) expect(await (await n.run).done).toMatchObject({ kind: 'exited', exitCode: 0 });
-    const lines = readFileSync(order, 'utf8').trim().split('\n');
-    expect(lines.sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
-    expect(next.map((n) => n.events)).toEqual([['started'], ['started'], ['started'], ['started']]);
-  });
-
-  it('an armed command that cannot start is reported as a spawn failure when its turn comes', async () => {
-    const first = gated('exit 0');
-    const next = arm(opts(join(tempDir(), 'missing'), []));
-    first.open();
-    await first.run.done;
-    expect(await (await next.run).done).toMatchObject({ kind: 'spawn-failed', error: { code: 'ENOENT' } });
   });
 });

@@ -1,0 +1,40 @@
+import type { ConsumeMessage } from 'amqplib';
+import type { ConsumeConfig } from '../config/consume.js';
+import type { Logger } from '../log.js';
+import { outcomeFields, outcomeText, type Outcome } from '../process/outcome.js';
+import type { Settled } from './settle.js';
+import type { Slot } from './slots.js';
+import type { Admission, Verdict } from './verdict.js';
+
+// The log line that says what became of one message: the command's outcome, then its message's fate.
+
+export function logSettled(log: Logger, config: ConsumeConfig, slot: Slot, outcome: Outcome, decision: Verdict, settled: Settled): void {
+  const { msg } = slot;
+  const fields = { queue: config.queue, deliveryTag: msg.fields.deliveryTag, messageId: msg.properties.messageId, redelivered: msg.fields.redelivered, attempt: slot.attempt, ...outcomeFields(outcome) };
+  const what = outcomeText(outcome);
+  if (settled === 'acked') log.info(fields, `${what}: acked`);
+  else if (settled === 'stale') log.warn(fields, `${what}; the channel is gone: the broker has requeued this message; not acking on a stale delivery tag`);
+  else if (settled === 'handed-back') log.warn(fields, `${what}: message handed back to the queue`);
+  else if (settled === 'refreshed') log.warn(fields, `${what}: message handed back (a fresh copy, no attempt spent); is the pod at its process or file limit?`);
+  else if (settled === 'dead-lettered') log.warn({ ...fields, reason: decision.action === 'dead-letter' ? decision.reason : undefined }, `${what} on attempt ${slot.attempt}: moved to the dead-letter ${config.deadLetter.kind}`);
+  else log.warn(fields, `${what} on attempt ${slot.attempt}${config.maxAttempts ? ` of ${config.maxAttempts}` : ''}: queued for another attempt${delayText(config, slot.attempt)}`);
+}
+
+export function logReplaced(log: Logger, config: ConsumeConfig, msg: ConsumeMessage, admit: Exclude<Admission, { action: 'run' }>, settled: Settled): void {
+  const fields = { queue: config.queue, deliveryTag: msg.fields.deliveryTag, messageId: msg.properties.messageId, attempts: admit.attempts, brokerCount: msg.properties.headers?.['x-delivery-count'] };
+  if (settled === 'refreshed') log.info(fields, 'the broker had counted this message as returned: replaced it with a fresh copy, so no delivery limit can drop it');
+  else if (settled === 'dead-lettered') log.warn(fields, `message came back without a result after ${admit.attempts} attempts: moved to the dead-letter ${config.deadLetter.kind}`);
+}
+
+/** --retry-delay, doubled per attempt up to --retry-delay-max when that is set. */
+export function retryDelaySeconds(config: Pick<ConsumeConfig, 'retryDelaySeconds' | 'retryDelayMaxSeconds'>, attempts: number): number {
+  const base = config.retryDelaySeconds;
+  if (base <= 0) return 0;
+  if (config.retryDelayMaxSeconds <= base) return base;
+  return Math.min(base * 2 ** Math.max(0, attempts - 1), config.retryDelayMaxSeconds);
+}
+
+function delayText(config: ConsumeConfig, attempts: number): string {
+  const s = retryDelaySeconds(config, attempts);
+  return s > 0 ? ` in ${s}s` : '';
+}

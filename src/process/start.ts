@@ -1,0 +1,94 @@
+import { createRequire } from 'node:module';
+import { Socket } from 'node:net';
+import { constants } from 'node:os';
+import type { NativeSpawn } from './native-spawn.js';
+import type { StartError } from './outcome.js';
+
+// The two ways to start a command, one contract (test/process/ runs the same tests on both):
+// - the addon (wq-spawn.c): posix_spawn, no copy of the parent, the exit from a pidfd on the event loop;
+// - node:child_process, where the addon cannot be used.
+// Both: the command is a session leader (setsid: no controlling terminal, its own process group), every
+// signal at its default, the body on a fresh pipe as stdin then EOF, stdout and stderr inherited.
+// Neither throws: a start that fails is an `exit` holding the error.
+
+export type ChildExit = { code: number | null; signal: NodeJS.Signals | null } | { error: StartError };
+
+export interface Started {
+  /** Undefined when nothing was started. */
+  pid: number | undefined;
+  exit: Promise<ChildExit>;
+}
+
+export interface StartSpec {
+  /** As the user gave it: argv[0], and what node:child_process looks up in PATH. */
+  command: string;
+  /** The resolved executable (command.ts), which the addon runs. */
+  file: string;
+  args: readonly string[];
+  body: Buffer;
+  /** Exactly the command's environment (undefined values are left out). */
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+export function startCommand(spec: StartSpec, native: NativeSpawn | undefined): Started {
+  try {
+    return native ? startNative(native, spec) : startChildProcess(spec);
+  } catch (err) {
+    return failed(err as NodeJS.ErrnoException);
+  }
+}
+
+function failed(err: NodeJS.ErrnoException): Started {
+  const error = { code: typeof err.code === 'string' ? err.code : 'EINVAL', message: err.message };
+  return { pid: undefined, exit: Promise.resolve({ error }) };
+}
+
+function startChildProcess(spec: StartSpec): Started {
+  // Loaded only when used: with the addon a run never needs it, and loading it costs every start.
+  const { spawn } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
+  const child = spawn(spec.command, spec.args, { stdio: ['pipe', 'inherit', 'inherit'], env: spec.env, detached: true });
+  const exit = new Promise<ChildExit>((resolve) => {
+    child.once('error', (error: NodeJS.ErrnoException) => resolve({ error: { code: error.code ?? 'EINVAL', message: error.message } }));
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  // A command that does not read its stdin is not an error in itself: its exit status decides.
+  child.stdin?.on('error', () => {});
+  child.stdin?.end(spec.body);
+  return { pid: child.pid, exit };
+}
+
+function startNative(native: NativeSpawn, spec: StartSpec): Started {
+  let resolve!: (exit: ChildExit) => void;
+  const exit = new Promise<ChildExit>((r) => (resolve = r));
+  const onExit = (code: number, signal: number) => resolve(signal ? { code: null, signal: signalName(signal) } : { code, signal: null });
+  const envp: string[] = [];
+  for (const key in spec.env) if (spec.env[key] !== undefined) envp.push(`${key}=${spec.env[key]}`);
+  let result = native.spawn(spec.file, [spec.command, ...spec.args], envp, spec.body, onExit);
+  // A script without a #! line: execvp (node:child_process) hands it to /bin/sh; posix_spawn does not.
+  if (result === -(constants.errno.ENOEXEC ?? 8)) result = native.spawn('/bin/sh', ['/bin/sh', spec.file, ...spec.args], envp, spec.body, onExit);
+  if (typeof result === 'number') {
+    const code = errnoName(-result);
+    return failed(Object.assign(new Error(`spawn ${spec.command} ${code}`), { code }));
+  }
+  const [pid, stdinFd, written] = result;
+  if (stdinFd >= 0) {
+    // The body is larger than the pipe: the rest goes through the event loop.
+    const stdin = new Socket({ fd: stdinFd, readable: false, writable: true });
+    stdin.on('error', () => {});
+    stdin.end(spec.body.subarray(written));
+  }
+  return { pid, exit };
+}
+
+// os.constants.errno rather than util.getSystemErrorName: libuv 1.46 has no name for ENOEXEC.
+let errnoNames: Map<number, string> | undefined;
+function errnoName(errno: number): string {
+  errnoNames ??= new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+  return errnoNames.get(errno) ?? `errno ${errno}`;
+}
+
+let signalNames: Map<number, NodeJS.Signals> | undefined;
+function signalName(signal: number): NodeJS.Signals {
+  signalNames ??= new Map(Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
+  return signalNames.get(signal) ?? (`SIG${signal}` as NodeJS.Signals);
+}

@@ -1,0 +1,70 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { freshQueue, publish, queueState } from '../helpers/broker.js';
+import { cli, FIXTURE, start, toRun } from '../helpers/cli.js';
+import { recorded, tempDir } from '../helpers/files.js';
+import { waitFor } from '../helpers/wait.js';
+
+// The edges of the core where a message was lost or a run crashed (each test failed on the code before
+// the fix): a stopped worker that exits 0, headers no environment can carry. Both ways of starting a command, classic and quorum queues.
+const SPAWNS = [
+  ['the native spawn', {}],
+  ['node:child_process', { WQ_SPAWN: 'child_process' }],
+] as const;
+const QUEUE_TYPES = [
+  ['classic', {}],
+  ['quorum', { 'x-queue-type': 'quorum' }],
+] as const;
+
+describe.each(SPAWNS)('with %s', (_spawn, spawnEnv) => {
+  describe.each(QUEUE_TYPES)('on a %s queue', (_type, queueArgs) => {
+    it('SIGTERM to a worker that traps it and exits 0 hands its message back: the work was not done', async () => {
+      const queue = await freshQueue('edge-trap', queueArgs);
+      await publish(queue, ['work']);
+      const dir = tempDir();
+      const ready = join(dir, 'ready');
+      const worker = join(dir, 'worker.sh');
+      writeFileSync(worker, `#!/bin/sh\ntrap "exit 0" TERM\ntouch "${ready}"\nwhile :; do sleep 0.05; done\n`, { mode: 0o755 });
+      const child = start('wq-consume', ['-q', queue, '--grace', '5', '--', worker], { env: spawnEnv });
+      await waitFor(() => existsSync(ready), 'the worker to start');
+      child.kill('SIGTERM');
+      const run = toRun(await child);
+      expect(run.exitCode).toBe(143);
+      expect(run.logs.map((l) => l.msg)).not.toContain('command succeeded: acked');
+      expect(run.logs.some((l) => /stopped and exited with status 0: message handed back/.test(l.msg))).toBe(true);
+      expect(await queueState(queue)).toMatchObject({ ready: 1, unacked: 0 });
+    });
+
+    it('a 60,000-byte binary header and NUL bytes in a header and the message id: the command runs, with one warning line', async () => {
+      const queue = await freshQueue('edge-headers', queueArgs);
+      await publish(queue, ['big'], { messageId: 'id\0with-nul', headers: { blob: randomBytes(60_000), 'small-one': 'a\0b', n: 7 } });
+      const out = tempDir();
+      const run = await cli('wq-consume', ['-q', queue, '--', FIXTURE('record.sh')], { env: { ...spawnEnv, OUT: out } });
+      expect(run.exitCode).toBe(0);
+      const [got] = recorded(out);
+      expect(got?.body.toString()).toBe('big');
+      expect(got?.env.WQ_MESSAGE_ID).toBe('id\uFFFDwith-nul');
+      expect(got?.env.WQ_HEADERS_TRUNCATED).toBe('blob');
+      expect(JSON.parse(got!.env.WQ_HEADERS!)).toEqual({ 'small-one': 'a\0b', n: 7 });
+      const warnings = run.logs.filter((l) => l.level === 40);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]!.msg).toMatch(/WQ_MESSAGE_ID held a NUL byte.*WQ_HEADERS was \d+ bytes, over 65536/);
+      expect(await queueState(queue)).toMatchObject({ ready: 0, unacked: 0 });
+    });
+
+    it('-j 2: messages no environment could carry run beside ordinary ones; nothing ends in 69 or 70', async () => {
+      const queue = await freshQueue('edge-j2', queueArgs);
+      await publish(queue, ['a', 'b']);
+      await publish(queue, ['c'], { headers: { blob: randomBytes(60_000) } });
+      await publish(queue, ['d'], { correlationId: 'x\0y' });
+      await publish(queue, ['e']);
+      const out = tempDir();
+      const run = await cli('wq-consume', ['-q', queue, '--until-empty', '--idle', '0.5', '-j', '2', '--', FIXTURE('record.sh')], { env: { ...spawnEnv, OUT: out } });
+      expect(run.exitCode).toBe(0);
+      expect(recorded(out).map((r) => r.body.toString()).sort()).toEqual(['a', 'b', 'c', 'd', 'e']);
+      expect(await queueState(queue)).toMatchObject({ ready: 0, unacked: 0 });
+    });
+  });
+});
