@@ -1,6 +1,8 @@
 // npm run bench: wq against its floors and against amqp-tools, on the local broker, every comparison a
 // ratio from the same run with the contenders alternated. Writes bench/RESULTS.md (full runs) and prints it.
-//   node bench/run.mjs [--quick] [--only oneshot,drain,whole,publish] [--variants] [--out FILE]
+//   node bench/run.mjs [--quick] [--only oneshot,drain,python,whole,publish] [--variants] [--before REV] [--out FILE]
+//     --before REV: wq at that commit beside the current code in the drains (default 64b34e6, the core before
+//     its simplification; --before none to leave it out);
 //     --quick: fewer runs and messages; --variants: extra drain contenders (prefetch 1, the naive Node consumer);
 //     --runs N (one-shot), --rounds N (drain, publish), --messages N (drain) override the counts.
 import { execFileSync } from 'node:child_process';
@@ -12,7 +14,9 @@ import { parseArgs } from 'node:util';
 import { cleanup, openAdmin } from './lib/broker.mjs';
 import { buildFloors } from './lib/build.mjs';
 import { GNU_TIME } from './lib/measure.mjs';
+import { buildBefore } from './lib/before.mjs';
 import { drain } from './drain.mjs';
+import { drainPython } from './drain-python.mjs';
 import { drainWhole } from './drain-whole.mjs';
 import { oneShot } from './oneshot.mjs';
 import { publish } from './publish.mjs';
@@ -27,10 +31,11 @@ const { values: flags } = parseArgs({
     runs: { type: 'string' },
     rounds: { type: 'string' },
     messages: { type: 'string' },
+    before: { type: 'string' },
   },
 });
 const quick = flags.quick === true;
-const sections = (flags.only ?? 'oneshot,drain,whole,publish').split(',').map((s) => s.trim());
+const sections = (flags.only ?? 'oneshot,drain,python,whole,publish').split(',').map((s) => s.trim());
 const num = (v, fallback) => (v === undefined ? fallback : Number(v));
 const full = !quick && flags.only === undefined && !flags.runs && !flags.rounds && !flags.messages;
 const out = flags.out ?? join(ROOT, 'bench', full ? 'RESULTS.md' : 'RESULTS.partial.md');
@@ -62,6 +67,7 @@ const ctx = {
   haveAmqpTools,
   variants: flags.variants === true,
   floors: await buildFloors(buildDir),
+  before: beforeBuild(flags.before ?? '64b34e6'),
   progress: (text) => process.stderr.write(`  ${((performance.now() - t0) / 1000).toFixed(0).padStart(4)}s ${text}\n`),
 };
 
@@ -69,6 +75,7 @@ const parts = [];
 try {
   if (sections.includes('oneshot')) parts.push(await oneShot({ ...ctx, runs: num(flags.runs, quick ? 10 : 30), warmup: quick ? 1 : 3 }));
   if (sections.includes('drain')) parts.push(await drain({ ...ctx, messages: num(flags.messages, quick ? 500 : 3000), rounds: num(flags.rounds, quick ? 1 : 4) }));
+  if (sections.includes('python')) parts.push(await drainPython({ ...ctx, messages: quick ? 200 : 1000, rounds: num(flags.rounds, quick ? 1 : 4) }));
   if (sections.includes('whole')) parts.push(await drainWhole({ ...ctx, messages: quick ? 500 : 3000, rounds: num(flags.rounds, quick ? 1 : 4) }));
   if (sections.includes('publish')) parts.push(await publish({ ...ctx, messages: quick ? 10_000 : 100_000, loopItems: quick ? 50 : 300, rounds: num(flags.rounds, quick ? 1 : 4) }));
 } finally {
@@ -118,6 +125,16 @@ function machine() {
     `GNU time: ${GNU_TIME ? GNU_TIME : 'not installed (apt-get install -y time): no CPU or RSS figures'}`,
     `wq: ${git || 'unknown commit'}${dirty}`,
   ];
+}
+
+function beforeBuild(rev) {
+  if (rev === 'none') return undefined;
+  try {
+    return buildBefore(ROOT, rev);
+  } catch (err) {
+    console.error(`--before ${rev}: cannot build it (${err.message.split('\n')[0]}); measuring without it`);
+    return undefined;
+  }
 }
 
 function commandExists(name) {
