@@ -44,6 +44,30 @@ function edges(): Edge[] {
 const part = (path: string) => (path.includes('/') ? path.slice(0, path.indexOf('/')) : `base:${path}`);
 
 describe('architecture', () => {
+  it('no file in src/ runs past 300 lines (the C included)', () => {
+    const all = (dir: string): string[] => readdirSync(dir).flatMap((name) => (statSync(join(dir, name)).isDirectory() ? all(join(dir, name)) : [join(dir, name)]));
+    const long = all(SRC)
+      .map((file) => [relative(SRC, file), readFileSync(file, 'utf8').split('\n').length - 1] as const)
+      .filter(([, n]) => n > 300);
+    expect(long).toEqual([]);
+  });
+
+  it('no import circle between modules of src/, type imports included', () => {
+    const graph = new Map<string, string[]>();
+    for (const e of edges()) graph.set(e.from, [...(graph.get(e.from) ?? []), e.to.replace(/\.js$/, '.ts')]);
+    const circles: string[] = [];
+    const state = new Map<string, 'open' | 'done'>();
+    const visit = (node: string, path: string[]) => {
+      if (state.get(node) === 'done') return;
+      if (state.get(node) === 'open') return void circles.push([...path.slice(path.indexOf(node)), node].join(' -> '));
+      state.set(node, 'open');
+      for (const next of graph.get(node) ?? []) visit(next, [...path, node]);
+      state.set(node, 'done');
+    };
+    for (const node of graph.keys()) visit(node, []);
+    expect(circles).toEqual([]);
+  });
+
   it('src/ keeps only the base files at its top; the rest lives in folders that name the parts', () => {
     const top = readdirSync(SRC).filter((n) => statSync(join(SRC, n)).isFile());
     expect(top.filter((n) => !BASE.has(n))).toEqual([]);
