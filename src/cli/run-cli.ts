@@ -36,8 +36,8 @@ export function runCli<C extends { logLevel: LogLevel; logFormat: LogFormat }>(c
     log = createLogger(cli.name, request.config.logLevel, request.config.logFormat);
     const controller = new AbortController();
     const onSignal = (signal: NodeJS.Signals) => controller.abort(signal);
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+    // SIGHUP and SIGQUIT too: left to Node they end the process at once, without stopping the commands.
+    for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'] as const) process.on(signal, onSignal);
     return cli.run(request.config, log, controller.signal);
   };
   main().then((code) => process.exit(code), fail);

@@ -100,12 +100,12 @@ export class ConsumeSession {
   deliver(msg: ConsumeMessage): void {
     if (this.state !== 'consuming') {
       // Pushed before our basic.cancel took effect: hand it straight back.
-      if (this.channelOpen) this.channel.nack(msg, false, true);
+      if (this.channelOpen && this.deliveriesValid) this.channel.nack(msg, false, true);
       return;
     }
     clearTimeout(this.quietTimer);
     const admit = admission(deliveryCounts(msg), this.config);
-    if (admit.action !== 'run') return void this.replace(msg, admit);
+    if (admit.action !== 'run') return this.guard(() => this.replace(msg, admit));
     this.taken++;
     if (this.config.count > 0 && this.taken >= this.config.count) this.finishTaking();
     this.slots.take(msg, admit.attempt);
@@ -197,7 +197,7 @@ export class ConsumeSession {
   // a one-message pod has handled its message on purpose).
   private async replace(msg: ConsumeMessage, admit: Exclude<ReturnType<typeof admission>, { action: 'run' }>): Promise<void> {
     const slot = this.slots.hold(msg, admit.attempts);
-    if (admit.action === 'dead-letter' && ++this.taken === this.config.count) this.finishTaking();
+    if (admit.action === 'dead-letter' && this.config.count > 0 && ++this.taken >= this.config.count) this.finishTaking();
     const settled = await this.settleSafely(msg, admit);
     logReplaced(this.log, this.config, msg, admit, settled);
     this.stats.count(settled);
@@ -258,7 +258,13 @@ export class ConsumeSession {
     clearTimeout(this.quietTimer);
     this.abortDrainCheck?.();
     this.cancelConsumer();
-    for (const { msg } of this.slots.dropWaiting()) if (this.channelOpen && this.deliveriesValid) this.channel.nack(msg, false, true);
+    for (const { msg } of this.slots.dropWaiting()) {
+      try {
+        if (this.channelOpen && this.deliveriesValid) this.channel.nack(msg, false, true);
+      } catch {
+        // the channel is closing: the broker requeues the message itself
+      }
+    }
     if (signal) this.slots.stopRunning(signal);
     if (this.slots.empty) this.close();
   }
@@ -274,7 +280,7 @@ export class ConsumeSession {
     clearTimeout(this.quietTimer);
     if (this.state !== 'consuming' || !this.slots.empty) return;
     const seconds = this.config.untilEmpty ? this.config.idleSeconds : this.taken === 0 ? this.config.waitSeconds : 0;
-    if (seconds > 0 || this.config.untilEmpty) this.quietTimer = setTimeout(() => this.quiet(), seconds * 1000);
+    if (seconds > 0 || this.config.untilEmpty) this.quietTimer = setTimeout(() => this.guard(() => this.quiet()), seconds * 1000);
   }
 
   private close(): void {

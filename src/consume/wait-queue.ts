@@ -33,17 +33,15 @@ export function waitQueueArguments(queue: string, delayMs: number): Record<strin
   };
 }
 
-const declared = new WeakMap<ConfirmChannel, Set<string>>();
-
-/** Declare the wait queue once per channel; returns its name. */
+/**
+ * Declare the wait queue before every copy it takes; returns its name. Every time, not once per channel:
+ * only a declare (or a consumer, or basic.get) restarts the x-expires clock, never a publish, so a queue
+ * declared once by a run that lasts a day would expire with retry copies in it whose originals were acked.
+ * Declared just before the copy, it cannot expire before the copy has gone back (its TTL is the delay).
+ */
 export async function ensureWaitQueue(ch: ConfirmChannel, queue: string, delayMs: number): Promise<string> {
   const name = waitQueueName(queue, delayMs);
-  let seen = declared.get(ch);
-  if (!seen) declared.set(ch, (seen = new Set()));
-  if (!seen.has(name)) {
-    await ch.assertQueue(name, { durable: true, arguments: waitQueueArguments(queue, delayMs) });
-    seen.add(name);
-  }
+  await ch.assertQueue(name, { durable: true, arguments: waitQueueArguments(queue, delayMs) });
   return name;
 }
 

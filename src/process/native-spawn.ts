@@ -12,7 +12,7 @@ export type NativeStarted = [pid: number, stdinFd: number, written: number];
 export type NativeResult = NativeStarted | number;
 
 export interface NativeSpawn {
-  /** onExit(code, signal): code >= 0 and signal 0, or code -1 and the signal number; once, on the event loop. */
+  /** onExit(code, signal): code >= 0 and signal 0, code -1 and the signal number, or -1 and 0 when someone else reaped the child; once, on the event loop. */
   spawn(path: string, argv: string[], envp: string[], body: Buffer, onExit: (code: number, signal: number) => void): NativeResult;
   /** null, or why the addon cannot be used here. */
   available(): string | null;

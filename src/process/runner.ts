@@ -69,8 +69,10 @@ export function runCommand(opts: RunOptions): Running {
     clearTimeout(timeoutTimer);
     if (pid !== undefined) {
       liveGroups.delete(pid);
-      // Whatever the command left running in its group must not outlive a message it was stopped on.
-      if (stopped) signalGroup(pid, 'SIGKILL');
+      // The command has ended, so has its process group: whatever it left running there (a background
+      // child) is killed before its message is settled, so it can neither outlive wq-consume nor overlap
+      // the message's next attempt. A command that must leave a daemon behind starts it with setsid.
+      signalGroup(pid, 'SIGKILL');
     }
     const durationMs = nowMs() - started;
     if ('error' in exit) return { kind: 'start-failed', error: exit.error, transient: TRANSIENT_START_ERRORS.includes(exit.error.code), durationMs, timedOut: false, stopped };
@@ -88,14 +90,12 @@ export function runCommand(opts: RunOptions): Running {
   return { pid, done, stop };
 }
 
+// Only ever the group: the command is a session leader, so its group is its pid. Never the pid alone,
+// which, once reaped, may be another process's.
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal);
   } catch {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      // already gone
-    }
+    // the group is gone
   }
 }

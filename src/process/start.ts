@@ -1,3 +1,4 @@
+import { closeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
@@ -8,7 +9,9 @@ import type { StartError } from './outcome.js';
 // - the addon (wq-spawn.c): posix_spawn, no copy of the parent, the exit from a pidfd on the event loop;
 // - node:child_process, where the addon cannot be used.
 // Both: the command is a session leader (setsid: no controlling terminal, its own process group), every
-// signal at its default, the body on a fresh pipe as stdin then EOF, stdout and stderr inherited.
+// signal at its default, the body on its stdin then EOF, stdout and stderr inherited. One difference: the
+// addon's stdin is a pipe, libuv's a socket pair, so `cat /dev/stdin` (open(2) on it) works only with the
+// addon; reading fd 0 works with both.
 // Neither throws: a start that fails is an `exit` holding the error.
 
 export type ChildExit = { code: number | null; signal: NodeJS.Signals | null } | { error: StartError };
@@ -72,10 +75,16 @@ function startNative(native: NativeSpawn, spec: StartSpec): Started {
   }
   const [pid, stdinFd, written] = result;
   if (stdinFd >= 0) {
-    // The body is larger than the pipe: the rest goes through the event loop.
-    const stdin = new Socket({ fd: stdinFd, readable: false, writable: true });
-    stdin.on('error', () => {});
-    stdin.end(spec.body.subarray(written));
+    // The body is larger than the pipe: the rest goes through the event loop; the pipe is closed when the
+    // command ends even if something it left behind holds the other end without reading.
+    try {
+      const stdin = new Socket({ fd: stdinFd, readable: false, writable: true });
+      stdin.on('error', () => {});
+      stdin.end(spec.body.subarray(written));
+      void exit.then(() => stdin.destroy());
+    } catch {
+      closeSync(stdinFd); // the command sees EOF early: its exit status decides
+    }
   }
   return { pid, exit };
 }

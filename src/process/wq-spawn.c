@@ -212,7 +212,7 @@ static napi_value spawn(napi_env env, napi_callback_info info) {
   if (!err && (pidfd = pidfd_open(pid)) < 0) {
     // Started but cannot be watched (EMFILE, say): end it now rather than run it unwatched.
     err = errno;
-    kill(pid, SIGKILL);
+    kill(-pid, SIGKILL);  // a session leader: its group is its pid
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
   }
   child_t *c = err ? NULL : calloc(1, sizeof(child_t));
@@ -223,10 +223,16 @@ static napi_value spawn(napi_env env, napi_callback_info info) {
     c->env = env;
     napi_value name;
     napi_create_string_utf8(env, "wq-spawn", NAPI_AUTO_LENGTH, &name);
-    if (napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &c->poll, pidfd) != 0 ||
-        uv_poll_start(&c->poll, UV_READABLE, on_ready) != 0) {
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &c->poll, pidfd) != 0) {
       free(c);  // never registered with the loop: freed at once
       c = NULL;
+    } else if (uv_poll_start(&c->poll, UV_READABLE, on_ready) != 0) {
+      kill(-pid, SIGKILL);
+      while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+      uv_close((uv_handle_t *)&c->poll, on_closed);  // registered: freed (and pidfd closed) by the loop
+      c = NULL;
+      pidfd = -1;
+      err = ENOMEM;
     } else {
       napi_create_reference(env, args[4], 1, &c->on_exit);
       napi_async_init(env, NULL, name, &c->async);
@@ -234,7 +240,7 @@ static napi_value spawn(napi_env env, napi_callback_info info) {
   }
   if (!err && !c) {
     err = ENOMEM;
-    kill(pid, SIGKILL);
+    kill(-pid, SIGKILL);
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
     close(pidfd);
   }

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freshQueue, publish, queueState } from '../helpers/broker.js';
 import { cli, FIXTURE, start, toRun } from '../helpers/cli.js';
-import { recorded, tempDir } from '../helpers/files.js';
+import { alive, recorded, tempDir } from '../helpers/files.js';
 import { waitFor } from '../helpers/wait.js';
 
 // The edges of the core where a message was lost or a run crashed (each test failed on the code before
@@ -34,6 +34,19 @@ describe.each(SPAWNS)('with %s', (_spawn, spawnEnv) => {
       expect(run.exitCode).toBe(143);
       expect(run.logs.map((l) => l.msg)).not.toContain('command succeeded: acked');
       expect(run.logs.some((l) => /stopped and exited with status 0: message handed back/.test(l.msg))).toBe(true);
+      expect(await queueState(queue)).toMatchObject({ ready: 1, unacked: 0 });
+    });
+
+    it('SIGHUP stops the command and hands its message back, as SIGTERM does (exit 129), leaving nothing running', async () => {
+      const queue = await freshQueue('edge-hup', queueArgs);
+      await publish(queue, ['work']);
+      const pidFile = join(tempDir(), 'pid');
+      const child = start('wq-consume', ['-q', queue, '--', 'sh', '-c', `echo $$ > ${pidFile}; exec sleep 300`], { env: spawnEnv });
+      await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').length > 0, 'the command to start');
+      child.kill('SIGHUP');
+      const run = toRun(await child);
+      expect(run.exitCode).toBe(129);
+      expect(alive(Number(readFileSync(pidFile, 'utf8')))).toBe(false);
       expect(await queueState(queue)).toMatchObject({ ready: 1, unacked: 0 });
     });
 

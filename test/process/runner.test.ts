@@ -134,6 +134,14 @@ describe.each(backends)('runCommand with %s', (_name, addon) => {
     await waitFor(() => !alive(shell!) && !alive(sleeper!), 'the command and its child to be gone', 3000);
   });
 
+  it('kills what a command left running in its process group when it exits on its own', async () => {
+    const pid = join(tempDir(), 'pid');
+    const outcome = await run('sh', ['-c', 'sleep 30 & echo $! > "$OUT"; exit 0'], { env: { PATH: process.env.PATH, OUT: pid } }).done;
+    expect(outcome).toMatchObject({ kind: 'exited', exitCode: 0, stopped: false });
+    const sleeper = Number(readFileSync(pid, 'utf8'));
+    await waitFor(() => !alive(sleeper), 'the background child to be gone', 3000);
+  });
+
   it('--timeout stops the command and says so', async () => {
     const outcome = await run('sleep', ['5'], { timeoutMs: 200 }).done;
     expect(outcome).toMatchObject({ kind: 'signaled', signal: 'SIGTERM', timedOut: true, stopped: true });
