@@ -154,9 +154,12 @@ launch() {
   : >"$log"
   chown "$UID_GID:$UID_GID" "$log"
   local envs; mapfile -t envs < <(node_env "$n")
+  rm -f "$CROOT$DATA/n$n/pid"
   setsid chroot --userspec="$UID_GID:$UID_GID" "$CROOT" /usr/bin/env -i "${envs[@]}" \
     /usr/lib/rabbitmq/bin/rabbitmq-server </dev/null >>"$log" 2>&1 9>&- &
+  LAUNCHED[$n]=$! # the rabbitmq-server script (setsid does not fork here): it lives as long as its VM
 }
+declare -A LAUNCHED=()
 
 # Wait until every node given answers AMQP (at most 120 s: a node of a cluster may wait for its peers).
 await_nodes() {
@@ -166,7 +169,7 @@ await_nodes() {
     for n in "$@"; do answers "$n" || pending+=("$n"); done
     [[ ${#pending[@]} -eq 0 ]] && return 0
     for n in "${pending[@]}"; do
-      if ! node_pid "$n" >/dev/null && ! pgrep -u "$UID_GID" -f "RABBITMQ_NODENAME=$(node_name "$n")" >/dev/null 2>&1 && (( SECONDS - t0 > 5 )); then
+      if [[ -n ${LAUNCHED[$n]:-} ]] && ! kill -0 "${LAUNCHED[$n]}" 2>/dev/null; then
         tail -n 12 "$CROOT$DATA/n$n/log/wq-start.log" >&2 2>/dev/null || true
         die "node $n ($(node_name "$n")) exited during start (log: $CROOT$DATA/n$n/log/)"
       fi
