@@ -36,10 +36,15 @@ export class PublishLink {
   /** Connect and open the channel; the first time, a failure is thrown to the caller as it was. */
   async open(): Promise<void> {
     const { conn, url } = await connectAny(this.config, 'wq-publish', this.log, this.stop);
+    // Why it ended: the channel's error (a refusal), else the connection's close reason or error.
     let chError: Error | undefined;
     let connError: Error | undefined;
+    const why = () => chError ?? connError;
     conn.on('error', (err: Error) => (connError ??= err));
-    conn.on('close', (err?: Error) => this.lost(conn, () => chError ?? err ?? connError));
+    conn.on('close', (err?: Error) => {
+      if (err) connError = err;
+      this.lost(conn, why);
+    });
     conn.on('blocked', (reason: string) => this.log.warn({ reason }, 'the broker blocked publishing (resource alarm): waiting until it unblocks'));
     conn.on('unblocked', () => this.log.info('the broker unblocked publishing'));
     batchSocketWrites(conn);
@@ -48,7 +53,7 @@ export class PublishLink {
       throw err;
     });
     ch.on('error', (err: Error) => (chError ??= err));
-    ch.on('close', () => this.lost(conn, () => chError ?? connError));
+    ch.on('close', () => this.lost(conn, why));
     this.conn = conn;
     this.ch = ch;
     this.url = url;

@@ -45,7 +45,7 @@ describe('wq-publish across the loss of its node', () => {
     expect(pub.logs[0]?.msg).toBe(`connected to the broker at ${urls[0]?.replace(password, '***')}`);
     expect(pub.logs.some((l) => /^lost the connection to amqp:\/\/.*:5682 .*reconnecting/.test(l.msg))).toBe(true);
     expect(pub.logs.some((l) => /^reconnected to amqp:\/\/.*:(5683|5681) after \d+ ms/.test(l.msg))).toBe(true);
-    const last = pub.logs.at(-1) as Record<string, number> & { msg: string };
+    const last = pub.logs.at(-1) as unknown as { msg: string; ready: number; republished: number; reconnects: number };
     expect(last.msg).toMatch(new RegExp(`^published ${TOTAL} messages to ${queue}, the queue now holds ${last.ready} ready messages; ${last.republished} published again after ${last.reconnects} reconnects? \\(possible duplicates, with the same message ids\\)$`));
     expect(last).toMatchObject({ published: TOTAL, unconfirmed: 0 });
     expect(last.reconnects).toBeGreaterThanOrEqual(1);
