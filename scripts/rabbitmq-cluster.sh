@@ -17,11 +17,7 @@
 # missing), seen through a private bind mount at .../cluster-4.3 with its own /proc and /dev, so the
 # 4.3 test broker's mounts and this cluster's never touch each other.
 #
-#   node             AMQP             distribution   data (inside the chroot)
-#   wqc1@localhost   127.0.0.1:5681   25681          /var/lib/wq-cluster/n1
-#   wqc2@localhost   127.0.0.1:5682   25682          /var/lib/wq-cluster/n2
-#   wqc3@localhost   127.0.0.1:5683   25683          /var/lib/wq-cluster/n3
-#
+# Node N: wqcN@localhost, AMQP 127.0.0.1:568N, distribution port 2568N, data /var/lib/wq-cluster/nN (in the chroot).
 # All three run as uid 944 (an account of this cluster only), share one Erlang cookie
 # (/var/lib/wq-cluster/.erlang.cookie) and a private epmd on port 4380, and have the test brokers'
 # settings: collect_statistics_interval 500, quorum_tick_interval 500, 4.3's deprecated features
@@ -29,7 +25,6 @@
 # Start from nothing: about 20 s; when all three already run as one cluster: about 1 s.
 # To start afresh: stop, then rm -rf .../rabbitmq-4.3/var/lib/wq-cluster. Needs root (chroot, mount).
 set -euo pipefail
-
 ROOT=${WQ_BROKER_ROOT:-/var/lib/wq-test-brokers}
 SRC=$ROOT/rabbitmq-4.3
 CROOT=$ROOT/cluster-4.3
@@ -44,11 +39,7 @@ STEP=''
 say() { printf 'rabbitmq-cluster: %s\n' "$*" >&2; }
 step() { STEP=$1; say "$1"; }
 die() { say "FAILED: $*"; exit 1; }
-on_err() {
-  local rc=$?
-  say "FAILED (exit $rc) while ${STEP:-running}"
-  exit "$rc"
-}
+on_err() { local rc=$?; say "FAILED (exit $rc) while ${STEP:-running}"; exit "$rc"; }
 
 node_name() { echo "wqc$1@localhost"; }
 amqp_port() { echo $((5680 + $1)); }
@@ -98,7 +89,6 @@ node_pid() {
   echo "$pid"
 }
 
-# --- mounts -----------------------------------------------------------------
 ensure_chroot() {
   [[ -x $SRC/usr/lib/rabbitmq/bin/rabbitmq-server ]] && return 0
   step "the RabbitMQ 4.3 chroot is missing: building it (scripts/rabbitmq4.sh setup 4.3)"
@@ -117,9 +107,7 @@ mount_all() {
 
 umount_all() {
   local m
-  for m in "$CROOT/dev" "$CROOT/proc" "$CROOT"; do
-    while mountpoint -q "$m"; do umount "$m" || return 1; done
-  done
+  for m in "$CROOT/dev" "$CROOT/proc" "$CROOT"; do while mountpoint -q "$m"; do umount "$m" || return 1; done; done
 }
 
 # Each node's configuration, written on every start so that changes to this script reach it.
@@ -140,15 +128,12 @@ EOF
     echo '[].' >"$d/enabled_plugins"
     echo '# everything is set in the environment (scripts/rabbitmq-cluster.sh)' >"$d/rabbitmq-env.conf"
   done
-  local cookie=$CROOT$DATA/.erlang.cookie c='' i
+  local cookie=$CROOT$DATA/.erlang.cookie
   [[ -s $cookie ]] && return 0
-  for ((i = 0; i < 20; i++)); do c+=$(printf "\\$(printf %o $((65 + (RANDOM ^ SRANDOM) % 26)))"); done
-  (umask 077; printf '%s' "$c" >"$cookie")
-  chown "$UID_GID:$UID_GID" "$cookie"
-  chmod 400 "$cookie"
+  (umask 077; tr -dc A-Z </dev/urandom | head -c 20 >"$cookie")
+  chown "$UID_GID:$UID_GID" "$cookie" && chmod 400 "$cookie"
 }
 
-# --- nodes ------------------------------------------------------------------
 launch() {
   local n=$1 log=$CROOT$DATA/n$1/log/wq-start.log
   : >"$log"
@@ -183,7 +168,7 @@ await_nodes() {
 start_nodes() {
   local n starting=()
   for n in "$@"; do
-    if answers "$n"; then continue; fi
+    answers "$n" && continue
     if node_pid "$n" >/dev/null; then
       # Its VM runs but AMQP does not answer: booting, or its app was stopped (an interrupted join).
       step "node $n's VM runs without AMQP: start_app"
@@ -199,13 +184,10 @@ start_nodes() {
   await_nodes "${starting[@]}"
 }
 
-# The nodes node 1 counts as cluster members (running or not), one per line.
-members() {
-  ctl 1 -q cluster_status --formatter json 2>/dev/null | tr -d ' \n' | grep -o '"disk_nodes":\[[^]]*\]' | grep -o 'wqc[0-9]@localhost' || true
-}
-running() {
-  ctl "${1:-1}" -q cluster_status --formatter json 2>/dev/null | tr -d ' \n' | grep -o '"running_nodes":\[[^]]*\]' | grep -o 'wqc[0-9]@localhost' || true
-}
+# The nodes node 1 counts as cluster members (disk_nodes, running or not) or running_nodes, one per line.
+cluster_list() { ctl 1 -q cluster_status --formatter json 2>/dev/null | tr -d ' \n' | grep -o "\"$1\":\\[[^]]*\\]" | grep -o 'wqc[0-9]@localhost' || true; }
+members() { cluster_list disk_nodes; }
+running() { cluster_list running_nodes; }
 
 join_all() {
   local n list
@@ -226,12 +208,7 @@ stop_node() {
   step "stopping node $n ($(node_name "$n"), pid $pid)"
   ctl "$n" -q stop >/dev/null 2>&1 || true
   while kill -0 "$pid" 2>/dev/null; do
-    if (( SECONDS - t0 >= 30 )); then
-      say "node $n still running 30 s after stop; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-      sleep 0.5
-      break
-    fi
+    (( SECONDS - t0 < 30 )) || { say "node $n still running 30 s after stop; killing it"; kill -KILL "$pid" 2>/dev/null || true; sleep 0.5; break; }
     sleep 0.2
   done
   say "node $n stopped"
@@ -243,7 +220,6 @@ kill_node() {
   step "killing node $n ($(node_name "$n"), pid $pid) with SIGKILL"
   kill -KILL "$pid"
   while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
-  say "node $n killed"
 }
 
 do_start() {
@@ -259,7 +235,7 @@ do_start() {
   start_nodes "${NODES[@]}"
   join_all
   step "checking that all three run as one cluster"
-  local r
+  local r=0
   for ((n = 0; n < 20; n++)); do r=$(running | wc -l); [[ $r == 3 ]] && break; sleep 0.5; done
   [[ $r == 3 ]] || die "the cluster runs $r of 3 nodes after start (ctl 1 cluster_status says why)"
   trap - ERR
@@ -270,19 +246,11 @@ do_stop() {
   local n pids=()
   [[ -d $SRC ]] || { say "the 4.3 chroot is not set up; nothing to stop"; return 0; }
   if mountpoint -q "$CROOT"; then mount_all; fi
-  for n in "${NODES[@]}"; do
-    node_pid "$n" >/dev/null || continue
-    stop_node "$n" & pids+=("$!")
-  done
+  for n in "${NODES[@]}"; do node_pid "$n" >/dev/null && { stop_node "$n" & pids+=("$!"); }; done
   for n in ${pids[@]+"${pids[@]}"}; do wait "$n" || true; done
-  if pgrep -u "$UID_GID" -x beam.smp >/dev/null; then
-    say "a node of uid $UID_GID still runs; ending it"
-    pkill -KILL -u "$UID_GID" -x beam.smp || true
-    sleep 0.5
-  fi
   if mountpoint -q "$CROOT"; then
     in_node 1 epmd -kill >/dev/null 2>&1 || true
-    # The VMs' helpers (erl_child_setup, inet_gethost, epmd) end just after them.
+    # The VMs' helpers (erl_child_setup, inet_gethost, epmd) end just after them; anything of uid 944 left is ended.
     for ((n = 0; n < 25; n++)); do pgrep -u "$UID_GID" >/dev/null || break; sleep 0.2; done
     pkill -KILL -u "$UID_GID" 2>/dev/null || true
     umount_all 2>/dev/null || say "left $CROOT mounted (still in use)"
@@ -297,23 +265,18 @@ shift
 case $cmd in
   url) n=${1:-1}; check_n "$n"; node_url "$n" ;;
   urls) echo "$(node_url 1),$(node_url 2),$(node_url 3)" ;;
-  ctl)
-    # Hot path for tests: no lock, no messages; exactly rabbitmqctl's output and exit code.
+  ctl) # Hot path for tests: no lock, no messages; exactly rabbitmqctl's output and exit code.
     n=${1:-}; check_n "$n"; shift
     [[ -e $CROOT/proc/self ]] || die "the cluster is not mounted (run: $0 start)"
     envs=(); mapfile -t envs < <(node_env "$n")
-    exec chroot --userspec="$UID_GID:$UID_GID" "$CROOT" /usr/bin/env -i "${envs[@]}" \
-      /usr/lib/rabbitmq/bin/rabbitmqctl -n "$(node_name "$n")" "$@"
-    ;;
+    exec chroot --userspec="$UID_GID:$UID_GID" "$CROOT" /usr/bin/env -i "${envs[@]}" /usr/lib/rabbitmq/bin/rabbitmqctl -n "$(node_name "$n")" "$@" ;;
   status)
     up=0
-    for n in "${NODES[@]}"; do
-      if answers "$n"; then say "node $n answers on 127.0.0.1:$(amqp_port "$n")"; up=$((up + 1)); else say "node $n does not answer on 127.0.0.1:$(amqp_port "$n")"; fi
-    done
+    for n in "${NODES[@]}"; do if answers "$n"; then up=$((up + 1)); else say "node $n does not answer on 127.0.0.1:$(amqp_port "$n")"; fi; done
     [[ $up == 3 ]] || exit 1
     r=$(running | wc -l)
     [[ $r == 3 ]] || { say "node 1 sees $r of 3 nodes running in its cluster"; exit 1; }
-    say "all three run as one cluster"
+    say "all three answer AMQP (127.0.0.1:5681-5683) and run as one cluster"
     ;;
   start|stop|stop-node|start-node|kill-node|restart-node)
     [[ $cmd == *-node ]] && check_n "${1:-}"
@@ -327,12 +290,9 @@ case $cmd in
       stop-node) stop_node "$1" ;;
       kill-node) kill_node "$1" ;;
       start-node|restart-node)
-        ensure_chroot
-        mount_all
-        write_config
+        ensure_chroot && mount_all && write_config
         [[ $cmd == restart-node ]] && stop_node "$1"
-        if answers "$1"; then say "node $1 already answers on 127.0.0.1:$(amqp_port "$1")"; else t0=$SECONDS; start_nodes "$1"; say "node $1 answers after $((SECONDS - t0)) s"; fi
-        ;;
+        if answers "$1"; then say "node $1 already answers on 127.0.0.1:$(amqp_port "$1")"; else t0=$SECONDS; start_nodes "$1"; say "node $1 answers after $((SECONDS - t0)) s"; fi ;;
     esac
     ;;
   *) die "unknown command '$cmd' (start, stop, status, url, urls, ctl, stop-node, start-node, kill-node, restart-node)" ;;
