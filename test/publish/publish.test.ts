@@ -274,7 +274,8 @@ describe('publisher confirms: success is reported only for what the broker confi
     const msgs = await consumeAll(queue, summary(rerun.logs)?.ready as number);
     const byId = new Map(msgs.map((x) => [x.properties.messageId as string, x.content.toString()]));
     expect(byId.size).toBe(total);
-    for (const n of [1, skip, skip + 1, total]) expect(byId.get(`${runId}-${String(n).padStart(6, '0')}`)).toBe(`g${n}`);
+    // (skip may be 0: on a busy machine the confirms of the first messages can still be on their way when the connection drops.)
+    for (const n of new Set([1, Math.max(1, skip), skip + 1, total])) expect(byId.get(`${runId}-${String(n).padStart(6, '0')}`)).toBe(`g${n}`);
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   }, 120_000);
 
