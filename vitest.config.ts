@@ -1,5 +1,5 @@
 import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
-import { testBrokers } from './scripts/brokers.mjs';
+import { clusterBroker, testBrokers } from './scripts/brokers.mjs';
 
 // The suite runs against every test broker (scripts/brokers.mjs: the machine's RabbitMQ 3.10 and the
 // 4.x brokers that scripts/test-setup.sh starts). Groups, in order:
@@ -7,9 +7,12 @@ import { testBrokers } from './scripts/brokers.mjs';
 //      manifests; on the first broker), "snapshot" (the contract suites again, wq-consume started from
 //      dist/wq-consume.blob; on the first broker) beside one project per broker for the AMQP contract suites;
 //   1: the fault-injection suite (it restarts its broker and changes broker-wide settings): after
-//      everything else, one file at a time per broker, the brokers side by side.
+//      everything else, one file at a time per broker, the brokers side by side;
+//   2: "cluster": test/cluster/ on the 3-node RabbitMQ 4.3 cluster (scripts/rabbitmq-cluster.sh), which
+//      kills and restarts nodes: last, alone, one file at a time. It is not part of the matrix.
 // Results also go to .vitest-results.json (.ci/run prints the count).
 const brokers = testBrokers();
+const cluster = clusterBroker();
 const MATRIX = ['test/consume/**/*.test.ts', 'test/publish/**/*.test.ts', 'test/amqp/**/*.test.ts', 'test/cli/misconfig.test.ts'];
 /** What a broker with suites: 'promise' runs: where 4.x versions differ, besides the faults. */
 const PROMISE = ['test/consume/delivery-limit.test.ts', 'test/consume/drain.test.ts', 'test/amqp/deprecated.test.ts', 'test/publish/max-size.test.ts'];
@@ -17,17 +20,22 @@ const PROMISE = ['test/consume/delivery-limit.test.ts', 'test/consume/drain.test
 const SNAPSHOT = ['test/consume/consume.test.ts', 'test/consume/reliability.test.ts', 'test/cli/misconfig.test.ts'];
 const UNIT = ['test/config/**/*.test.ts', 'test/consume/verdict.test.ts', 'test/process/outcome.test.ts', 'test/publish/progress.test.ts'];
 const provide = (b: (typeof brokers)[number]) => ({ brokerUrl: b.url, rabbitmqctl: b.ctl, brokerName: b.name });
+const first = brokers[0];
 
 const projects: TestProjectInlineConfiguration[] = [
-  { extends: true, test: { name: 'unit', include: UNIT, provide: provide(brokers[0]!), sequence: { groupOrder: 0 } } },
-  {
-    extends: true,
-    test: { name: `once@${brokers[0]!.name}`, include: ['test/**/*.test.ts'], exclude: [...MATRIX, ...UNIT, 'test/faults/**'], provide: provide(brokers[0]!), sequence: { groupOrder: 0 } },
-  },
-  {
-    extends: true,
-    test: { name: `snapshot@${brokers[0]!.name}`, include: SNAPSHOT, env: { WQ_TEST_LAUNCH: 'snapshot' }, provide: provide(brokers[0]!), sequence: { groupOrder: 0 } },
-  },
+  { extends: true, test: { name: 'unit', include: UNIT, provide: provide((first ?? cluster)!), sequence: { groupOrder: 0 } } },
+  ...(first
+    ? [
+        {
+          extends: true as const,
+          test: { name: `once@${first.name}`, include: ['test/**/*.test.ts'], exclude: [...MATRIX, ...UNIT, 'test/faults/**', 'test/cluster/**'], provide: provide(first), sequence: { groupOrder: 0 } },
+        },
+        {
+          extends: true as const,
+          test: { name: `snapshot@${first.name}`, include: SNAPSHOT, env: { WQ_TEST_LAUNCH: 'snapshot' }, provide: provide(first), sequence: { groupOrder: 0 } },
+        },
+      ]
+    : []),
   ...brokers.map((b) => ({
     extends: true as const,
     test: { name: `rabbitmq-${b.name}`, include: b.suites === 'promise' ? PROMISE : MATRIX, exclude: UNIT, provide: provide(b), sequence: { groupOrder: 0 } },
@@ -36,6 +44,20 @@ const projects: TestProjectInlineConfiguration[] = [
     extends: true as const,
     test: { name: `faults@${b.name}`, include: ['test/faults/**/*.test.ts'], fileParallelism: false, provide: provide(b), sequence: { groupOrder: 1 } },
   })),
+  ...(cluster
+    ? [
+        {
+          extends: true as const,
+          test: {
+            name: 'cluster',
+            include: ['test/cluster/**/*.test.ts'],
+            fileParallelism: false,
+            provide: { ...provide(cluster), clusterUrls: cluster.urls ?? [], clusterScript: cluster.script ?? '' },
+            sequence: { groupOrder: 2 },
+          },
+        },
+      ]
+    : []),
 ];
 
 export default defineConfig({

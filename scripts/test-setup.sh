@@ -4,7 +4,8 @@
 #   - Debian packages: amqp-tools (the reference client), tini (the image's init), podman, runc,
 #     mmdebstrap (the image tests' engine and base images), debootstrap (the 4.x brokers);
 #   - the machine's RabbitMQ (started if it does not answer on 127.0.0.1:5672);
-#   - RabbitMQ 4.x test brokers in Debian chroots (scripts/rabbitmq4.sh), built beside
+#   - RabbitMQ 4.x test brokers in Debian chroots (scripts/rabbitmq4.sh) and the 3-node 4.3 cluster
+#     (scripts/rabbitmq-cluster.sh, in the 4.3 chroot), built beside
 #   - the images (scripts/image.sh).
 # WQ_TEST_BROKERS=3.10 limits the brokers (see scripts/brokers.mjs); WQ_SKIP_IMAGE=1 skips the images
 # (the image tests then fail with a line saying so). A second run takes a few seconds.
@@ -51,12 +52,14 @@ if [ -z "${AMQP_URL:-}${BROKER_URL:-}" ]; then
     say "could not lower the statistics interval of the machine's broker: quorum-queue counts may lag"
 fi
 
-# 3. The 4.x brokers (in the background) beside the images.
-brokers=$(node -e 'import("./scripts/brokers.mjs").then(m => console.log(m.testBrokers().map(b => b.name).join(" ")))')
+# 3. The 4.x brokers and the cluster (in the background) beside the images.
+brokers=$(node -e 'import("./scripts/brokers.mjs").then(m => console.log(m.chosenBrokers().map(b => b.name).join(" ")))')
 pids=()
 for b in $brokers; do
   case $b in
     4.*) bash scripts/rabbitmq4.sh start "$b" 2>&1 | sed "s/^/[$b] /" >&2 & pids+=("$!:RabbitMQ $b (scripts/rabbitmq4.sh start $b)") ;;
+    # The cluster runs in the 4.3 chroot: if that is being built beside it, it waits for the build (a lock).
+    cluster) bash scripts/rabbitmq-cluster.sh start 2>&1 | sed "s/^/[cluster] /" >&2 & pids+=("$!:the RabbitMQ cluster (scripts/rabbitmq-cluster.sh start)") ;;
   esac
 done
 if [ -z "${WQ_SKIP_IMAGE:-}" ]; then

@@ -5,10 +5,21 @@ export function redactUrl(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*):[^@/?#]*@/i, '$1:***@');
 }
 
-/** Remove every URL password, and the given secret wherever it appears, from free text. */
+/** The passwords of the configured broker URLs (every one of a list): redactText removes each, wherever it appears. */
+const secrets = new Set<string>();
+
+/** Remember the passwords of these URLs (as written and decoded), so no line can show one. */
+export function rememberSecrets(urls: readonly string[]): void {
+  for (const url of urls) {
+    const raw = /^[a-z][a-z0-9+.-]*:\/\/[^:/?#@]*:([^@/?#]*)@/i.exec(url)?.[1];
+    for (const s of [raw, urlPassword(url)]) if (s && s.length >= 3) secrets.add(s);
+  }
+}
+
+/** Remove every URL password, the given secret and every remembered password wherever it appears, from free text. */
 export function redactText(text: string, secret?: string): string {
   let out = text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):[^@/?#\s]*@/gi, '$1:***@');
-  if (secret && secret.length >= 3) out = out.split(secret).join('***');
+  for (const s of secret && secret.length >= 3 ? [secret, ...secrets] : secrets) out = out.split(s).join('***');
   return out;
 }
 

@@ -2,29 +2,74 @@ import amqp from 'amqplib';
 import type { ChannelModel } from 'amqplib';
 import type { ConnectionConfig } from '../config/connection.js';
 import type { Logger } from '../log.js';
+import { BrokerUnavailableError, type WqError } from '../errors.js';
+import { redactUrl } from '../redact.js';
 import { mapFailure } from './failures.js';
 
 export { brokerError, mapFailure, type FailureContext } from './failures.js';
 
 export type Connection = ChannelModel;
 
+/** A connection and the broker address it went to. */
+export interface Connected {
+  conn: Connection;
+  /** The URL it connected to (with its password: print it with redactUrl()). */
+  url: string;
+  /** Its position in config.urls, from 0. */
+  index: number;
+}
+
 // Connect with the settings a one-shot worker needs: Nagle off (saves ~50 ms a start), heartbeats on,
 // a client name the broker's UI shows, and TLS files when given. Retries an unreachable broker with
 // backoff until connectTimeoutSeconds (pods often start before the broker is ready); a failure the
 // mapping calls permanent (login, vhost, TLS set-up, a bad name) ends at once.
 export async function connect(config: ConnectionConfig, clientName: string, log: Logger, abort?: AbortSignal): Promise<Connection> {
+  return (await connectAny(config, clientName, log, abort)).conn;
+}
+
+/**
+ * connect(), saying which address answered. With several addresses (config.urls: the nodes of a cluster)
+ * the order is the given one, round-robin, starting after the last address this config connected to or
+ * failed on: a reconnect after a lost connection tries the next node first. An address that does not
+ * answer passes to the next at once; the backoff (100 ms doubling to 2 s) comes after each round in which
+ * none answered, until --connect-timeout.
+ */
+export async function connectAny(config: ConnectionConfig, clientName: string, log: Logger, abort?: AbortSignal): Promise<Connected> {
+  const urls = config.urls?.length ? config.urls : [config.url];
+  const cursor = cursors.get(config) ?? { next: 0 };
+  cursors.set(config, cursor);
   const deadline = Date.now() + config.connectTimeoutSeconds * 1000;
-  for (let attempt = 1; ; attempt++) {
+  let failedInRound = 0;
+  for (let round = 1; ; ) {
+    const index = cursor.next % urls.length;
+    const url = urls[index] as string;
+    cursor.next = (index + 1) % urls.length;
     try {
-      return await connectOnce(config, clientName);
+      const conn = await connectOnce(config, url, clientName);
+      if (urls.length > 1) log.info({ address: index + 1, of: urls.length }, `connected to the broker at ${redactUrl(url)}`);
+      return { conn, url, index };
     } catch (raw) {
-      const err = mapFailure(raw, { url: config.url, operation: 'connect' });
-      const delayMs = Math.min(100 * 2 ** (attempt - 1), 2000);
-      if (!err.retryable || Date.now() + delayMs > deadline || abort?.aborted) throw err;
-      if (attempt === 1) log.warn(`${err.message} Retrying for up to ${config.connectTimeoutSeconds}s (--connect-timeout).`);
+      const err = mapFailure(raw, { url, operation: 'connect' });
+      if (!err.retryable || abort?.aborted) throw err;
+      if (++failedInRound < urls.length) {
+        if (round === 1) log.warn({ address: index + 1, of: urls.length }, `${err.message} Trying the next address.`);
+        continue;
+      }
+      failedInRound = 0;
+      const delayMs = Math.min(100 * 2 ** (round - 1), 2000);
+      if (Date.now() + delayMs > deadline) throw urls.length === 1 ? err : noneAnswered(err, urls.length, config.connectTimeoutSeconds);
+      if (round === 1) log.warn(urls.length === 1 ? `${err.message} Retrying for up to ${config.connectTimeoutSeconds}s (--connect-timeout).` : `${err.message} No address answered: retrying all ${urls.length} for up to ${config.connectTimeoutSeconds}s (--connect-timeout).`);
+      round++;
       await sleep(delayMs, abort);
     }
   }
+}
+
+/** Where each config's next connect starts (its own rotation; nothing else holds the config). */
+const cursors = new WeakMap<ConnectionConfig, { next: number }>();
+
+function noneAnswered(last: WqError, count: number, seconds: number): WqError {
+  return new BrokerUnavailableError(`connect: none of the ${count} broker addresses answered within ${seconds}s (--connect-timeout); the last: ${last.message}`, last.cause, { detail: last.detail });
 }
 
 function sleep(ms: number, abort?: AbortSignal): Promise<void> {
@@ -39,8 +84,8 @@ function sleep(ms: number, abort?: AbortSignal): Promise<void> {
   });
 }
 
-function connectOnce(config: ConnectionConfig, clientName: string): Promise<Connection> {
-  const url = new URL(config.url);
+function connectOnce(config: ConnectionConfig, address: string, clientName: string): Promise<Connection> {
+  const url = new URL(address);
   if (!url.searchParams.has('heartbeat')) url.searchParams.set('heartbeat', String(config.heartbeatSeconds));
   return amqp.connect(url.toString(), {
     noDelay: true,

@@ -19,8 +19,8 @@ Items come from the arguments, --file PATH (one per line), -b TEXT (one whole me
 ${formatOptions(PUBLISH_OPTIONS, ['Connection', 'Input', 'Publishing', 'Message', 'Job manifests', 'Logging', 'Other'])}
 
 Exit status: 0 every message confirmed (--expand: every Job written); 64 usage or a bad --job or --expand template; 65 some messages refused or
-unroutable (they are not in the queue); 69 broker unreachable, or the connection lost with messages
-unconfirmed; 75 --job but the queue holds no ready message; 77 access refused; 78 queue or exchange
+unroutable (they are not in the queue); 69 no broker address answered within --connect-timeout (at the
+start, or after a lost connection: then the last line says how to resume with --run-id and --skip); 75 --job but the queue holds no ready message; 77 access refused; 78 queue or exchange
 missing (--no-declare) or declared differently; 130/143 stopped by SIGINT/SIGTERM.
 
 Examples:
@@ -47,6 +47,7 @@ async function publishAndRender(config: PublishConfig, log: Logger, stop: AbortS
   const target = config.queue || `exchange ${config.exchange}`;
   const depth = r.ready === undefined ? '' : `, the queue now holds ${r.ready} ready messages`;
   const stopped = r.signal && !r.complete ? ` (stopped by ${r.signal}; the rest of the input was not published)` : '';
+  const again = r.reconnects > 0 || r.republished > 0 ? `; ${r.republished} published again after ${r.reconnects} ${r.reconnects === 1 ? 'reconnect' : 'reconnects'} (possible duplicates, with the same message ids)` : '';
   const seconds = r.durationMs / 1000;
   const counts = {
     queue: config.queue || undefined,
@@ -54,10 +55,12 @@ async function publishAndRender(config: PublishConfig, log: Logger, stop: AbortS
     published: sent,
     unconfirmed: r.published - sent,
     ready: r.ready,
+    republished: r.republished,
+    reconnects: r.reconnects,
     seconds: Number(seconds.toFixed(3)),
     perSecond: seconds >= 0.5 ? Math.round(sent / seconds) : undefined,
   };
-  log.info(counts, `published ${sent} ${sent === 1 ? 'message' : 'messages'} to ${target}${depth}${stopped}`);
+  log.info(counts, `published ${sent} ${sent === 1 ? 'message' : 'messages'} to ${target}${depth}${again}${stopped}`);
   if (r.error) throw r.error;
   if (r.signal) return signalExitCode(r.signal);
 

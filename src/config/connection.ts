@@ -3,12 +3,22 @@ import type { OptionSpec, ParsedValues } from './args.js';
 import { UsageError } from '../errors.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../log.js';
 import { DEFAULTS } from './defaults.js';
+import { rememberSecrets } from '../redact.js';
+import { parseUrlList, parseUrlLists } from './urls.js';
 import { amqpName, seconds, str } from './values.js';
 
 /** Options every CLI shares: where the broker and the queue are, and how to log. */
 export const CONNECTION_OPTIONS: readonly OptionSpec[] = [
-  { group: 'Connection', name: 'url', short: 'u', type: 'string', arg: 'URL', help: 'broker URL (env BROKER_URL, then AMQP_URL; default amqp://guest:guest@localhost:5672)' },
-  { group: 'Connection', name: 'url-file', type: 'string', arg: 'PATH', help: 'read the broker URL from a file, e.g. a mounted Secret (env BROKER_URL_FILE)' },
+  {
+    group: 'Connection',
+    name: 'url',
+    short: 'u',
+    type: 'string',
+    multiple: true,
+    arg: 'URL',
+    help: 'broker URL; repeat it, or give a comma-separated list, for the nodes of a cluster: tried in turn (env BROKER_URL, then AMQP_URL; default amqp://guest:guest@localhost:5672)',
+  },
+  { group: 'Connection', name: 'url-file', type: 'string', arg: 'PATH', help: 'read the broker URL(s) from a file, e.g. a mounted Secret (env BROKER_URL_FILE)' },
   { group: 'Connection', name: 'queue', short: 'q', type: 'string', arg: 'NAME', help: 'queue name (env QUEUE)' },
   { group: 'Connection', name: 'ca', type: 'string', arg: 'PATH', help: 'CA certificate file for amqps://' },
   { group: 'Connection', name: 'cert', type: 'string', arg: 'PATH', help: 'client certificate file for amqps://' },
@@ -28,8 +38,10 @@ export interface TlsFiles {
 }
 
 export interface ConnectionConfig {
-  /** The URL with its password; never print it, use redactUrl(). */
+  /** The first broker URL, with its password; never print it, use redactUrl(). */
   url: string;
+  /** Every broker URL, in the order given (url is the first): connect() tries them in turn. */
+  urls: string[];
   queue: string;
   heartbeatSeconds: number;
   connectTimeoutSeconds: number;
@@ -45,20 +57,16 @@ export function resolveConnection(values: ParsedValues, env: Env, requireQueue =
   const queue = str(values.queue) ?? env.QUEUE ?? '';
   if (requireQueue && !queue) throw new UsageError('no queue given: pass -q NAME or set QUEUE.');
   amqpName(queue, 'the queue name (-q or QUEUE)');
-  if (values.url !== undefined && values['url-file'] !== undefined) throw new UsageError('pass either --url or --url-file, not both.');
-  const url =
-    str(values.url) ??
-    readUrlFile(str(values['url-file']), '--url-file') ??
-    nonEmpty(env.BROKER_URL) ??
-    readUrlFile(nonEmpty(env.BROKER_URL_FILE), 'BROKER_URL_FILE') ??
-    nonEmpty(env.AMQP_URL) ??
-    DEFAULTS.url;
-  if (!/^amqps?:\/\//i.test(url)) throw new UsageError('the broker URL must start with amqp:// or amqps:// (check --url, BROKER_URL or AMQP_URL).');
+  const flagUrls = values.url === undefined ? undefined : ([] as string[]).concat(values.url as string | string[]);
+  if (flagUrls !== undefined && values['url-file'] !== undefined) throw new UsageError('pass either --url or --url-file, not both.');
+  const urls = brokerUrls(flagUrls, str(values['url-file']), env);
+  rememberSecrets(urls);
   const logLevel = (str(values['log-level']) ?? nonEmpty(env.WQ_LOG_LEVEL) ?? DEFAULTS.logLevel) as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}; got "${logLevel}".`);
   const logFormat = resolveLogFormat(values, env);
   return {
-    url,
+    url: urls[0] as string,
+    urls,
     queue,
     heartbeatSeconds: seconds(values.heartbeat, 'heartbeat', DEFAULTS.heartbeatSeconds),
     connectTimeoutSeconds: seconds(values['connect-timeout'], 'connect-timeout', DEFAULTS.connectTimeoutSeconds),
@@ -77,6 +85,18 @@ export function resolveLogFormat(values: ParsedValues, env: Env): LogFormat {
   const format = (str(values['log-format']) ?? nonEmpty(env.WQ_LOG_FORMAT) ?? DEFAULTS.logFormat) as LogFormat;
   if (!LOG_FORMATS.includes(format)) throw new UsageError(`--log-format must be one of ${LOG_FORMATS.join(', ')}; got "${format}".`);
   return format;
+}
+
+/** --url (each) > --url-file > BROKER_URL > BROKER_URL_FILE > AMQP_URL > the default; a list wherever one is read. */
+function brokerUrls(flagUrls: string[] | undefined, urlFile: string | undefined, env: Env): string[] {
+  if (flagUrls !== undefined) return parseUrlLists(flagUrls, '--url');
+  const file = readUrlFile(urlFile, '--url-file');
+  if (file !== undefined) return parseUrlList(file, `--url-file ${urlFile}`);
+  if (nonEmpty(env.BROKER_URL)) return parseUrlList(env.BROKER_URL as string, 'BROKER_URL');
+  const envFile = readUrlFile(nonEmpty(env.BROKER_URL_FILE), 'BROKER_URL_FILE');
+  if (envFile !== undefined) return parseUrlList(envFile, `BROKER_URL_FILE ${env.BROKER_URL_FILE}`);
+  if (nonEmpty(env.AMQP_URL)) return parseUrlList(env.AMQP_URL as string, 'AMQP_URL');
+  return [DEFAULTS.url];
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

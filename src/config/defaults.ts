@@ -61,6 +61,11 @@ export const DEFAULTS = {
    * ~260 fsyncs per 100,000 messages on 3.10, 4000 ~128, more no fewer (bench/README.md). @default 4000
    */
   publishWindow: 4000,
+  /**
+   * wq-publish without --run-id: a random run id of this many bytes, in hex (12 digits); message ids are
+   * RUNID-000042, the item's position. @default 6
+   */
+  runIdBytes: 6,
   /** wq-publish: seconds between progress log lines when stderr is not a terminal. @default 5 */
   progressSeconds: 5,
   /** wq-publish --job: the Secret (name, key) that holds BROKER_URL when the template names none. @default wq-broker, url */

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { parseArgv, type OptionSpec, type CliRequest } from './args.js';
 import { CONNECTION_OPTIONS, resolveConnection, type ConnectionConfig } from './connection.js';
 import { DEFAULTS } from './defaults.js';
@@ -17,6 +18,8 @@ export const PUBLISH_OPTIONS: readonly OptionSpec[] = [
   { group: 'Message', name: 'content-encoding', short: 'E', type: 'string', arg: 'ENC', help: 'content-encoding property of every message' },
   { group: 'Message', name: 'header', short: 'H', type: 'string', multiple: true, arg: 'KEY=VALUE', help: 'a header on every message (repeatable; "KEY: VALUE" works too)' },
   { group: 'Message', name: 'persistent', short: 'p', type: 'boolean', negatable: true, help: 'persistent delivery mode: messages survive a broker restart (default on)' },
+  { group: 'Input', name: 'run-id', type: 'string', arg: 'ID', help: 'message ids are ID-000001, ID-000002, ... by item position, the same in every run (default: a random id, logged at the start)' },
+  { group: 'Input', name: 'skip', type: 'string', arg: 'N', help: 'skip the first N items: resume a run that gave up (its last line says N), with its --run-id' },
   { group: 'Publishing', name: 'window', type: 'string', arg: 'N', help: `messages in flight before waiting for confirms (default ${DEFAULTS.publishWindow})` },
   { group: 'Publishing', name: 'progress', type: 'boolean', negatable: true, help: `progress bar on a terminal, else a log line every ${DEFAULTS.progressSeconds}s (default on)` },
   { group: 'Job manifests', name: 'job', type: 'string', arg: 'TEMPLATE', help: 'write the Job manifest to stdout with spec.completions = ready messages in the queue' },
@@ -65,6 +68,10 @@ export interface PublishConfig extends ConnectionConfig {
   contentEncoding?: string;
   headers: Record<string, string>;
   window: number;
+  /** Message ids are `${runId}-000042`: the item's position in the input, from 1. */
+  runId: string;
+  /** Items at the start of the input not to publish (a resumed run). */
+  skip: number;
   progress: boolean;
   /** Seconds between progress log lines when stderr is not a terminal. */
   progressSeconds: number;
@@ -111,6 +118,8 @@ export function parsePublishArgs(argv: readonly string[], env: Record<string, st
       contentEncoding: shortStr(values['content-encoding'], '--content-encoding'),
       headers: parseHeaders((values.header as string[] | undefined) ?? []),
       window: integer(values.window, 'window', DEFAULTS.publishWindow, 1),
+      runId: runId(values['run-id']),
+      skip: integer(values.skip, 'skip', 0),
       progress: values.progress !== false,
       progressSeconds: DEFAULTS.progressSeconds,
       expand: expandPath === undefined ? undefined : { template: expandPath, suspend: values.suspend === true, kueueQueue: str(values['kueue-queue']) },
@@ -139,6 +148,13 @@ function itemSource(items: string[], file: string | undefined, body: string | un
   if (!stdinIsTTY) return { kind: 'stdin' };
   if (job) return { kind: 'none' };
   throw new UsageError('nothing to publish (or expand): pass items as arguments, --file PATH, -b TEXT, or pipe lines on stdin.');
+}
+
+/** --run-id, or a random one: letters, digits and . _ : - (it starts every message id, a shortstr). */
+function runId(value: unknown): string {
+  const id = str(value) ?? randomBytes(DEFAULTS.runIdBytes).toString('hex');
+  if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/.test(id)) throw new UsageError(`--run-id takes 1-100 letters, digits, ".", "_", ":" or "-", starting with a letter or digit; got "${id}".`);
+  return id;
 }
 
 function shortStr(value: unknown, flag: string): string | undefined {

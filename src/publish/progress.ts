@@ -4,6 +4,9 @@ import type { ReadProgress } from './items.js';
 import type { Logger } from '../log.js';
 import type { PublishStats } from './result.js';
 
+/** The counters the progress display reads. */
+type Counts = Pick<PublishStats, 'published' | 'confirmed' | 'nacked' | 'returned' | 'lost'>;
+
 export interface Ticker {
   stop(): void;
 }
@@ -17,7 +20,7 @@ const TTY_AFTER_MS = 1000;
 // Otherwise: a log line every opts.progressSeconds. Both only on a timer, so the hot loop pays nothing.
 export function startProgress(
   opts: { progress: boolean; progressSeconds: number },
-  stats: PublishStats,
+  stats: Counts,
   read: ReadProgress,
   log: Logger,
   waiting: () => string | undefined,
@@ -68,7 +71,7 @@ export function startProgress(
 }
 
 /** One terminal line: bar (when the total is known), confirmed against sent, rate, time left (when known). */
-export function progressLine(stats: PublishStats, read: ReadProgress, perSecond: number, columns: number, etaMs?: number): string {
+export function progressLine(stats: Counts, read: ReadProgress, perSecond: number, columns: number, etaMs?: number): string {
   const p = percent(read);
   const bar = p === undefined ? '' : `[${'#'.repeat(Math.round((p / 100) * BAR_WIDTH)).padEnd(BAR_WIDTH, '-')}] ${String(p).padStart(3)}% `;
   const failed = stats.nacked + stats.returned;

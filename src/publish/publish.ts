@@ -1,12 +1,10 @@
-import { brokerVersion, closeQuietly, connect, defaultMaxMessageSize } from '../amqp/broker.js';
-import { batchSocketWrites } from '../amqp/batch-writes.js';
 import { openProgress, readItems } from './items.js';
 import type { Logger } from '../log.js';
 import type { PublishConfig } from '../config/publish.js';
-import { openChannel } from './channel.js';
+import { PublishLink } from './link.js';
 import { outcomeError, type PublishResult, type PublishStats } from './result.js';
 import { startProgress } from './progress.js';
-import { ConfirmWindow, STOPPED } from './window.js';
+import { ConfirmWindow, STOPPED, messageId } from './window.js';
 
 /*
  * The publishing contract (README "wq-publish"):
@@ -14,48 +12,33 @@ import { ConfirmWindow, STOPPED } from './window.js';
  * - it counts as published only when the broker confirmed it (basic.ack) and did not return it
  *   (basic.return, which RabbitMQ sends before the ack of an unroutable message);
  * - a nacked or returned message is counted as refused; one still unconfirmed when the connection goes
- *   is counted as lost (it may or may not be in the queue: the message id lets consumers tell duplicates);
+ *   is published again after a reconnect (the next broker address first), with the same message id
+ *   (RUNID-000042: --run-id and the item's position), so a duplicate can be told; only when no address
+ *   answers within --connect-timeout is it counted as lost, and the error names the item to resume at;
  * - at most `window` messages are in flight; the reader waits for confirms and for socket drain, so a
  *   1,000,000-line file publishes in bounded memory.
  */
 
 // Publish the configured items, then read the queue's depth. Never throws for unconfirmed messages:
 // they are counted and reported in result.error, so the caller can still print the summary first.
+// A lost connection is not the end: PublishLink reconnects (the next address first) and the window
+// publishes again what was not confirmed, then the reading goes on.
 export async function publish(config: PublishConfig, log: Logger, stop: AbortSignal): Promise<PublishResult> {
-  const stats: PublishStats = { published: 0, confirmed: 0, nacked: 0, returned: 0, lost: 0 };
+  const stats: PublishStats = { published: 0, confirmed: 0, nacked: 0, returned: 0, lost: 0, republished: 0, reconnects: 0 };
   const progress = openProgress(config.source);
-  const conn = await connect(config, 'wq-publish', log, stop);
-  let closedBy: Error | undefined;
-  let window: ConfirmWindow | undefined;
-  // Stops the reading on a signal or a lost connection, even while it waits for more input.
+  const w = new ConfirmWindow(config, stats, stop);
+  const link = new PublishLink(config, log, stop, w, stats);
+  await link.open();
+  log.info({ runId: config.runId }, `message ids ${messageId(config.runId, config.skip + 1)} on: a rerun with --run-id ${config.runId} gives each item the same id`);
+  // Stops the reading on a signal, or when publishing cannot go on, even while it waits for more input.
   const stopReading = new AbortController();
-  const onClosed = (err?: Error) => {
-    closedBy ??= err;
-    if (window) window.closed = true;
-    stopReading.abort();
-    window?.wakeUp();
-  };
-  conn.on('error', () => {}); // 'close' carries the same error
-  conn.on('close', onClosed);
-  conn.on('blocked', (reason: string) => log.warn({ reason }, 'the broker blocked publishing (resource alarm): waiting until it unblocks'));
-  conn.on('unblocked', () => log.info('the broker unblocked publishing'));
-  batchSocketWrites(conn);
-  const ch = await openChannel(conn, config, log).catch(async (err: unknown) => {
-    await closeQuietly(conn);
-    throw err;
-  });
-  ch.on('error', (err: Error) => (closedBy ??= err));
-  ch.on('close', () => onClosed());
-  const version = brokerVersion(conn);
-  const limit = defaultMaxMessageSize(version);
-  window = new ConfirmWindow(ch, config, stats, stop, limit && version ? { bytes: limit, version } : undefined);
+  w.onGiveUp = () => stopReading.abort();
   const onAbort = () => {
     stopReading.abort();
-    window?.wakeUp();
+    w.wakeUp();
   };
   stop.addEventListener('abort', onAbort, { once: true });
 
-  const w = window;
   const ticker = startProgress(config, stats, progress, log, () => w.waitingFor);
   const startedAt = performance.now();
   const read = await readAll(config, w, progress, stopReading.signal);
@@ -63,19 +46,13 @@ export async function publish(config: PublishConfig, log: Logger, stop: AbortSig
   ticker.stop();
   stop.removeEventListener('abort', onAbort);
 
-  const result: PublishResult = { ...stats, durationMs: performance.now() - startedAt, complete: read.complete };
-  result.lost += w.inFlight; // still in flight after a signal or a lost connection: never confirmed
+  const result: PublishResult = { ...stats, durationMs: performance.now() - startedAt, complete: read.complete, runId: config.runId };
+  result.lost += w.inFlight; // still in flight after a signal: never confirmed
   if (stop.aborted) result.signal = String(stop.reason ?? 'SIGTERM');
-  if (!w.closed && config.queue) {
-    try {
-      result.ready = (await ch.checkQueue(config.queue)).messageCount;
-    } catch (err) {
-      closedBy ??= err as Error;
-    }
-  }
-  if (!w.closed) await ch.close().catch(() => undefined);
-  await closeQuietly(conn);
-  result.error = outcomeError(config, result, closedBy, read.error);
+  if (config.queue && !w.closed) result.ready = await link.readyCount(config.queue);
+  await link.close();
+  if (w.closed || result.lost > 0 || !read.complete) result.resumeAt = w.firstUnconfirmed();
+  result.error = outcomeError(config, result, link.closedBy, read.error);
   return result;
 }
 

@@ -9,8 +9,12 @@ export interface PublishStats {
   confirmed: number;
   nacked: number;
   returned: number;
-  /** Still unconfirmed when the channel closed. */
+  /** Still unconfirmed when publishing stopped for good (no address answered, a signal, a refusal of the channel). */
   lost: number;
+  /** Sent again after a lost connection: each may be in the queue twice (with the same message id). */
+  republished: number;
+  /** Connections made again after one was lost. */
+  reconnects: number;
 }
 
 export interface PublishResult extends PublishStats {
@@ -24,6 +28,10 @@ export interface PublishResult extends PublishStats {
   durationMs: number;
   /** The whole input was read (false when a signal or a lost connection stopped the reading). */
   complete: boolean;
+  /** The run's id: message ids are RUNID-000042. */
+  runId: string;
+  /** When not everything was confirmed: the first item's position (from 1) that was not. */
+  resumeAt?: number;
 }
 
 // The one line that ends a run that did not publish everything. Refused (65) only when every
@@ -57,7 +65,7 @@ export function outcomeError(config: PublishConfig, r: PublishResult, closedBy: 
     return withCounts(cause, `${confirmedPart}${unsure}.${rest}`);
   }
   if (notOk === 0) {
-    if (!r.complete && !r.signal) return new BrokerUnavailableError(`lost the connection (${oneLine(closedBy?.message ?? 'closed')}) after ${ok} messages were published and confirmed to ${target}.${rest}`, closedBy);
+    if (!r.complete && !r.signal) return new BrokerUnavailableError(`lost the connection (${oneLine(closedBy?.message ?? 'closed')}) after ${ok} messages were published and confirmed to ${target}.${rest}${resumeHint(r)}`, closedBy);
     if (closedBy && r.ready === undefined && config.queue && !r.signal) {
       return new BrokerUnavailableError(`all ${ok} messages were confirmed to ${target}, but the connection was lost before the queue's depth could be read (${oneLine(closedBy.message)}).`, closedBy);
     }
@@ -71,8 +79,14 @@ export function outcomeError(config: PublishConfig, r: PublishResult, closedBy: 
     parts.push(`${r.lost} unconfirmed when ${why}; each may or may not be in the queue (its message id tells duplicates)`);
   }
   const refusedOnly = r.lost === 0;
-  const redo = refusedOnly ? 'Those messages are not in the queue: publish them again once the cause is fixed.' : 'Publish again what must not be missing.';
-  return new UnconfirmedError(`${notOk} of ${r.published} messages were not confirmed to ${target}: ${parts.join('; ')}. ${redo}${rest}`, notOk, refusedOnly, closedBy);
+  const redo = refusedOnly ? ' Those messages are not in the queue: publish them again once the cause is fixed.' : r.resumeAt === undefined ? ' Publish again what must not be missing.' : '';
+  return new UnconfirmedError(`${notOk} of ${r.published} messages were not confirmed to ${target}: ${parts.join('; ')}.${redo}${rest}${refusedOnly ? '' : resumeHint(r)}`, notOk, refusedOnly, closedBy);
+}
+
+/** Where a rerun picks up: the same input, the same run id (the same message ids), the confirmed items skipped. */
+function resumeHint(r: PublishResult): string {
+  if (r.resumeAt === undefined) return '';
+  return ` To resume, run again with the same input and --run-id ${r.runId} --skip ${r.resumeAt - 1}: items from ${r.resumeAt} on are published again, with the same message ids.`;
 }
 
 

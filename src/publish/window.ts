@@ -1,33 +1,49 @@
-import { randomBytes } from 'node:crypto';
 import type { ConfirmChannel, Options } from 'amqplib';
 import { mapFailure } from '../amqp/broker.js';
 import type { PublishConfig } from '../config/publish.js';
 import { TooLargeError } from '../errors.js';
 import type { PublishStats } from './result.js';
+import { Unsettled, type Pending } from './unsettled.js';
 
-/** Thrown into the reader when publishing must stop (a signal, a lost channel). */
+/** Thrown into the reader when publishing must stop (a signal, a connection that cannot come back). */
 export const STOPPED = new Error('stopped');
 
+/** The message id of the item at a position: RUNID-000042, the same in every run with that --run-id. */
+export function messageId(runId: string, position: number): string {
+  return `${runId}-${String(position).padStart(6, '0')}`;
+}
+
 // The confirm window: at most `window` messages unconfirmed; the reader waits for confirms and for the
-// socket to drain, so any input publishes in bounded memory. Confirms arrive in publishing order, so one
-// callback counts them all.
+// socket to drain, so any input publishes in bounded memory. Each message's body is kept until its
+// confirm: when the channel goes (a node lost), what it never confirmed is published again on the next
+// one (PublishLink attaches it), with the same message id, before the reader goes on.
 export class ConfirmWindow {
+  /** Sent on the current channel and not yet confirmed or refused. */
   inFlight = 0;
+  /** No more publishing: the connection could not come back, or a failure retrying cannot fix. */
   closed = false;
-  waitingFor: 'window' | 'drain' | undefined;
+  waitingFor: 'window' | 'drain' | 'connection' | undefined;
+  /** Called once publishing stops for good (the reading must stop too, even while it waits for input). */
+  onGiveUp: (() => void) | undefined;
+  /** The position of the last item read (from 1; --skip's items count too). */
+  position = 0;
   private wake: (() => void) | undefined;
+  private ch: ConfirmChannel | undefined;
+  /** Bumped per channel: a late confirm from a channel that is gone settles nothing. */
+  private generation = 0;
+  private unsettled = new Unsettled();
+  /** What a lost channel did not confirm, and what came while there was none: published first on the next. */
+  private again: Pending[] = [];
+  private maxSize: { bytes: number; version: string } | undefined;
   /** Resume reading at half the window: the reader then publishes a batch at once (fuller writes). */
   private readonly resumeAt: number;
   /** Reused for every message: amqplib encodes the properties synchronously inside publish(). */
   private readonly options: Options.Publish;
-  private readonly idPrefix = `${randomBytes(6).toString('hex')}-`;
 
   constructor(
-    private readonly ch: ConfirmChannel,
     private readonly config: PublishConfig,
     readonly stats: PublishStats,
     private readonly stop: AbortSignal,
-    private readonly maxSize: { bytes: number; version: string } | undefined,
   ) {
     this.resumeAt = config.window >> 1;
     this.options = {
@@ -38,37 +54,113 @@ export class ConfirmWindow {
       headers: Object.keys(config.headers).length > 0 ? config.headers : undefined,
       messageId: '',
     };
-    ch.on('return', () => stats.returned++);
-    ch.on('drain', () => this.wakeUp());
   }
 
-  readonly onConfirm = (err: Error | null): void => {
-    this.inFlight--;
-    if (err === null) this.stats.confirmed++;
-    else if (err.message === 'message nacked') this.stats.nacked++;
-    else this.stats.lost++;
-    if (this.wake !== undefined && this.inFlight <= this.resumeAt) this.wakeUp();
-  };
+  /** A new channel (the first, or after a reconnect): publish again what the last one did not confirm. */
+  attach(ch: ConfirmChannel, maxSize: { bytes: number; version: string } | undefined): number {
+    this.ch = ch;
+    this.maxSize = maxSize;
+    this.generation++;
+    ch.on('return', () => this.stats.returned++);
+    ch.on('drain', () => this.wakeUp());
+    const again = this.again;
+    this.again = [];
+    let republished = 0;
+    for (const p of again) {
+      if (this.publishOne(p.position, p.body) === undefined) {
+        this.again.push(p); // lost again at once: the next channel takes it
+      } else if (p.sent) republished++;
+    }
+    this.stats.republished += republished;
+    this.wakeUp();
+    return republished;
+  }
 
-  /** Publish one body; a promise when the reader must wait (window full, socket busy). */
+  /** The channel is gone: everything it did not confirm is to be published again (not counted as published meanwhile). */
+  detach(): void {
+    if (!this.ch) return;
+    this.ch = undefined;
+    this.generation++;
+    const lost = this.unsettled.take();
+    this.stats.published -= lost.length;
+    this.inFlight = 0;
+    this.again = [...lost, ...this.again].sort((a, b) => a.position - b.position);
+  }
+
+  /** Stop for good: what was sent and never confirmed counts as lost (it may or may not be in the queue). */
+  giveUp(): void {
+    this.detach();
+    this.closed = true;
+    for (const p of this.again) {
+      if (!p.sent) continue;
+      this.stats.published++;
+      this.stats.lost++;
+    }
+    this.onGiveUp?.();
+    this.wakeUp();
+  }
+
+  /** Messages waiting for a channel to be published (again). */
+  get waiting(): number {
+    return this.again.length;
+  }
+
+  /** The first item not known to be confirmed (or refused): where a rerun with --skip resumes. */
+  firstUnconfirmed(): number {
+    const lows = [this.unsettled.lowest(), this.again[0]?.position].filter((p): p is number => p !== undefined);
+    return lows.length > 0 ? Math.min(...lows) : this.position + 1;
+  }
+
+  /** Publish one item; a promise when the reader must wait (window full, socket busy, no channel). */
   readonly send = (body: Buffer): Promise<void> | undefined => {
     if (this.closed || this.stop.aborted) throw STOPPED;
-    const { stats, config } = this;
-    if (this.maxSize && body.length > this.maxSize.bytes) throw tooLarge(body.length, this.maxSize, stats.published);
-    this.options.messageId = this.idPrefix + stats.published;
-    let ok: boolean;
-    try {
-      ok = this.ch.publish(config.exchange, config.routingKey, body, this.options, this.onConfirm);
-    } catch (err) {
-      // amqplib's own checks (a name or header table it cannot encode): nothing was sent for this one.
-      throw mapFailure(err, { url: config.url, operation: 'basic.publish', queue: config.queue || undefined, exchange: config.exchange || undefined });
+    const position = ++this.position;
+    if (position <= this.config.skip) return undefined;
+    if (this.maxSize && body.length > this.maxSize.bytes) throw tooLarge(body.length, this.maxSize, position, this.config.skip);
+    const ok = this.ch ? this.publishOne(position, body) : undefined;
+    if (ok === undefined) {
+      if (!this.ch) this.again.push({ position, body, sent: false });
+      return this.waitUntil('connection');
     }
-    stats.published++;
-    this.inFlight++;
-    if (this.inFlight >= config.window) return this.waitUntil('window');
+    if (this.inFlight >= this.config.window) return this.waitUntil('window');
     if (!ok) return this.waitUntil('drain');
     return undefined;
   };
+
+  /** Hand one message to the channel: whether the socket takes more, or undefined when the channel is gone. */
+  private publishOne(position: number, body: Buffer): boolean | undefined {
+    const ch = this.ch as ConfirmChannel;
+    const { config } = this;
+    const generation = this.generation;
+    const seq = this.unsettled.next;
+    this.options.messageId = messageId(config.runId, position);
+    let ok: boolean;
+    try {
+      ok = ch.publish(config.exchange, config.routingKey, body, this.options, (err: Error | null) => this.settled(generation, seq, err));
+    } catch (err) {
+      // A channel that is closing (its 'close' comes next): published again on the next one.
+      if (/^(Channel|Connection) clos(ed|ing)/.test(String((err as Error).message))) {
+        this.again.push({ position, body, sent: false });
+        return undefined;
+      }
+      // amqplib's own checks (a name or header table it cannot encode): nothing was sent for this one.
+      throw mapFailure(err, { url: config.url, operation: 'basic.publish', queue: config.queue || undefined, exchange: config.exchange || undefined });
+    }
+    this.unsettled.add(position, body);
+    this.stats.published++;
+    this.inFlight++;
+    return ok;
+  }
+
+  private settled(generation: number, seq: number, err: Error | null): void {
+    // "channel closed": detach() takes the message back, to publish it again.
+    if (generation !== this.generation || (err !== null && err.message !== 'message nacked')) return;
+    if (!this.unsettled.settle(seq)) return;
+    this.inFlight--;
+    if (err === null) this.stats.confirmed++;
+    else this.stats.nacked++;
+    if (this.wake !== undefined && this.inFlight <= this.resumeAt) this.wakeUp();
+  }
 
   wakeUp(): void {
     const w = this.wake;
@@ -76,9 +168,9 @@ export class ConfirmWindow {
     w?.();
   }
 
-  /** Everything sent gets its answer, or the connection goes, or (after a signal) 5 s pass. */
+  /** Everything read gets its answer (through reconnects), or publishing stops, or (after a signal) 5 s pass. */
   async drain(): Promise<void> {
-    while (this.inFlight > 0 && !this.closed && !this.stop.aborted) await this.waitUntil('window').catch(() => undefined);
+    while ((this.inFlight > 0 || this.again.length > 0) && !this.closed && !this.stop.aborted) await this.waitUntil('window').catch(() => undefined);
     if (this.inFlight === 0 || this.closed) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, 5000);
@@ -92,7 +184,7 @@ export class ConfirmWindow {
     });
   }
 
-  private waitUntil(reason: 'window' | 'drain'): Promise<void> {
+  private waitUntil(reason: 'window' | 'drain' | 'connection'): Promise<void> {
     this.waitingFor = reason;
     return new Promise<void>((resolve) => (this.wake = resolve)).then(() => {
       this.waitingFor = undefined;
@@ -101,8 +193,8 @@ export class ConfirmWindow {
   }
 }
 
-function tooLarge(size: number, limit: { bytes: number; version: string }, before: number): TooLargeError {
+function tooLarge(size: number, limit: { bytes: number; version: string }, position: number, skip: number): TooLargeError {
   return new TooLargeError(
-    `message ${before + 1} is ${size} bytes, larger than RabbitMQ ${limit.version}'s default max_message_size of ${limit.bytes} bytes: it was not sent. Split the item, or raise max_message_size in rabbitmq.conf and publish it again.`,
+    `message ${position - skip} is ${size} bytes, larger than RabbitMQ ${limit.version}'s default max_message_size of ${limit.bytes} bytes: it was not sent. Split the item, or raise max_message_size in rabbitmq.conf and publish it again.`,
   );
 }

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { connect } from 'node:net';
 import type { TestProject } from 'vitest/node';
-import { testBrokers } from '../../scripts/brokers.mjs';
+import { clusterBroker, testBrokers } from '../../scripts/brokers.mjs';
 
 // Every test broker must answer, and its rabbitmqctl must work (the tests read queue counts with it);
 // broker tests never skip silently. npm test starts the 4.x brokers first (scripts/test-setup.sh).
@@ -10,8 +10,11 @@ declare module 'vitest' {
     brokerUrl: string;
     /** How to run rabbitmqctl against that broker: argv prefix. */
     rabbitmqctl: string[];
-    /** Which test broker: 3.10, 4.0, 4.3 or custom. */
+    /** Which test broker: 3.10, 4.0, 4.3, custom, or cluster. */
     brokerName: string;
+    /** The cluster project only: every node's URL (node 1 first), and scripts/rabbitmq-cluster.sh. */
+    clusterUrls?: string[];
+    clusterScript?: string;
   }
 }
 
@@ -23,7 +26,14 @@ export default async function setup(_project: TestProject) {
 }
 
 async function checkAll(): Promise<void> {
-  for (const b of testBrokers()) {
+  const cluster = clusterBroker();
+  for (const url of cluster?.urls ?? []) {
+    const { hostname, port } = new URL(url);
+    if (!(await answers(hostname, Number(port)))) {
+      throw new Error(`The cluster tests need the 3-node RabbitMQ cluster, and node ${url.slice(-1)} does not answer at ${hostname}:${port}. Run npm test (it starts it), or scripts/rabbitmq-cluster.sh start; WQ_TEST_BROKERS=3.10,4.0,4.3 leaves the cluster out.`);
+    }
+  }
+  for (const b of [...testBrokers(), ...(cluster ? [cluster] : [])]) {
     const { hostname, port } = new URL(b.url);
     if (!(await answers(hostname, Number(port || 5672)))) {
       throw new Error(`The tests need RabbitMQ ${b.name} at ${hostname}:${port || 5672} (${b.how}), and nothing answers there. Run npm test (it starts the test brokers), or scripts/rabbitmq4.sh start ${b.name}; WQ_TEST_BROKERS=3.10 runs against the machine's broker only.`);

@@ -1,0 +1,136 @@
+import type { ConfirmChannel } from 'amqplib';
+import { batchSocketWrites } from '../amqp/batch-writes.js';
+import { brokerVersion, closeQuietly, connectAny, defaultMaxMessageSize, mapFailure, type Connection } from '../amqp/broker.js';
+import type { PublishConfig } from '../config/publish.js';
+import { oneLine } from '../errors.js';
+import type { Logger } from '../log.js';
+import { redactUrl } from '../redact.js';
+import { openChannel } from './channel.js';
+import type { PublishStats } from './result.js';
+import type { ConfirmWindow } from './window.js';
+
+// The publisher's connection and channel, across the loss of a node: when the connection (or the channel)
+// goes for a reason retrying can fix, connect again (connectAny: the next address first, within
+// --connect-timeout), open the channel again (the queue is checked, or declared, again) and attach it to the
+// window, which publishes again what was not confirmed. A failure retrying cannot fix (a message the broker
+// refuses, a permission), a signal, or no address answering in time: the window gives up.
+export class PublishLink {
+  private conn: Connection | undefined;
+  private ch: ConfirmChannel | undefined;
+  private url = '';
+  /** Why the last connection or channel ended, for the summary. */
+  closedBy: Error | undefined;
+  /** While a reconnect runs. */
+  reconnecting: Promise<void> | undefined;
+  private closing = false;
+  private lostAt = 0;
+
+  constructor(
+    private readonly config: PublishConfig,
+    private readonly log: Logger,
+    private readonly stop: AbortSignal,
+    private readonly window: ConfirmWindow,
+    private readonly stats: PublishStats,
+  ) {}
+
+  /** Connect and open the channel; the first time, a failure is thrown to the caller as it was. */
+  async open(): Promise<void> {
+    const { conn, url } = await connectAny(this.config, 'wq-publish', this.log, this.stop);
+    // Why it ended: the channel's error (a refusal), else the connection's close reason or error.
+    let chError: Error | undefined;
+    let connError: Error | undefined;
+    const why = () => chError ?? connError;
+    conn.on('error', (err: Error) => (connError ??= err));
+    conn.on('close', (err?: Error) => {
+      if (err) connError = err;
+      this.lost(conn, why);
+    });
+    conn.on('blocked', (reason: string) => this.log.warn({ reason }, 'the broker blocked publishing (resource alarm): waiting until it unblocks'));
+    conn.on('unblocked', () => this.log.info('the broker unblocked publishing'));
+    batchSocketWrites(conn);
+    const ch = await openChannel(conn, this.config, this.log).catch(async (err: unknown) => {
+      await closeQuietly(conn);
+      throw err;
+    });
+    ch.on('error', (err: Error) => (chError ??= err));
+    ch.on('close', () => this.lost(conn, why));
+    this.conn = conn;
+    this.ch = ch;
+    this.url = url;
+    const version = brokerVersion(conn);
+    const limit = defaultMaxMessageSize(version);
+    this.window.attach(ch, limit && version ? { bytes: limit, version } : undefined);
+  }
+
+  /** The queue's ready count, through the current channel (after waiting for a reconnect that runs). */
+  async readyCount(queue: string): Promise<number | undefined> {
+    await this.reconnecting;
+    if (!this.ch || this.window.closed) return undefined;
+    try {
+      return (await this.ch.checkQueue(queue)).messageCount;
+    } catch (err) {
+      this.closedBy ??= err as Error;
+      return undefined;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await this.reconnecting;
+    const { ch, conn } = this;
+    this.ch = undefined;
+    this.conn = undefined;
+    if (ch) await ch.close().catch(() => undefined);
+    await closeQuietly(conn);
+  }
+
+  // The channel's 'close' and the connection's come in one go when the connection drops: take the messages
+  // back at once, decide once both are in (the connection's error says why).
+  private lost(conn: Connection, why: () => Error | undefined): void {
+    if (conn !== this.conn || this.closing) return;
+    this.window.detach();
+    if (this.lostAt !== 0) return;
+    this.lostAt = Date.now();
+    setImmediate(() => this.decide(conn, why() ?? new Error('closed')));
+  }
+
+  private decide(conn: Connection, why: Error): void {
+    this.conn = undefined;
+    this.ch = undefined;
+    void closeQuietly(conn); // a channel lost on a live connection: that connection too
+    const err = mapFailure(why, { url: this.url, operation: 'basic.publish', queue: this.config.queue || undefined, exchange: this.config.exchange || undefined });
+    if (this.closing || this.stop.aborted || !err.retryable) {
+      this.closedBy = why;
+      this.window.giveUp();
+      return;
+    }
+    this.log.warn(
+      { unconfirmed: this.window.waiting, detail: err.detail },
+      `lost the connection to ${redactUrl(this.url)} (${oneLine(why.message)}): reconnecting for up to ${this.config.connectTimeoutSeconds}s (--connect-timeout); ${this.window.waiting} unconfirmed messages will be published again`,
+    );
+    this.reconnecting = this.reconnect(why).finally(() => (this.reconnecting = undefined));
+  }
+
+  private async reconnect(why: Error): Promise<void> {
+    const started = this.lostAt;
+    const deadline = started + this.config.connectTimeoutSeconds * 1000;
+    this.lostAt = 0;
+    for (;;) {
+      try {
+        await this.open();
+        break;
+      } catch (raw) {
+        // connectAny gave up (no address answered in time), or a new connection failed while its channel opened.
+        const err = mapFailure(raw, { url: this.url, operation: 'connect' });
+        if (!err.retryable || this.stop.aborted || this.closing || Date.now() >= deadline) {
+          this.closedBy = err ?? why;
+          this.window.giveUp();
+          return;
+        }
+      }
+    }
+    this.stats.reconnects++;
+    const ms = Date.now() - started;
+    this.log.info({ reconnectMs: ms, republished: this.stats.republished }, `reconnected to ${redactUrl(this.url)} after ${ms} ms and published the unconfirmed messages again (${this.stats.republished} so far: possible duplicates, with the same message ids)`);
+  }
+}
