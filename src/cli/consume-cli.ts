@@ -30,7 +30,7 @@ export const consumeCli: Cli<ConsumeConfig> = {
   run: async (config, log, stop) => {
     const result = await consume(config, log, stop);
     if (result.error) log.error({ code: result.error.code, exitCode: result.exitCode }, result.error.message);
-    if ((result.summary.processed ?? 0) + (result.summary.refreshed ?? 0) > 1) log.info({ ...result.summary, exitCode: result.exitCode }, summaryText(result.summary));
+    if ((result.summary.processed ?? 0) + (result.summary.refreshed ?? 0) > 1 || (result.summary.reconnects ?? 0) > 0) log.info({ ...result.summary, exitCode: result.exitCode }, summaryText(result.summary));
     return result.exitCode;
   },
 };
@@ -40,5 +40,6 @@ function summaryText(s: Record<string, number>): string {
   const n = (k: string) => s[k] ?? 0;
   const parts = [`${n('acked')} acked`, `${n('retried')} retried`, `${n('deadLettered')} dead-lettered`, `${n('handedBack')} handed back`];
   if (n('refreshed')) parts.push(`${n('refreshed')} replaced by a fresh copy`);
+  if (n('reconnects')) parts.push(`${n('reconnects')} reconnects`);
   return `run finished: ${n('processed')} messages processed (${parts.join(', ')}) in ${(n('wallMs') / 1000).toFixed(1)} s; the command took ${n('durationP50Ms')} ms at p50, ${n('durationP95Ms')} ms at p95, ${n('durationMaxMs')} ms at most`;
 }

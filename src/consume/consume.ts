@@ -10,7 +10,8 @@ import { resolveCommand } from '../process/command.js';
 import { loadNativeSpawn, type NativeSpawn, type SpawnMode } from '../process/native-spawn.js';
 import { runCommand } from '../process/runner.js';
 import { openAcquiredFile, type AcquiredFile } from './acquired-file.js';
-import { lostError } from './lost-error.js';
+import { lostError, lostSentence } from './lost-error.js';
+import { RunStats } from './run-stats.js';
 import { commandBaseEnv, messageEnv, type EnvNote } from './message-env.js';
 import { ConsumeSession, type QueueProbe, type StartCommand } from './session.js';
 import { retryDelaysMs, waitQueueName } from './wait-queue.js';
@@ -34,37 +35,66 @@ export interface ConsumeResult {
   error?: WqError;
 }
 
-// The run's phases: resolve the command, pick the spawn, connect, run a session until it ends, close the
-// channel (which flushes the acks), close the connection, return the result.
+// The run's phases: resolve the command, pick the spawn, then connect, run a session until it ends, close
+// the channel (which flushes the acks) and the connection. A session that ended because the connection
+// or channel was lost (a node crashed or shut down: the broker took back what was in hand, and its
+// commands were stopped) is followed by another, on the next address, for what is left of --count, until
+// no address answers within --connect-timeout (exit 69). The run's account spans them all.
 export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSignal): Promise<ConsumeResult> {
   const file = resolveCommand(config.command);
   const native = nativeSpawnFor(config.spawn, log);
   const acquired = openAcquiredFile(config.acquiredFile, log);
-  const signalled = (): ConsumeResult => ({ exitCode: signalExitCode(String(stop.reason)), summary: {} });
-  if (stop.aborted) return signalled();
-  let conn: Connection;
-  try {
-    conn = await connect(config, 'wq-consume', log, stop);
-    batchSocketWrites(conn); // frames sent in one turn of the event loop go out in one write
-  } catch (err) {
+  const start = commandStarter(config, file, native, acquired, log);
+  const stats = new RunStats();
+  const signalled = (): ConsumeResult => ({ exitCode: signalExitCode(String(stop.reason)), summary: stats.summary() });
+  let setupDeadline: number | undefined;
+  for (;;) {
     if (stop.aborted) return signalled();
-    throw err;
+    let conn: Connection;
+    try {
+      conn = await connect(config, 'wq-consume', log, stop); // the same config object: the next address first
+      batchSocketWrites(conn); // frames sent in one turn of the event loop go out in one write
+    } catch (err) {
+      if (stop.aborted) return signalled();
+      throw err;
+    }
+    const left = config.count > 0 ? config.count - stats.settledOnPurpose() : 0;
+    let session: ConsumeSession;
+    try {
+      session = await openSession(conn, { ...config, count: left }, log, start, stats);
+      setupDeadline = undefined;
+    } catch (err) {
+      // A node that has just come back, or a queue whose leader is being elected, may refuse a consumer
+      // for a moment: a retryable failure is tried again within --connect-timeout.
+      const e = err as WqError;
+      setupDeadline ??= Date.now() + config.connectTimeoutSeconds * 1000;
+      if (!e.retryable || stop.aborted || Date.now() > setupDeadline) throw err;
+      log.warn({ queue: config.queue, detail: e.detail }, `${e.message} Trying again.`);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      continue;
+    }
+    const onStop = () => session.signal(String(stop.reason ?? 'SIGTERM'));
+    stop.addEventListener('abort', onStop, { once: true });
+    if (stop.aborted) onStop();
+    await session.closed;
+    stop.removeEventListener('abort', onStop);
+    if (session.channelOpen) {
+      await session.cancelDone();
+      await session.channel.close().catch(() => undefined); // flushes the acks (amqplib buffers frames per channel)
+    }
+    await closeQuietly(conn);
+    const lost = session.lostConnection();
+    if (lost && !stop.aborted && !(config.count > 0 && stats.settledOnPurpose() >= config.count)) {
+      stats.reconnects++;
+      log.warn({ queue: config.queue, reconnects: stats.reconnects, detail: lost.detail }, `${lostSentence(lost)}; reconnecting (to the next address, if there are several) within --connect-timeout ${config.connectTimeoutSeconds}s`);
+      continue;
+    }
+    const end = lost && config.count > 0 && stats.settledOnPurpose() >= config.count ? { exitCode: 0, error: undefined } : session.end;
+    return { exitCode: end.exitCode, summary: stats.summary(), error: end.error };
   }
-  const session = await openSession(conn, config, log, commandStarter(config, file, native, acquired, log));
-  const onStop = () => session.signal(String(stop.reason ?? 'SIGTERM'));
-  stop.addEventListener('abort', onStop, { once: true });
-  if (stop.aborted) onStop();
-  await session.closed;
-  stop.removeEventListener('abort', onStop);
-  if (session.channelOpen) {
-    await session.cancelDone();
-    await session.channel.close().catch(() => undefined); // flushes the acks (amqplib buffers frames per channel)
-  }
-  await closeQuietly(conn);
-  return { exitCode: session.end.exitCode, summary: session.stats.summary(), error: session.end.error };
 }
 
-async function openSession(conn: Connection, config: ConsumeConfig, log: Logger, start: StartCommand): Promise<ConsumeSession> {
+async function openSession(conn: Connection, config: ConsumeConfig, log: Logger, start: StartCommand, stats: RunStats): Promise<ConsumeSession> {
   let session: ConsumeSession | undefined;
   let lost: WqError | undefined;
   const onLost = (err?: Error) => {
@@ -77,11 +107,13 @@ async function openSession(conn: Connection, config: ConsumeConfig, log: Logger,
     const ch = await conn.createConfirmChannel();
     let channelError: Error | undefined;
     ch.on('error', (err: Error) => (channelError = err));
-    ch.on('close', () => onLost(channelError));
+    // A channel closed without an error of its own closed with its connection, whose 'close' (emitted
+    // right after) carries the reason, such as the broker's shutdown: wait one turn for it.
+    ch.on('close', () => (channelError ? onLost(channelError) : setImmediate(() => onLost())));
     if (config.declare) await declareQueue(ch, config.queue, config.queueType);
     if (config.deadLetter.kind === 'queue' && needsDeadLetter(config)) await ch.assertQueue(config.deadLetter.queue, { durable: true });
     if (config.deadLetter.kind === 'exchange' && needsDeadLetter(config)) await ch.checkExchange(config.deadLetter.exchange);
-    session = new ConsumeSession(config, log, ch as ConfirmChannel, start, () => probeQueue(conn, config));
+    session = new ConsumeSession(config, log, ch as ConfirmChannel, start, () => probeQueue(conn, config), stats);
     await session.open();
     return session;
   } catch (raw) {

@@ -16,7 +16,7 @@ export interface DrainCheck {
   stillChecking: () => boolean;
   /** When the last retry copy this run sent is back in the queue (Date.now() ms). */
   ownRetriesDueMs: () => number;
-  config: Pick<ConsumeConfig, 'queue' | 'drainPollSeconds' | 'idleSeconds'>;
+  config: Pick<ConsumeConfig, 'queue' | 'drainPollSeconds' | 'idleSeconds' | 'timeoutSeconds' | 'graceSeconds' | 'prefetch' | 'concurrency'>;
   log: Logger;
 }
 
@@ -26,6 +26,14 @@ export interface DrainCheck {
  * come back (no ready message, no other consumer that may hand one back, no retry waiting; a retry copy
  * this run sent counts as waiting until its delay is over, whatever a wait queue's count says), or
  * 'stopped' when the run stops meanwhile. Polls every drainPollSeconds; `abort()` ends a poll's wait.
+ *
+ * On a cluster, a quorum queue goes on counting the consumers of a node that is gone until that node
+ * returns (as consumers that are not active), and nothing over AMQP tells them from live ones. With
+ * --timeout, a live peer run with the same options (the pods of one Job) can hold messages no longer
+ * than peerBoundMs(): then it hands one back (a ready message: consume again) or, drained, cancels its
+ * consumer (the count drops). A count that stays the same past that bound, with nothing ready and no
+ * retry waiting, is consumers on a lost node: the drain ends, and says so. Without --timeout no bound is
+ * sound: the drain waits for them, as long as they are counted, and says how to bound it.
  */
 export function checkDrained(c: DrainCheck): { result: Promise<'ready' | 'drained' | 'stopped'>; abort: () => void } {
   let wake: (() => void) | undefined;
@@ -36,15 +44,26 @@ export function checkDrained(c: DrainCheck): { result: Promise<'ready' | 'draine
   };
   const result = (async () => {
     let told = false;
+    let since = Date.now();
+    let lastConsumers = -1;
+    const bound = peerBoundMs(c.config);
     while (c.stillChecking()) {
       const p = await c.probe();
       if (!c.stillChecking()) return 'stopped';
       if (p.ready > 0) return 'ready';
       const retriesWaiting = Math.max(p.retriesWaiting, Date.now() < c.ownRetriesDueMs() ? 1 : 0);
       if (p.consumers === 0 && retriesWaiting === 0) return 'drained';
+      if (p.consumers !== lastConsumers || retriesWaiting > 0) {
+        lastConsumers = p.consumers;
+        since = Date.now();
+      } else if (Date.now() - since > bound) {
+        c.log.warn({ queue: c.config.queue, consumers: p.consumers, waitedSeconds: Math.round((Date.now() - since) / 1000) }, `the broker still counts ${p.consumers} other consumers, but none has handed a message back or ended within ${Math.round(bound / 1000)}s, longer than a live peer with --timeout ${c.config.timeoutSeconds} can hold one: consumers on a cluster node that is gone. Drain finished`);
+        return 'drained';
+      }
       if (!told) {
         told = true;
-        c.log.info({ queue: c.config.queue, consumers: p.consumers, retriesWaiting }, `queue is empty here, but ${p.consumers} other consumers may still hand messages back and ${retriesWaiting} retries are waiting: checking every ${c.config.drainPollSeconds}s`);
+        const how = Number.isFinite(bound) ? `; consumers still counted after ${Math.round(bound / 1000)}s without a change are taken for a lost node's` : '; set --timeout so that consumers on a lost cluster node cannot hold the drain';
+        c.log.info({ queue: c.config.queue, consumers: p.consumers, retriesWaiting }, `queue is empty here, but ${p.consumers} other consumers may still hand messages back and ${retriesWaiting} retries are waiting: checking every ${c.config.drainPollSeconds}s${how}`);
       }
       await new Promise<void>((resolve) => {
         wake = resolve;
@@ -54,4 +73,15 @@ export function checkDrained(c: DrainCheck): { result: Promise<'ready' | 'draine
     return 'stopped';
   })();
   return { result, abort };
+}
+
+/**
+ * The longest a live peer with these options can go without a visible change (a message handed back, or
+ * its consumer cancelled): its messages in hand run --concurrency at a time, each within --timeout +
+ * --grace, then it stays quiet for --idle; two polls more for the reading. Infinity without --timeout.
+ */
+export function peerBoundMs(c: Pick<ConsumeConfig, 'timeoutSeconds' | 'graceSeconds' | 'prefetch' | 'concurrency' | 'idleSeconds' | 'drainPollSeconds'>): number {
+  if (c.timeoutSeconds <= 0) return Infinity;
+  const rounds = Math.ceil(c.prefetch / c.concurrency);
+  return (rounds * (c.timeoutSeconds + c.graceSeconds) + c.idleSeconds + 2 * c.drainPollSeconds) * 1000;
 }

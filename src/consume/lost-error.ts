@@ -8,7 +8,16 @@ export function lostError(err: Error | undefined, url: string): WqError {
   const text = oneLine(err?.message ?? 'connection closed');
   const mapped = mapFailure(err ?? new Error(text), { url, operation: 'connection' });
   if (!mapped.retryable || mapped.code !== 'BROKER_UNAVAILABLE' || /consumer_timeout/.test(mapped.message)) return mapped;
-  return new BrokerUnavailableError(`lost the connection to the broker (${text}); any message in progress went back to the queue, and the Job will retry this pod.`, err);
+  return new BrokerUnavailableError(`lost the connection to the broker (${text}); any message in progress went back to the queue, and the Job will retry this pod.`, err, { detail: mapped.detail ?? text });
+}
+
+/** The start of the line that says the connection went: a planned shutdown and a crash read differently. */
+export function lostSentence(err: WqError): string {
+  const detail = oneLine(err.detail ?? err.message);
+  if (/CONNECTION_FORCED|shutdown|broker forced connection closure/i.test(detail)) {
+    return `the broker closed the connection: it is shutting down (320 CONNECTION_FORCED: a planned stop, a rolling restart or an operator); what was in progress went back to the queue`;
+  }
+  return `lost the connection to the broker (${detail}), a crash or a network failure; what was in progress went back to the queue`;
 }
 
 // The broker cancelled our consumer (basic.cancel). Either way it has put every message we held back.

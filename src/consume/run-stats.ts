@@ -11,6 +11,8 @@ export class RunStats {
   handedBack = 0;
   /** Copies the broker had counted as returned, replaced before running (RabbitMQ 4.x delivery limits). */
   refreshed = 0;
+  /** Sessions that followed a lost connection (consume.ts). */
+  reconnects = 0;
   private readonly durations: number[] = [];
   private readonly startedAt = nowMs();
 
@@ -27,6 +29,11 @@ export class RunStats {
     else if (settled === 'refreshed') this.refreshed++;
   }
 
+  /** Messages whose fate was decided on purpose (acked, retried, dead-lettered): what --count counts. */
+  settledOnPurpose(): number {
+    return this.acked + this.retried + this.deadLettered;
+  }
+
   /** Log fields for the summary line. */
   summary(): Record<string, number> {
     const sorted = [...this.durations].sort((a, b) => a - b);
@@ -38,6 +45,7 @@ export class RunStats {
       deadLettered: this.deadLettered,
       handedBack: this.handedBack,
       refreshed: this.refreshed,
+      reconnects: this.reconnects,
       durationP50Ms: at(0.5),
       durationP95Ms: at(0.95),
       durationMaxMs: sorted.length ? Math.round(sorted[sorted.length - 1] as number) : 0,

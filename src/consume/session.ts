@@ -44,7 +44,8 @@ export class ConsumeSession {
   channelOpen = true;
   /** False once the broker cancelled our consumer: it has requeued what we hold; acking would fail. */
   private deliveriesValid = true;
-  readonly stats = new RunStats();
+  /** Why the connection or channel went away, when that ended the run (channelLost). */
+  private lost: WqError | undefined;
   /** Resolves when the session is closed: nothing is held any more. */
   readonly closed: Promise<void>;
   private wake!: () => void;
@@ -64,6 +65,7 @@ export class ConsumeSession {
     readonly channel: ConfirmChannel,
     start: StartCommand,
     private readonly probe: () => Promise<QueueProbe> = async () => ({ ready: 0, consumers: 0, retriesWaiting: 0 }),
+    readonly stats = new RunStats(),
   ) {
     this.closed = new Promise<void>((resolve) => (this.wake = resolve));
     this.slots = new Slots(config.concurrency, start, (slot, outcome) => this.guard(() => this.commandExited(slot, outcome)));
@@ -141,6 +143,7 @@ export class ConsumeSession {
   channelLost(err: WqError): void {
     if (!this.channelOpen) return;
     this.channelOpen = false;
+    this.lost = err;
     this.slots.dropWaiting(); // the broker has requeued them already
     if (this.state !== 'closed') this.fatal(err);
   }
@@ -287,6 +290,16 @@ export class ConsumeSession {
     this.state = 'closed';
     clearTimeout(this.quietTimer);
     this.wake();
+  }
+
+  /**
+   * The loss that ended the run, when another session can take over (consume.ts reconnects): a lost
+   * connection or channel, not a refusal, a deleted queue or a consumer timeout.
+   */
+  lostConnection(): WqError | undefined {
+    const err = this.lost;
+    if (!err || this.end.error !== err || err.code !== 'BROKER_UNAVAILABLE' || !err.retryable || /consumer_timeout/.test(err.message)) return undefined;
+    return err;
   }
 
   /** Waits for our basic.cancel (if sent) so that the channel can be closed cleanly. */
