@@ -7,7 +7,7 @@ import type { ConsumeMessage } from 'amqplib';
 import { execa } from 'execa';
 import { describe, expect, it, inject } from 'vitest';
 import { admin, brokerUrl, drain, freshQueue, queueExists, queueState, uniqueQueue } from '../helpers/broker.js';
-import { cli, DIST, errors, FIXTURE, toRun } from '../helpers/cli.js';
+import { cli, DIST, errors, FIXTURE, NODE, toRun } from '../helpers/cli.js';
 import { recorded, tempDir } from '../helpers/files.js';
 
 const run = promisify(execFile);
@@ -196,7 +196,7 @@ describe('publisher confirms: success is reported only for what the broker confi
     const queue = uniqueQueue('lost');
     // Items keep coming on stdin until the broker has closed the connection, however fast or slow the
     // machine: the close always lands mid-publish.
-    const child = execa('node', [DIST('wq-publish'), '-q', queue, '--no-progress'], { reject: false, env: { BROKER_URL: brokerUrl() }, stdin: 'pipe' });
+    const child = execa(NODE, [DIST('wq-publish'), '-q', queue, '--no-progress'], { reject: false, env: { BROKER_URL: brokerUrl() }, stdin: 'pipe' });
     let total = 0;
     let feeding = true;
     const exited = child.then(() => undefined);
@@ -243,7 +243,7 @@ describe('publisher confirms: success is reported only for what the broker confi
 
   it('SIGTERM while reading stdin: exit 143 after the messages already sent are confirmed', async () => {
     const queue = uniqueQueue('sigterm');
-    const child = execa('node', [DIST('wq-publish'), '-q', queue], { reject: false, env: { BROKER_URL: brokerUrl() }, stdin: 'pipe' });
+    const child = execa(NODE, [DIST('wq-publish'), '-q', queue], { reject: false, env: { BROKER_URL: brokerUrl() }, stdin: 'pipe' });
     child.stdin?.write('one\ntwo\nthree\n');
     while (!(await queueExists(queue)) || (await queueState(queue)).ready < 3) await sleep(50);
     child.kill('SIGTERM');
