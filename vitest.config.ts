@@ -1,5 +1,7 @@
 import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
+import { fileURLToPath } from 'node:url';
 import { clusterBroker, testBrokers } from './scripts/brokers.mjs';
+import { testNodes } from './scripts/node-versions.mjs';
 
 // The suite runs against every test broker (scripts/brokers.mjs: the machine's RabbitMQ 3.10 and the
 // 4.x brokers that scripts/test-setup.sh starts). Groups, in order:
@@ -10,6 +12,17 @@ import { clusterBroker, testBrokers } from './scripts/brokers.mjs';
 //      everything else, one file at a time per broker, the brokers side by side;
 //   2: "cluster": test/cluster/ on the 3-node RabbitMQ 4.3 cluster (scripts/rabbitmq-cluster.sh), which
 //      kills and restarts nodes: last, alone, one file at a time. It is not part of the matrix.
+// Node versions: the tooling (vitest, tsc, esbuild) and the projects above run on the machine's node.
+// The runtime under test runs again on Node 22 and 24 (scripts/node-versions.mjs fetches them; the
+// tests start the CLIs with WQ_TEST_NODE), a named subset on one broker of each major version, as
+// projects "node22@3.10", "node22@4.3", "node24@3.10", "node24@4.3":
+//   - on 3.10, ON_EVERY_NODE: the CLIs end to end (wq-consume's one-shot, -c N, drains, failures,
+//     signals and both spawn paths, native and node:child_process; wq-publish; usage, TLS and
+//     permission errors);
+//   - on 4.3, ON_EVERY_NODE_4: drains on quorum queues, and which Node ran them.
+// The whole suite on three versions would take CI past 20 minutes on two cores. Node 24 starts
+// wq-consume from its own startup snapshot (dist/node24/wq-consume.blob, made by that binary: a blob
+// only starts on the node that made it), as the image does; Node 22 runs the bundle.
 // Results also go to .vitest-results.json (.ci/run prints the count).
 const brokers = testBrokers();
 const cluster = clusterBroker();
@@ -18,6 +31,9 @@ const MATRIX = ['test/consume/**/*.test.ts', 'test/publish/**/*.test.ts', 'test/
 const PROMISE = ['test/consume/delivery-limit.test.ts', 'test/consume/drain.test.ts', 'test/amqp/deprecated.test.ts', 'test/publish/max-size.test.ts'];
 /** What runs a second time with wq-consume started from its startup snapshot (the image's ENTRYPOINT). */
 const SNAPSHOT = ['test/consume/consume.test.ts', 'test/consume/reliability.test.ts', 'test/cli/misconfig.test.ts'];
+/** What runs on Node 22 and 24 as well (see above). */
+const ON_EVERY_NODE = ['test/cli/node-version.test.ts', 'test/consume/consume.test.ts', 'test/publish/publish.test.ts', 'test/cli/misconfig.test.ts'];
+const ON_EVERY_NODE_4 = ['test/cli/node-version.test.ts', 'test/consume/drain.test.ts'];
 const UNIT = ['test/config/**/*.test.ts', 'test/consume/verdict.test.ts', 'test/process/outcome.test.ts', 'test/publish/progress.test.ts'];
 const provide = (b: (typeof brokers)[number]) => ({ brokerUrl: b.url, rabbitmqctl: b.ctl, brokerName: b.name });
 const first = brokers[0];
@@ -40,6 +56,20 @@ const projects: TestProjectInlineConfiguration[] = [
     extends: true as const,
     test: { name: `rabbitmq-${b.name}`, include: b.suites === 'promise' ? PROMISE : MATRIX, exclude: UNIT, provide: provide(b), sequence: { groupOrder: 0 } },
   })),
+  ...testNodes().flatMap((n) =>
+    brokers
+      .filter((b) => b.name === 'custom' || b.name.startsWith('3.') || b.name === '4.3')
+      .map((b) => ({
+        extends: true as const,
+        test: {
+          name: `node${n.major}@${b.name}`,
+          include: b.name.startsWith('4.') ? ON_EVERY_NODE_4 : ON_EVERY_NODE,
+          env: { WQ_TEST_NODE: n.node, WQ_TEST_NODE_VERSION: n.version, ...(n.major === '24' ? { WQ_TEST_LAUNCH: 'snapshot', WQ_TEST_BLOB: fileURLToPath(new URL(`dist/node${n.major}/wq-consume.blob`, import.meta.url)) } : {}) },
+          provide: provide(b),
+          sequence: { groupOrder: 0 },
+        },
+      })),
+  ),
   ...brokers.map((b) => ({
     extends: true as const,
     test: { name: `faults@${b.name}`, include: ['test/faults/**/*.test.ts'], fileParallelism: false, provide: provide(b), sequence: { groupOrder: 1 } },

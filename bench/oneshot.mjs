@@ -6,12 +6,18 @@ import { mean, mmm, pairedRatios, rotated } from './lib/stats.mjs';
 import { ratioRow, table } from './lib/report.mjs';
 
 export async function oneShot(ctx) {
-  const { node, url, admin, floors, runs, warmup, statsDir, wqConsume, wqBlob, haveAmqpTools } = ctx;
+  const { node, url, admin, floors, runs, warmup, statsDir, wqConsume, wqBlob, sea, haveAmqpTools } = ctx;
   const queue = await freshQueue(admin, 'oneshot');
   const env = { ...process.env, BROKER_URL: url, QUEUE: queue };
   const contenders = [
     ...(wqBlob ? [{ key: 'snap', name: 'wq-consume from its startup snapshot (the image\'s ENTRYPOINT)', argv: [node, '--snapshot-blob', wqBlob, '--', '-q', queue, '--', 'cat'], takes: true }] : []),
     { key: 'wq', name: 'wq-consume -c 1 -- cat (dist/wq-consume.mjs)', argv: [node, wqConsume, '-q', queue, '--', 'cat'], takes: true },
+    ...(sea
+      ? [
+          { key: 'sea', name: 'wq-consume as one executable file (dist/wq-consume: Node 24, snapshot, addon inside)', argv: [sea.file, '-q', queue, '--', 'cat'], takes: true },
+          { key: 'snap24', name: 'Node 24 from its own snapshot (dist/node24/wq-consume.blob)', argv: [sea.node24, '--snapshot-blob', sea.blob24, '--', '-q', queue, '--', 'cat'], takes: true },
+        ]
+      : []),
     { key: 'floor', name: 'floor (bench/floor-consume.mjs, bundled)', argv: [node, floors['floor-consume'], 'cat'], takes: true },
     { key: 'lean', name: 'leaner floor (bench/floor-consume-lean.cjs: CommonJS, bundled, no cancel)', argv: [node, floors['floor-consume-lean'], 'cat'], takes: true },
     ...(haveAmqpTools ? [{ key: 'amqp', name: 'amqp-consume -c 1 cat', argv: ['amqp-consume', '--url', url, '-q', queue, '-c', '1', 'cat'], takes: true }] : []),
@@ -47,6 +53,13 @@ export async function oneShot(ctx) {
     ratioRow('wq-consume.mjs / leaner floor, wall per message', pairedRatios(s.wq.wall, s.lean.wall), wqBlob ? 'info' : '<= 1.10', wqBlob ? undefined : (m) => m <= 1.1),
     ...(wqBlob ? [ratioRow('wq-consume from its snapshot / wq-consume.mjs, wall', pairedRatios(s.snap.wall, s.wq.wall), 'info')] : []),
     ratioRow('wq-consume.mjs / floor, wall per message', pairedRatios(s.wq.wall, s.floor.wall), 'info'),
+    ...(sea
+      ? [
+          ratioRow('single executable / Node 24 from its snapshot (the same program and Node), wall', pairedRatios(s.sea.wall, s.snap24.wall), 'info'),
+          // Node 24 itself starts bigger than Node 20 (the < 50 MB target is Node 20's): info, beside Node 24's snapshot.
+          ['single executable / Node 24 from its snapshot, peak RSS, MB (max over runs)', `${Math.max(...s.sea.rss.filter(Number.isFinite)).toFixed(1)} / ${Math.max(...s.snap24.rss.filter(Number.isFinite)).toFixed(1)}`, 'info', ''],
+        ]
+      : []),
     ...(wqBlob ? [rss('wq-consume from its snapshot, peak RSS, MB (max over runs)', snapRssMax)] : []),
     rss('wq-consume.mjs peak RSS, MB (max over runs)', wqRssMax),
     ratioRow('leaner floor / floor, wall (ESM + cancel against CommonJS, no cancel)', pairedRatios(s.lean.wall, s.floor.wall), 'info'),

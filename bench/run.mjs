@@ -19,6 +19,7 @@ import { drain } from './drain.mjs';
 import { drainPython } from './drain-python.mjs';
 import { drainWhole } from './drain-whole.mjs';
 import { oneShot } from './oneshot.mjs';
+import { NODE_VERSIONS, nodeBinary } from '../scripts/node-versions.mjs';
 import { publish } from './publish.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -43,6 +44,11 @@ const url = process.env.BROKER_URL ?? process.env.AMQP_URL ?? 'amqp://guest:gues
 const wqConsume = join(ROOT, 'dist/wq-consume.mjs');
 const wqPublish = join(ROOT, 'dist/wq-publish.mjs');
 const wqBlob = join(ROOT, 'dist/wq-consume.blob');
+// wq-consume as one executable file (Node 24 inside), and Node 24 with its own snapshot to compare it to:
+// both made by npm run build when the Node 24 that npm test fetches is there (scripts/build-sea.mjs).
+const wqSea = join(ROOT, 'dist/wq-consume');
+const node24 = nodeBinary(NODE_VERSIONS[24]);
+const wqBlob24 = join(ROOT, 'dist/node24/wq-consume.blob');
 if (!existsSync(wqConsume)) throw new Error('dist/wq-consume.mjs is missing: run `npm run bench` (it builds first)');
 
 const haveAmqpTools = commandExists('amqp-consume') && commandExists('amqp-publish');
@@ -63,6 +69,7 @@ const ctx = {
   statsDir: buildDir,
   wqConsume,
   wqBlob: existsSync(wqBlob) ? wqBlob : undefined,
+  sea: existsSync(wqSea) && existsSync(node24) && existsSync(wqBlob24) ? { file: wqSea, node24, blob24: wqBlob24 } : undefined,
   wqPublish,
   haveAmqpTools,
   variants: flags.variants === true,

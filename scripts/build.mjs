@@ -3,7 +3,8 @@
 import { build } from 'esbuild';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { buildNative } from './build-native.mjs';
-import { buildSnapshot } from './build-snapshot.mjs';
+import { buildSea } from './build-sea.mjs';
+import { buildSnapshot, buildVersionBlobs } from './build-snapshot.mjs';
 import { BUNDLE_OPTIONS } from './esbuild-options.mjs';
 import { lazyTls } from './lazy-tls.mjs';
 import { pinoNoTransports } from './pino-no-transports.mjs';
@@ -28,6 +29,8 @@ for (const name of Object.keys(entries)) chmodSync(`dist/${name}.mjs`, 0o755);
 
 buildNative();
 const snapshot = await buildSnapshot(define);
-// What went into each bundle: test/architecture.test.ts checks that wq-consume (both forms) carries no
+buildVersionBlobs();
+const sea = await buildSea(define);
+// What went into each bundle: test/architecture.test.ts checks that wq-consume (all forms) carries no
 // publisher code.
-writeFileSync('dist/meta.json', JSON.stringify({ outputs: { ...metafile.outputs, ...snapshot.outputs } }));
+writeFileSync('dist/meta.json', JSON.stringify({ outputs: { ...metafile.outputs, ...snapshot.outputs, ...sea?.outputs } }));

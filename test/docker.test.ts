@@ -6,6 +6,7 @@ import { brokerUrl, freshQueue, publish, queueState } from './helpers/broker.js'
 import { ROOT, toRun } from './helpers/cli.js';
 import { alive, tempDir } from './helpers/files.js';
 import { auditImage, copies, imageConfig, parseDockerfile, type Copy, type ImageConfig, type Stage } from './helpers/dockerfile.js';
+import { NODE_VERSIONS, nodeBinary } from '../scripts/node-versions.mjs';
 
 // There is no Docker engine on the project's machines. These tests read docker/Dockerfile and
 // docker/example/Dockerfile, check them, lay out the image's files as their COPY lines say, and run the
@@ -19,14 +20,17 @@ const PYTHON_DF = parseDockerfile(read('docker/python-example/Dockerfile'));
 const WQ = imageConfig(WQ_DF);
 const EXAMPLE = imageConfig(EXAMPLE_DF, WQ);
 const BASE_NODE = '/usr/local/bin/node';
+/** The base image's Node (node:24-bookworm-slim), emulated by the same release from the npm registry (fetched by npm test). */
+const NODE24 = nodeBinary(NODE_VERSIONS[24]);
+const SEA = '/usr/local/bin/wq-consume';
 const runtime = WQ_DF.stages[WQ_DF.stages.length - 1] as Stage;
 const build = WQ_DF.stages[0] as Stage;
 const SNAPSHOT_RUN = `${BASE_NODE} --no-warnings --snapshot-blob /opt/wq/wq-consume.blob --build-snapshot /opt/wq/wq-consume.snapshot.cjs`;
 
 describe('docker/Dockerfile', () => {
-  it('is multi-stage: a Node 20 slim runtime gets only the bundles, the spawn addon and a static init from the build, and makes its own snapshot', () => {
+  it('is multi-stage: a Node 24 slim runtime gets only the bundles, the spawn addon, the single executable and a static init from the build, and makes its own snapshot', () => {
     expect(WQ_DF.stages.length).toBeGreaterThanOrEqual(2);
-    expect(runtime.image).toMatch(/^node:20[\w.-]*-slim$/);
+    expect(runtime.image).toMatch(/^node:24[\w.-]*-slim$/);
     // Nothing is installed in the runtime stage; it copies five files from the build stage, built on the
     // same Debian release (the addon links against its glibc), and its own node makes the startup snapshot
     // (a blob runs only on the node binary that made it).
@@ -35,6 +39,7 @@ describe('docker/Dockerfile', () => {
     expect(copies(runtime)).toEqual([
       { from: build.name, sources: ['/usr/bin/tini-static'], dest: '/opt/wq/tini' },
       { from: build.name, sources: ['/src/dist/wq-consume.mjs', '/src/dist/wq-consume.snapshot.cjs', '/src/dist/wq-spawn.node', '/src/dist/wq-publish.mjs'], dest: '/opt/wq/' },
+      { from: build.name, sources: ['/src/dist/wq-consume'], dest: SEA },
     ]);
     expect(build.instructions.some((i) => i.keyword === 'RUN' && /apt-get install .*\btini\b/.test(i.raw))).toBe(true);
     expect(build.instructions.some((i) => i.keyword === 'RUN' && /\bnpm run build\b/.test(i.raw))).toBe(true);
@@ -103,32 +108,38 @@ describe('docker/Dockerfile', () => {
     for (const source of fromContext) expect(existsSync(join(ROOT, source)), source).toBe(true);
   });
 
-  it("the README's Dockerfiles (base image and copy-in) pass the same checks and copy what the wq image holds", () => {
+  it("the README's Dockerfiles (base image and the two copy-ins) pass the same checks and copy what the wq image holds", () => {
     const start = read('README.md').indexOf('\n## The image\n');
     const readme = read('README.md').slice(start, read('README.md').indexOf('\n## ', start + 1));
     const blocks = [...readme.matchAll(/```dockerfile\n([\s\S]*?)```/g)].map((m) => m[1] as string).filter((b) => /^FROM /m.test(b));
-    expect(blocks).toHaveLength(2);
+    expect(blocks).toHaveLength(3);
     const inWq = new Set([BASE_NODE, ...WQ.copies.map((c) => c.dest.replace(/\/$/, '')), '/opt/wq']);
     for (const block of blocks) {
       const df = parseDockerfile(block);
       const config = imageConfig(df, df.stages[0]?.image === 'wq:latest' ? WQ : undefined);
       expect(auditImage(config, df.all), block).toEqual([]);
-      expect(config.entrypoint?.exec).toEqual(WQ.entrypoint?.exec);
-      for (const c of copies(df.stages[df.stages.length - 1] as Stage).filter((c) => c.from === 'wq:latest')) {
+      const fromWq = copies(df.stages[df.stages.length - 1] as Stage).filter((c) => c.from === 'wq:latest');
+      for (const c of fromWq) {
         for (const s of c.sources) expect(inWq, `${s} is in the wq image`).toContain(s);
       }
+      // The ENTRYPOINT starts what the block has: the single executable under the image's own tini, or
+      // the wq image's Node and snapshot under the wq image's tini.
+      const single = fromWq.some((c) => c.sources.includes(SEA));
+      expect(config.entrypoint?.exec).toEqual(single ? ['/usr/bin/tini', '-g', '--', SEA] : WQ.entrypoint?.exec);
     }
-    // The copy-in block is docker/python-example/Dockerfile (which test/image builds and runs), but for
-    // the worker's path in the build context.
+    // The first copy-in takes one file, the single executable; it is docker/python-example/Dockerfile
+    // (which test/image builds and runs), but for the worker's path in the build context.
+    const first = parseDockerfile(blocks[1] as string);
+    expect(copies(first.stages[0] as Stage).filter((c) => c.from === 'wq:latest')).toEqual([{ from: 'wq:latest', sources: [SEA], dest: SEA }]);
     const line = (i: { keyword: string; raw: string }) => `${i.keyword} ${i.raw.replace(/^docker\/python-example\//, '')}`;
-    expect(parseDockerfile(blocks[1] as string).all.map(line)).toEqual(PYTHON_DF.all.map(line));
+    expect(first.all.map(line)).toEqual(PYTHON_DF.all.map(line));
   });
 });
 
 // The build stage, emulated: its WORKDIR gets exactly what its COPY lines take from the build context
 // (so a file the build needs but the Dockerfile or .dockerignore leaves out fails here), `npm ci` is
 // this checkout's node_modules (installed from the same package-lock.json), `apt-get install tini` is
-// this Debian machine's package, and `npm run build` runs for real.
+// this Debian machine's package, and `npm run build` runs for real, on Node 24 as in the image.
 let builtStage: string | undefined;
 async function runBuildStage(): Promise<string> {
   if (builtStage) return builtStage;
@@ -147,7 +158,7 @@ async function runBuildStage(): Promise<string> {
         expect(existsSync(join(dir, 'package-lock.json'))).toBe(true);
         symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
       } else if (ins.raw === 'npm run build') {
-        const r = await execa('npm', ['run', 'build'], { cwd: dir, reject: false, all: true });
+        const r = await execa('npm', ['run', 'build'], { cwd: dir, reject: false, all: true, env: { PATH: `${dirname(NODE24)}:${process.env.PATH}` } });
         expect(r.exitCode, `npm run build in the build stage:\n${r.all}`).toBe(0);
       } else {
         throw new Error(`line ${ins.line}: RUN ${ins.raw}: this test does not know how to emulate it`);
@@ -162,7 +173,7 @@ async function runBuildStage(): Promise<string> {
 
 // The image's filesystem, emulated: each COPY's source from the build context (the repository) or the
 // build stage (above; paths outside its WORKDIR are Debian packages, at the same place on this Debian
-// machine), and Node from the base image (this machine's Node 20).
+// machine), and Node from the base image (Node 24, the binary scripts/node-versions.mjs fetched).
 async function layOut(image: ImageConfig): Promise<string> {
   const rootfs = tempDir();
   chmodSync(rootfs, 0o755);
@@ -182,11 +193,11 @@ async function layOut(image: ImageConfig): Promise<string> {
   for (const c of image.copies) {
     for (const s of c.sources) put(hostPath(c, s), c.dest.endsWith('/') ? c.dest + basename(s) : c.dest);
   }
-  expect(process.version).toMatch(/^v20\./);
+  expect(existsSync(NODE24), `${NODE24}: run node scripts/node-versions.mjs`).toBe(true);
   mkdirSync(join(rootfs, dirname(BASE_NODE)), { recursive: true, mode: 0o755 });
-  symlinkSync(process.execPath, join(rootfs, BASE_NODE));
-  // The runtime stage's one RUN, the snapshot, made by the image's node (this machine's) in the layout.
-  const made = await execa(process.execPath, SNAPSHOT_RUN.split(' ').slice(1).map((a) => (a.startsWith('/opt/') ? join(rootfs, a) : a)), { reject: false, all: true });
+  symlinkSync(NODE24, join(rootfs, BASE_NODE));
+  // The runtime stage's one RUN, the snapshot, made by the image's node (Node 24) in the layout.
+  const made = await execa(NODE24, SNAPSHOT_RUN.split(' ').slice(1).map((a) => (a.startsWith('/opt/') ? join(rootfs, a) : a)), { reject: false, all: true });
   expect(made.exitCode, `RUN ${SNAPSHOT_RUN}:\n${made.all}`).toBe(0);
   return rootfs;
 }

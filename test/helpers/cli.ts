@@ -27,10 +27,15 @@ export interface CliOptions {
   script?: string;
 }
 
+/** The node that runs the CLIs under test: WQ_TEST_NODE (the nodeNN@ projects in vitest.config.ts run
+ * Node 22 and 24 this way), else `node` on PATH, the one that runs vitest. */
+export const NODE = process.env.WQ_TEST_NODE || 'node';
+
 /** How the suite starts wq-consume: the bundle, or (WQ_TEST_LAUNCH=snapshot, the "snapshot" project in
- * vitest.config.ts) from dist/wq-consume.blob as the image does. */
+ * vitest.config.ts) from its startup snapshot as the image does: dist/wq-consume.blob, or WQ_TEST_BLOB
+ * (the blob that NODE made: a blob only starts on the node binary that made it). */
 export const LAUNCH = process.env.WQ_TEST_LAUNCH === 'snapshot' ? 'snapshot' : 'bundle';
-export const BLOB = `${ROOT}dist/wq-consume.blob`;
+export const BLOB = process.env.WQ_TEST_BLOB || `${ROOT}dist/wq-consume.blob`;
 
 /** node's arguments that run wq-consume from its startup snapshot. */
 export const fromSnapshot = (args: string[], blob = BLOB) => ['--snapshot-blob', blob, '--', ...args];
@@ -39,7 +44,7 @@ export const fromSnapshot = (args: string[], blob = BLOB) => ['--snapshot-blob',
 export function start(name: 'wq-consume' | 'wq-publish' | 'wq-demo', args: string[], opts: CliOptions = {}): ResultPromise {
   const env: Record<string, string | undefined> = { BROKER_URL: opts.noBrokerEnv ? undefined : brokerUrl(), AMQP_URL: undefined, QUEUE: undefined, ...opts.env };
   const snapshot = name === 'wq-consume' && LAUNCH === 'snapshot' && opts.script === undefined;
-  return execa('node', snapshot ? fromSnapshot(args) : [opts.script ?? DIST(name), ...args], {
+  return execa(NODE, snapshot ? fromSnapshot(args) : [opts.script ?? DIST(name), ...args], {
     reject: false,
     env,
     extendEnv: true,

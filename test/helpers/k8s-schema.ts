@@ -88,11 +88,13 @@ export function validateManifests(manifests: Manifest[]): string[] {
   return problems;
 }
 
-/** apiVersion "batch/v1" -> kubernetes-types/batch/v1; "v1" -> core/v1; "rbac.authorization.k8s.io/v1" -> rbac/v1; keda.sh/v1alpha1 -> keda-types.ts. */
+/** apiVersion "batch/v1" -> kubernetes-types/batch/v1; "v1" -> core/v1; "rbac.authorization.k8s.io/v1" -> rbac/v1; keda.sh/v1alpha1 -> keda-types.ts; rabbitmq.com/v1beta1 -> rabbitmq-types.ts. */
 function source(apiVersion: string, kind: string, doc: unknown): string {
   const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['core', apiVersion];
-  // KEDA's types are not in kubernetes-types: test/helpers/keda-types.ts, written from KEDA's documented spec.
-  const module = group === 'keda.sh' && version === 'v1alpha1' ? './test/helpers/keda-types.js' : `kubernetes-types/${(group as string).split('.')[0]}/${version}`;
+  // KEDA's and the RabbitMQ Cluster Operator's types are not in kubernetes-types: test/helpers/keda-types.ts
+  // and rabbitmq-types.ts, written from their documented specs.
+  const own: Record<string, string> = { 'keda.sh/v1alpha1': './test/helpers/keda-types.js', 'rabbitmq.com/v1beta1': './test/helpers/rabbitmq-types.js' };
+  const module = own[apiVersion] ?? `kubernetes-types/${(group as string).split('.')[0]}/${version}`;
   return `import type { ${kind} as Kind } from ${JSON.stringify(module)};\nexport const manifest: Kind = ${JSON.stringify(doc, null, 2)};\n`;
 }
 

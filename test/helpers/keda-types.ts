@@ -1,4 +1,4 @@
-// KEDA's ScaledJob (keda.sh/v1alpha1), typed from KEDA 2.x's documented spec (keda.sh/docs "ScaledJob
+// KEDA's ScaledJob (keda.sh/v1alpha1), typed from KEDA 2.20's documented spec (keda.sh/docs "ScaledJob
 // specification", apis/keda/v1alpha1/scaledjob_types.go) for offline validation (test/helpers/k8s-schema.ts).
 // The package @kubernetes-models/keda needs Node 22, and it checks types at run time but not unknown fields;
 // here TypeScript's excess-property checks catch a misspelt field at every depth. jobTargetRef is

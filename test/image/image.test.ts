@@ -9,6 +9,7 @@ import { maxConcurrent, runJob } from '../../src/demo/job-controller.js';
 import { brokerUrl, freshQueue, publish, queueExists, queueState } from '../helpers/broker.js';
 import { cli, ROOT, toRun, type CliRun } from '../helpers/cli.js';
 import { alive } from '../helpers/files.js';
+import { NODE_VERSIONS } from '../../scripts/node-versions.mjs';
 
 // The images themselves, built by a real container engine (npm run image: podman here, docker where a
 // daemon answers) and run against the broker with host networking. test/docker.test.ts checks the
@@ -158,14 +159,42 @@ describe('the images, built and run by the container engine', () => {
     expect(await queueState(q2)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
   });
 
-  it("wq copied into an existing image: the tutorial's unmodified worker.py in a Python image without Node", async () => {
+  it('wq is on Node 24 LTS, and its single executable is the same wq-consume', async () => {
+    const node = await engineRun(['run', '--rm', '--entrypoint', '/usr/local/bin/node', 'wq:latest', '--version']);
+    expect(String(node.stdout).trim()).toBe(`v${NODE_VERSIONS[24]}`);
+    const [sea, snapshot] = await Promise.all([
+      engineRun(['run', '--rm', '--entrypoint', '/usr/local/bin/wq-consume', 'wq:latest', '--version']),
+      engineRun(['run', '--rm', 'wq:latest', '--version']),
+    ]);
+    expect(sea.exitCode, String(sea.stderr)).toBe(0);
+    expect(String(sea.stdout)).toMatch(/^wq-consume \d/);
+    expect(String(sea.stdout)).toBe(String(snapshot.stdout));
+  });
+
+  it("wq copied into an existing image as one file: the tutorial's unmodified worker.py in a Python image without Node", async () => {
     const base = readFileSync(join(ROOT, 'docker/python-example/Dockerfile'), 'utf8').match(/^FROM (\S+)/m)?.[1] as string;
     const noNode = await engineRun(['run', '--rm', '--entrypoint', '/bin/sh', base, '-c', 'command -v node; command -v python3']);
     expect(String(noNode.stdout).trim(), `${base} has python3 and no node`).toMatch(/^\/\S*python3$/);
+    // The image built from it: no node, no /opt/wq; wq-consume is one file under the image's own tini.
+    const inside = await engineRun(['run', '--rm', '--entrypoint', '/bin/sh', 'wq-python-example:latest', '-c', 'command -v node; ls -d /opt/wq; command -v tini; command -v wq-consume']);
+    expect(String(inside.stdout).trim()).toBe('/usr/bin/tini\n/usr/local/bin/wq-consume');
     const { run: r, queue } = await oneMessage('wq-python-example:latest', 'melon');
     expect(r.stdout).toBe('Processing melon\n');
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.logs.find((l) => l.msg.includes('acked'))).toMatchObject({ queue, exitCode: 0 });
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('the single executable drains a queue in that image: -j 2 with its native spawn, each item once, the queue empty', async () => {
+    const queue = await freshQueue('sea-drain');
+    const items = Array.from({ length: 20 }, (_, i) => `item-${i}`);
+    await publish(queue, items);
+    const worker = ['python3', '-S', '-c', 'import sys; print("Processing " + sys.stdin.read())'];
+    // WQ_SPAWN=native: the addon inside the file must load (from its private temp file), or exit 78 at once.
+    const r = toRun(await run('wq-python-example:latest', { BROKER_URL: brokerUrl(), QUEUE: queue, WQ_SPAWN: 'native' }, { args: ['--until-empty', '--idle', '1', '-j', '2', '--', ...worker] }));
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout.trim().split('\n').sort()).toEqual(items.map((i) => `Processing ${i}`).sort());
+    expect(r.logs.filter((l) => l.msg.startsWith('command succeeded'))).toHaveLength(items.length);
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
 });

@@ -1,98 +1,30 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Container, PodSpec, PodTemplateSpec, Secret, Service } from 'kubernetes-types/core/v1.js';
+import type { Container, PodSpec, Secret, Service } from 'kubernetes-types/core/v1.js';
 import type { StatefulSet } from 'kubernetes-types/apps/v1.js';
-import type { CronJob, Job, JobSpec } from 'kubernetes-types/batch/v1.js';
+import type { CronJob, Job } from 'kubernetes-types/batch/v1.js';
 import { describe, expect, it } from 'vitest';
-import { parseConsumeArgs } from '../../src/config/consume.js';
 import { DEFAULTS } from '../../src/config/defaults.js';
 import { EXIT } from '../../src/exit-codes.js';
 import { ROOT } from '../helpers/cli.js';
-import { imageConfig, parseDockerfile, type ImageConfig } from '../helpers/dockerfile.js';
+import { type ImageConfig } from '../helpers/dockerfile.js';
 import type { ScaledJob } from '../helpers/keda-types.js';
-import { loadManifests, validateManifests, type Manifest } from '../helpers/k8s-schema.js';
+import { loadManifests, validateManifests } from '../helpers/k8s-schema.js';
+import { ALL, argv, consumeConfig, containersOf, EXAMPLE_DF, env, filesIn, IMAGES, K8S, named, ofKind, only, pods, runsConsume, section, WQ_CONSUME, WQ_IMAGE, workloads } from '../helpers/k8s-manifests.js';
 
-const K8S = join(ROOT, 'k8s');
-const FILES = readdirSync(K8S).filter((f) => /\.ya?ml$/.test(f)).map((f) => join(K8S, f));
-const ALL = FILES.flatMap((f) => loadManifests(f));
-const named = (file: string) => ALL.filter((m) => m.file === join(K8S, file));
-const ofKind = <T>(kind: string) => ALL.filter((m) => m.doc.kind === kind).map((m) => m.doc as unknown as T);
-const only = <T>(file: string, kind: string) => {
-  const found = named(file).filter((m) => m.doc.kind === kind);
-  expect(found, `${file} holds one ${kind}`).toHaveLength(1);
-  return (found[0] as Manifest).doc as unknown as T;
-};
-
-const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
-const section = (title: string) => {
-  const start = README.indexOf(`\n## ${title}\n`);
-  expect(start, `README has a "## ${title}" section`).toBeGreaterThan(0);
-  const end = README.indexOf('\n## ', start + 1);
-  return README.slice(start, end < 0 ? undefined : end);
-};
-
-// The images as the Dockerfiles define them (what a container runs, what files it holds).
-const WQ_IMAGE = imageConfig(parseDockerfile(readFileSync(join(ROOT, 'docker/Dockerfile'), 'utf8')));
-const EXAMPLE_DF = parseDockerfile(readFileSync(join(ROOT, 'docker/example/Dockerfile'), 'utf8'));
-const EXAMPLE_IMAGE = imageConfig(EXAMPLE_DF, WQ_IMAGE);
-const IMAGES: Record<string, ImageConfig> = { 'wq:latest': WQ_IMAGE, 'wq-example:latest': EXAMPLE_IMAGE };
-const filesIn = (image: ImageConfig) =>
-  new Set(image.copies.flatMap((c) => (c.dest.endsWith('/') ? c.sources.map((s) => c.dest + s.slice(s.lastIndexOf('/') + 1)) : [c.dest])));
-
-interface Pod {
-  where: string;
-  template: PodTemplateSpec;
-  spec: PodSpec;
-  /** The Job spec around it, for Jobs and CronJobs. */
-  job?: JobSpec;
-}
-
-const pods: Pod[] = ALL.flatMap((m): Pod[] => {
-  const where = `${m.file.replace(ROOT, '')} ${String(m.doc.kind)} ${String((m.doc.metadata as { name?: string }).name)}`;
-  const of = (template: PodTemplateSpec | undefined, job?: JobSpec): Pod[] => (template?.spec ? [{ where, template, spec: template.spec, job }] : []);
-  if (m.doc.kind === 'Job') return of((m.doc as unknown as Job).spec?.template, (m.doc as unknown as Job).spec);
-  if (m.doc.kind === 'CronJob') {
-    const job = (m.doc as unknown as CronJob).spec?.jobTemplate.spec;
-    return of(job?.template, job);
-  }
-  if (m.doc.kind === 'ScaledJob') {
-    const job = (m.doc as unknown as ScaledJob).spec.jobTargetRef;
-    return of(job.template, job);
-  }
-  if (m.doc.kind === 'StatefulSet') return of((m.doc as unknown as StatefulSet).spec?.template);
-  return [];
-});
-const workloads = pods.filter((p) => p.job);
-const containersOf = (spec: PodSpec): Container[] => [...(spec.initContainers ?? []), ...spec.containers];
-const env = (c: Container, name: string) => c.env?.find((e) => e.name === name);
-
-/** The argv a container runs: its command or the image's ENTRYPOINT, then its args or the image's CMD. */
-function argv(c: Container): string[] {
-  const image = IMAGES[c.image ?? ''];
-  if (!image) throw new Error(`image ${c.image} is not built from docker/ (known: ${Object.keys(IMAGES).join(', ')})`);
-  const entrypoint = c.command ?? image.entrypoint?.exec ?? [];
-  const cmd = c.args ?? (c.command ? [] : (image.cmd?.exec ?? []));
-  return [...entrypoint, ...cmd];
-}
-const WQ_CONSUME = WQ_IMAGE.entrypoint?.exec ?? [];
-const runsConsume = (c: Container) => argv(c).slice(0, WQ_CONSUME.length).join(' ') === WQ_CONSUME.join(' ');
-/** wq-consume's own parse of a container's args, with the container's literal env. */
-function consumeConfig(c: Container) {
-  const literal = Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? 'amqp://from-secret']));
-  const request = parseConsumeArgs(argv(c).slice(WQ_CONSUME.length), literal);
-  if (request.kind !== 'run') throw new Error(`${c.name}: its args ask wq-consume for ${request.kind}, not a run`);
-  return request.config;
-}
 
 describe('every manifest under k8s/ validates offline against Kubernetes API types', () => {
-  it('holds the broker, its Secret and the three Job patterns, all valid', () => {
+  it('holds the broker (one node, or a cluster for the operator), its Secret and the three Job patterns, all valid', () => {
     expect(ALL.map((m) => `${m.file.replace(`${K8S}/`, '')}: ${String(m.doc.kind)}`).sort()).toEqual([
+      'broker.yaml: ConfigMap',
       'broker.yaml: Service',
       'broker.yaml: StatefulSet',
       'cronjob.yaml: ConfigMap',
       'cronjob.yaml: CronJob',
       'drain-job.yaml: Job',
       'job.yaml: Job',
+      'rabbitmq-cluster.yaml: PodDisruptionBudget',
+      'rabbitmq-cluster.yaml: RabbitmqCluster',
       'scaledjob.yaml: ScaledJob',
       'secret.yaml: Secret',
     ]);
@@ -249,8 +181,14 @@ describe('the files agree with each other', () => {
       expect(codes?.values, p.where).toEqual(consumer ? configErrors : configErrors.slice(0, 3));
       expect(codes?.values, `${p.where}: 0 and the retryable codes must count`).not.toContain(EXIT.OK);
       expect(codes?.values).not.toContain(EXIT.BROKER_UNAVAILABLE);
-      const ignore = rules.find((r) => r.action === 'Ignore');
-      expect(ignore?.onPodConditions, p.where).toEqual([{ type: 'DisruptionTarget', status: 'True' }]);
+      // Broker trouble is not the pod's fault: 69 is ignored (the pod replaced, not counted), and so
+      // are disruptions; nothing else is.
+      const ignore = rules.filter((r) => r.action === 'Ignore');
+      expect(ignore.map((r) => r.onExitCodes ?? r.onPodConditions), p.where).toEqual([
+        { containerName: codes?.containerName, operator: 'In', values: [EXIT.BROKER_UNAVAILABLE] },
+        [{ type: 'DisruptionTarget', status: 'True' }],
+      ]);
+      expect(rules.map((r) => r.action), p.where).toEqual(['FailJob', 'Ignore', 'Ignore']);
     }
   });
 });

@@ -7,7 +7,7 @@ import type { ConsumeMessage } from 'amqplib';
 import { execa } from 'execa';
 import { describe, expect, it, inject } from 'vitest';
 import { admin, brokerUrl, drain, freshQueue, queueExists, queueState, readyCount, uniqueQueue } from '../helpers/broker.js';
-import { cli, DIST, errors, FIXTURE, toRun } from '../helpers/cli.js';
+import { cli, DIST, errors, FIXTURE, NODE, toRun } from '../helpers/cli.js';
 import { recorded, tempDir } from '../helpers/files.js';
 import { startProxy, urlVia } from '../helpers/proxy.js';
 
@@ -198,7 +198,7 @@ describe('publisher confirms: success is reported only for what the broker confi
     const runId = `lost-${Date.now()}`;
     // Items keep coming on stdin until the broker has closed the connection and wq-publish is back,
     // however fast or slow the machine: the close always lands mid-publish.
-    const child = execa('node', [DIST('wq-publish'), '-q', queue, '--no-progress', '--run-id', runId], { reject: false, env: { BROKER_URL: brokerUrl() }, stdin: 'pipe' });
+    const child = execa(NODE, [DIST('wq-publish'), '-q', queue, '--no-progress', '--run-id', runId], { reject: false, env: { BROKER_URL: brokerUrl() }, stdin: 'pipe' });
     let total = 0;
     let feeding = true;
     const exited = child.then(() => undefined);
@@ -251,7 +251,7 @@ describe('publisher confirms: success is reported only for what the broker confi
     writeFileSync(file, Array.from({ length: total }, (_, i) => `g${i + 1}\n`).join(''));
     const proxy = await startProxy();
     const runId = `giveup-${Date.now()}`;
-    const child = execa('node', [DIST('wq-publish'), '--url', urlVia(proxy.port), '-q', queue, '--no-progress', '--run-id', runId, '--connect-timeout', '1'], { reject: false, stdin: 'pipe' });
+    const child = execa(NODE, [DIST('wq-publish'), '--url', urlVia(proxy.port), '-q', queue, '--no-progress', '--run-id', runId, '--connect-timeout', '1'], { reject: false, stdin: 'pipe' });
     child.stdin?.on('error', () => undefined);
     child.stdin?.write(Array.from({ length: total / 2 }, (_, i) => `g${i + 1}\n`).join(''));
     while ((await readyCount(queue)) < 500) await sleep(20);
@@ -281,7 +281,7 @@ describe('publisher confirms: success is reported only for what the broker confi
 
   it('SIGTERM while reading stdin: exit 143 after the messages already sent are confirmed', async () => {
     const queue = uniqueQueue('sigterm');
-    const child = execa('node', [DIST('wq-publish'), '-q', queue], { reject: false, env: { BROKER_URL: brokerUrl() }, stdin: 'pipe' });
+    const child = execa(NODE, [DIST('wq-publish'), '-q', queue], { reject: false, env: { BROKER_URL: brokerUrl() }, stdin: 'pipe' });
     child.stdin?.write('one\ntwo\nthree\n');
     while (!(await queueExists(queue)) || (await queueState(queue)).ready < 3) await sleep(50);
     child.kill('SIGTERM');
