@@ -52,6 +52,8 @@ export interface ConsumeConfig extends ConnectionConfig {
   spawn: SpawnMode;
   /** WQ_HEADERS at most, in bytes. */
   headersMaxBytes: number;
+  /** With --timeout on RabbitMQ 4.3+: x-consumer-timeout is --timeout + --grace + this. */
+  consumerTimeoutMarginSeconds: number;
 }
 
 export type DeadLetterTarget = { kind: 'queue'; queue: string } | { kind: 'exchange'; exchange: string };
@@ -97,6 +99,7 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
       acquiredFile: acquiredFile(values['acquired-file']),
       spawn,
       headersMaxBytes: DEFAULTS.headersMaxBytes,
+      consumerTimeoutMarginSeconds: DEFAULTS.consumerTimeoutMarginSeconds,
     },
   };
 }

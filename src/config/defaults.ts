@@ -33,6 +33,12 @@ export const DEFAULTS = {
   /** Seconds a command may run; 0 = no limit. @default 0 */
   timeoutSeconds: 0,
   /**
+   * With --timeout on RabbitMQ 4.3+: the consumer's own delivery acknowledgement timeout
+   * (x-consumer-timeout) is --timeout + --grace + this, so the broker never takes back a message wq may
+   * still run (it checks about once a minute). @default 60
+   */
+  consumerTimeoutMarginSeconds: 60,
+  /**
    * WQ_HEADERS at most, in bytes: the largest headers are left out beyond it and named in
    * WQ_HEADERS_TRUNCATED (the kernel refuses one environment string over 128 KiB). @default 65536
    */

@@ -1,6 +1,6 @@
 import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { batchSocketWrites } from '../amqp/batch-writes.js';
-import { brokerError, closeQuietly, connect, type Connection } from '../amqp/broker.js';
+import { brokerError, brokerVersion, closeQuietly, connect, type Connection } from '../amqp/broker.js';
 import { declareQueue } from '../amqp/queue.js';
 import type { ConsumeConfig } from '../config/consume.js';
 import { ConfigError, type WqError } from '../errors.js';
@@ -58,6 +58,9 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
       if (stop.aborted) return signalled();
       throw err;
     }
+    if (stats.reconnects === 0 && config.timeoutSeconds === 0 && (config.untilEmpty || config.count !== 1)) {
+      log.info({ queue: config.queue, broker: brokerVersion(conn) }, 'no --timeout: a command that runs past the broker\'s delivery acknowledgement timeout (consumer_timeout, 30 min by default; a queue may set x-consumer-timeout) has its message taken back and run again. Set --timeout for long commands');
+    }
     const left = config.count > 0 ? config.count - stats.settledOnPurpose() : 0;
     let session: ConsumeSession;
     try {
@@ -83,7 +86,7 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
       await session.channel.close().catch(() => undefined); // flushes the acks (amqplib buffers frames per channel)
     }
     await closeQuietly(conn);
-    const lost = session.lostConnection();
+    const lost = reconnectable(session);
     if (lost && !stop.aborted && !(config.count > 0 && stats.settledOnPurpose() >= config.count)) {
       stats.reconnects++;
       log.warn({ queue: config.queue, reconnects: stats.reconnects, detail: lost.detail }, `${lostSentence(lost)}; reconnecting (to the next address, if there are several) within --connect-timeout ${config.connectTimeoutSeconds}s`);
@@ -94,7 +97,26 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
   }
 }
 
-async function openSession(conn: Connection, config: ConsumeConfig, log: Logger, start: StartCommand, stats: RunStats): Promise<ConsumeSession> {
+// The loss that ended a session, when another can take over: a lost connection or channel, not a
+// refusal, a deleted queue or a consumer timeout.
+function reconnectable(session: ConsumeSession): WqError | undefined {
+  const err = session.lost;
+  if (!err || session.end.error !== err || err.code !== 'BROKER_UNAVAILABLE' || !err.retryable || /consumer_timeout/.test(err.message)) return undefined;
+  return err;
+}
+
+// With --timeout on RabbitMQ 4.3+, the consumer's own delivery acknowledgement timeout is set above
+// --timeout + --grace (x-consumer-timeout), so the broker never takes back (basic.cancel) a message wq
+// may still run. 4.3 accepts it for quorum queues only and refuses it for a classic queue with a channel
+// error before any delivery; AMQP cannot say which the queue is, so a refusal opens the session again
+// without it (a classic queue's timeout is the broker's consumer_timeout).
+function consumerTimeoutArgs(conn: Connection, config: ConsumeConfig): Record<string, unknown> | null {
+  const [major, minor] = (brokerVersion(conn) ?? '').split('.').map(Number);
+  if (config.timeoutSeconds <= 0 || !(major! > 4 || (major === 4 && minor! >= 3))) return null;
+  return { 'x-consumer-timeout': Math.round((config.timeoutSeconds + config.graceSeconds + config.consumerTimeoutMarginSeconds) * 1000) };
+}
+
+async function openSession(conn: Connection, config: ConsumeConfig, log: Logger, start: StartCommand, stats: RunStats, timeoutArgs = consumerTimeoutArgs(conn, config)): Promise<ConsumeSession> {
   let session: ConsumeSession | undefined;
   let lost: WqError | undefined;
   const onLost = (err?: Error) => {
@@ -114,9 +136,14 @@ async function openSession(conn: Connection, config: ConsumeConfig, log: Logger,
     if (config.deadLetter.kind === 'queue' && needsDeadLetter(config)) await ch.assertQueue(config.deadLetter.queue, { durable: true });
     if (config.deadLetter.kind === 'exchange' && needsDeadLetter(config)) await ch.checkExchange(config.deadLetter.exchange);
     session = new ConsumeSession(config, log, ch as ConfirmChannel, start, () => probeQueue(conn, config), stats);
-    await session.open();
+    await session.open(timeoutArgs ?? undefined);
+    if (timeoutArgs) log.debug({ queue: config.queue, ...timeoutArgs }, 'the consumer\'s delivery acknowledgement timeout is above --timeout + --grace');
     return session;
   } catch (raw) {
+    if (timeoutArgs && /invalid arg 'x-consumer-timeout'/.test(String((raw as Error)?.message))) {
+      conn.removeListener('close', onLost);
+      return openSession(conn, config, log, start, stats, null); // a classic queue
+    }
     await closeQuietly(conn);
     throw brokerError(raw, config.url, 'consume setup', config.queue);
   }

@@ -5,6 +5,7 @@ import { outcomeFields, outcomeText, type Outcome } from '../process/outcome.js'
 import type { Settled } from './settle.js';
 import type { Slot } from './slots.js';
 import type { Admission, Verdict } from './verdict.js';
+import { retryDelaySeconds } from './retry-delay.js';
 
 // The log line that says what became of one message: the command's outcome, then its message's fate.
 
@@ -24,14 +25,6 @@ export function logReplaced(log: Logger, config: ConsumeConfig, msg: ConsumeMess
   const fields = { queue: config.queue, deliveryTag: msg.fields.deliveryTag, messageId: msg.properties.messageId, attempts: admit.attempts, brokerCount: msg.properties.headers?.['x-delivery-count'] };
   if (settled === 'refreshed') log.info(fields, 'the broker had counted this message as returned: replaced it with a fresh copy, so no delivery limit can drop it');
   else if (settled === 'dead-lettered') log.warn(fields, `message came back without a result after ${admit.attempts} attempts: moved to the dead-letter ${config.deadLetter.kind}`);
-}
-
-/** --retry-delay, doubled per attempt up to --retry-delay-max when that is set. */
-export function retryDelaySeconds(config: Pick<ConsumeConfig, 'retryDelaySeconds' | 'retryDelayMaxSeconds'>, attempts: number): number {
-  const base = config.retryDelaySeconds;
-  if (base <= 0) return 0;
-  if (config.retryDelayMaxSeconds <= base) return base;
-  return Math.min(base * 2 ** Math.max(0, attempts - 1), config.retryDelayMaxSeconds);
 }
 
 function delayText(config: ConsumeConfig, attempts: number): string {

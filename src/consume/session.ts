@@ -7,15 +7,14 @@ import { exitStatusOf, type Outcome } from '../process/outcome.js';
 import { checkDrained, type QueueProbe } from './drain-end.js';
 import { cancelledError } from './lost-error.js';
 import { deliveryCounts } from './message-env.js';
-import { logReplaced, logSettled, retryDelaySeconds } from './report.js';
+import { logReplaced, logSettled } from './report.js';
 import { RunStats } from './run-stats.js';
-import { settle, type SettleContext, type Settled } from './settle.js';
+import { settle, settleContext, type SettleContext, type Settled } from './settle.js';
 import { Slots, type Slot, type StartCommand } from './slots.js';
 import { admission, verdict, type Verdict } from './verdict.js';
 
 export type { QueueProbe } from './drain-end.js';
 export type { StartCommand } from './slots.js';
-export { retryDelaySeconds } from './report.js';
 
 /*
  * One consume run as a small state machine:
@@ -45,7 +44,7 @@ export class ConsumeSession {
   /** False once the broker cancelled our consumer: it has requeued what we hold; acking would fail. */
   private deliveriesValid = true;
   /** Why the connection or channel went away, when that ended the run (channelLost). */
-  private lost: WqError | undefined;
+  lost: WqError | undefined;
   /** Resolves when the session is closed: nothing is held any more. */
   readonly closed: Promise<void>;
   private wake!: () => void;
@@ -58,6 +57,7 @@ export class ConsumeSession {
   private readonly settleContext: SettleContext;
   /** When the last retry copy this run sent is back in the queue (Date.now() ms): a drain waits for it. */
   private ownRetriesDueMs = 0;
+  private consumeArgs: Record<string, unknown> | undefined;
 
   constructor(
     private readonly config: ConsumeConfig,
@@ -69,31 +69,27 @@ export class ConsumeSession {
   ) {
     this.closed = new Promise<void>((resolve) => (this.wake = resolve));
     this.slots = new Slots(config.concurrency, start, (slot, outcome) => this.guard(() => this.commandExited(slot, outcome)));
-    this.settleContext = {
-      ch: channel,
-      queue: config.queue,
-      deadLetter: config.deadLetter,
+    this.settleContext = settleContext(channel, config, log, {
       channelOpen: () => this.channelOpen && this.deliveriesValid,
       cancelled: () => this.cancelled,
-      retryDelay: (attempts) => {
-        const seconds = retryDelaySeconds(config, attempts);
-        // One poll more than the delay: the copy's way back (dead-lettering) takes a moment too.
-        if (seconds > 0) this.ownRetriesDueMs = Math.max(this.ownRetriesDueMs, Date.now() + (seconds + config.drainPollSeconds) * 1000);
-        return seconds;
-      },
-      onCopyFailed: (err, what) => log.error({ queue: config.queue, err: err.message }, `could not publish ${what}: handing the message back instead`),
-    };
+      // One poll more than the delay: the copy's way back (dead-lettering) takes a moment too.
+      retryDueMs: (ms) => (this.ownRetriesDueMs = Math.max(this.ownRetriesDueMs, ms)),
+    });
   }
 
-  /** basic.qos, then basic.consume with our own tag (known before the first delivery, which can beat consume-ok). */
-  async open(): Promise<void> {
+  /**
+   * basic.qos, then basic.consume with our own tag (known before the first delivery, which can beat
+   * consume-ok), and `args` (x-consumer-timeout, from consume.ts) the first time.
+   */
+  async open(args?: Record<string, unknown>): Promise<void> {
+    this.consumeArgs = args ?? this.consumeArgs;
     this.state = 'consuming';
     this.cancelled = undefined;
     const tag = `wq-consume-${process.pid}-${Date.now().toString(36)}`;
     this.consumerTag = tag;
     await Promise.all([
       this.channel.prefetch(this.config.prefetch),
-      this.channel.consume(this.config.queue, (msg) => this.guard(() => (msg === null ? this.consumerCancelled() : this.deliver(msg))), { noAck: false, consumerTag: tag }),
+      this.channel.consume(this.config.queue, (msg) => this.guard(() => (msg === null ? this.consumerCancelled() : this.deliver(msg))), { noAck: false, consumerTag: tag, arguments: this.consumeArgs }),
     ]);
     this.log.debug({ queue: this.config.queue, consumerTag: tag }, 'waiting for messages');
     this.armQuiet();
@@ -290,16 +286,6 @@ export class ConsumeSession {
     this.state = 'closed';
     clearTimeout(this.quietTimer);
     this.wake();
-  }
-
-  /**
-   * The loss that ended the run, when another session can take over (consume.ts reconnects): a lost
-   * connection or channel, not a refusal, a deleted queue or a consumer timeout.
-   */
-  lostConnection(): WqError | undefined {
-    const err = this.lost;
-    if (!err || this.end.error !== err || err.code !== 'BROKER_UNAVAILABLE' || !err.retryable || /consumer_timeout/.test(err.message)) return undefined;
-    return err;
   }
 
   /** Waits for our basic.cancel (if sent) so that the channel can be closed cleanly. */

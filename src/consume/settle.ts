@@ -2,6 +2,9 @@ import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { DeadLetterTarget } from '../config/consume.js';
 import { deadLetter, describeTarget, retryLater } from './dead-letter.js';
 import type { Admission, Verdict } from './verdict.js';
+import type { ConsumeConfig } from '../config/consume.js';
+import type { Logger } from '../log.js';
+import { retryDelaySeconds } from './retry-delay.js';
 
 /** What was done with a message, for the run's counts and its log line. */
 export type Settled = 'acked' | 'retried' | 'dead-lettered' | 'handed-back' | 'refreshed' | 'stale';
@@ -50,4 +53,26 @@ function handBack(ctx: SettleContext, msg: ConsumeMessage): Settled {
   if (!ctx.channelOpen()) return 'stale';
   ctx.ch.nack(msg, false, true);
   return 'handed-back';
+}
+
+/** The context a session settles with: its channel and options, and what only the session knows. */
+export function settleContext(
+  ch: ConfirmChannel,
+  config: ConsumeConfig,
+  log: Logger,
+  session: { channelOpen: () => boolean; cancelled: () => Promise<unknown> | undefined; retryDueMs: (ms: number) => void },
+): SettleContext {
+  return {
+    ch,
+    queue: config.queue,
+    deadLetter: config.deadLetter,
+    channelOpen: session.channelOpen,
+    cancelled: session.cancelled,
+    retryDelay: (attempts) => {
+      const seconds = retryDelaySeconds(config, attempts);
+      if (seconds > 0) session.retryDueMs(Date.now() + (seconds + config.drainPollSeconds) * 1000);
+      return seconds;
+    },
+    onCopyFailed: (err, what) => log.error({ queue: config.queue, err: err.message }, `could not publish ${what}: handing the message back instead`),
+  };
 }
