@@ -18,7 +18,7 @@ const MATRIX = ['test/consume/**/*.test.ts', 'test/publish/**/*.test.ts', 'test/
 const PROMISE = ['test/consume/delivery-limit.test.ts', 'test/consume/drain.test.ts', 'test/amqp/deprecated.test.ts', 'test/publish/max-size.test.ts'];
 /** What runs a second time with wq-consume started from its startup snapshot (the image's ENTRYPOINT). */
 const SNAPSHOT = ['test/consume/consume.test.ts', 'test/consume/reliability.test.ts', 'test/cli/misconfig.test.ts'];
-const UNIT = ['test/config/**/*.test.ts', 'test/consume/verdict.test.ts', 'test/process/outcome.test.ts', 'test/publish/progress.test.ts'];
+const UNIT = ['test/config/**/*.test.ts', 'test/docs/**/*.test.ts', 'test/consume/verdict.test.ts', 'test/process/outcome.test.ts', 'test/publish/progress.test.ts'];
 const provide = (b: (typeof brokers)[number]) => ({ brokerUrl: b.url, rabbitmqctl: b.ctl, brokerName: b.name });
 const first = brokers[0];
 
