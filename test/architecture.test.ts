@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ROOT } from './helpers/cli.js';
 
 // Guards that cost nothing at run time: the import rules between src/ folders, and what the one-message
-// bundle may contain (README "Where things are").
+// bundle may contain (docs/development.md "Where things are").
 const SRC = join(ROOT, 'src');
 const BASE = new Set(['errors.ts', 'exit-codes.ts', 'log.ts', 'log-text.ts', 'redact.ts', 'status-line.ts']);
 

@@ -108,10 +108,11 @@ describe('docker/Dockerfile', () => {
     for (const source of fromContext) expect(existsSync(join(ROOT, source)), source).toBe(true);
   });
 
-  it("the README's Dockerfiles (base image and the two copy-ins) pass the same checks and copy what the wq image holds", () => {
-    const start = read('README.md').indexOf('\n## The image\n');
-    const readme = read('README.md').slice(start, read('README.md').indexOf('\n## ', start + 1));
-    const blocks = [...readme.matchAll(/```dockerfile\n([\s\S]*?)```/g)].map((m) => m[1] as string).filter((b) => /^FROM /m.test(b));
+  // docs/image.md describes the image of the Node 24 work (the single executable at /usr/local/bin/wq-consume,
+  // which docker/python-example/Dockerfile copies): its three Dockerfiles are the base image, the
+  // single-executable copy-in and the copy-in with Node.
+  it("docs/image.md's Dockerfiles (base image and the two copy-ins) pass the same checks and copy what the wq image holds", () => {
+    const blocks = [...read('docs/image.md').matchAll(/```dockerfile\n([\s\S]*?)```/g)].map((m) => m[1] as string).filter((b) => /^FROM /m.test(b));
     expect(blocks).toHaveLength(3);
     const inWq = new Set([BASE_NODE, ...WQ.copies.map((c) => c.dest.replace(/\/$/, '')), '/opt/wq']);
     for (const block of blocks) {

@@ -64,7 +64,7 @@ export const DEFAULTS = {
   /**
    * wq-publish: messages published but not yet confirmed, at most. RabbitMQ confirms a classic queue's
    * persistent messages at its fsyncs, and the queue syncs less often the more it has in hand: 1000 took
-   * ~260 fsyncs per 100,000 messages on 3.10, 4000 ~128, more no fewer (bench/README.md). @default 4000
+   * ~260 fsyncs per 100,000 messages on 3.10, 4000 ~128, more no fewer (docs/performance.md). @default 4000
    */
   publishWindow: 4000,
   /**

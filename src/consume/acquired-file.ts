@@ -3,7 +3,7 @@ import { ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
 
 /*
- * --acquired-file PATH (README "KEDA ScaledJob"): the file exists exactly while this process holds a
+ * --acquired-file PATH (docs/kubernetes.md "KEDA ScaledJob"): the file exists exactly while this process holds a
  * message whose command runs, so a readinessProbe `test -f PATH` makes the pod Ready only then, and KEDA's
  * `pendingPodConditions: [Ready]` counts a pod that is still starting, or only waiting on an empty queue,
  * as pending.

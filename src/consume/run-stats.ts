@@ -1,7 +1,7 @@
 import { nowMs } from '../process/clock.js';
 import type { Settled } from './settle.js';
 
-// The account of a run (README "The run's account"): what happened to each message, and how long the
+// The account of a run (docs/consume.md "Logs"): what happened to each message, and how long the
 // command took. Durations are kept only as numbers; a drain of 100,000 messages holds 800 KB of them.
 export class RunStats {
   processed = 0;

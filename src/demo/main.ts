@@ -87,7 +87,7 @@ async function main(argv: string[]): Promise<number> {
       pod = containerPod(engine, tagged, args, podEnv);
       say(`                        # each pod runs: ${engine.cmd} run --rm ${tagged} ${args.join(' ')}`);
     } else {
-      // As the image starts it: from the startup snapshot when the build made one (README, "Start-up").
+      // As the image starts it: from the startup snapshot when the build made one (docs/consume.md, "The startup snapshot").
       const blob = join(ROOT, 'dist/wq-consume.blob');
       const wq = existsSync(blob) ? ['--snapshot-blob', blob, '--'] : [join(ROOT, 'dist/wq-consume.mjs')];
       pod = { command: process.execPath, args: [...wq, '--wait', '10', '--', join(ROOT, WORKER)], env: podEnv };

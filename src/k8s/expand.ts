@@ -7,7 +7,7 @@ import { readTemplate } from './template.js';
 import type { ExpandOptions } from '../config/publish.js';
 
 /*
- * wq-publish --expand TEMPLATE ITEMS... (README "--expand"): Kubernetes' "Parallel processing using
+ * wq-publish --expand TEMPLATE ITEMS... (docs/publish.md "--expand"): Kubernetes' "Parallel processing using
  * expansions" without sed. One Job per item, as multi-document YAML; no broker, nothing published.
  * - "$ITEM" is replaced inside the parsed YAML's string values, so the writer quotes the result as YAML
  *   needs (a '"', a ':', a newline, "true", "123" all come back as the item, as a string);

@@ -3,7 +3,7 @@ import type { JobOptions } from '../config/publish.js';
 import { DEFAULTS } from '../config/defaults.js';
 
 /*
- * The Job fields of current Kubernetes that wq-publish --job and --expand write (README "--job"):
+ * The Job fields of current Kubernetes that wq-publish --job and --expand write (docs/publish.md "--job"):
  * - spec.podReplacementPolicy: Failed: a replacement pod only once the old one has failed, not while it
  *   terminates: a terminating wq pod still holds its message until --grace ends. (Implied by a
  *   podFailurePolicy; written out so it is visible, and kept for templates without one.)

@@ -7,7 +7,7 @@ import { redactText } from '../redact.js';
 import { readTemplate } from './template.js';
 
 /*
- * wq-publish --job: the Job manifest for the queue just filled (README "wq-publish", "--job").
+ * wq-publish --job: the Job manifest for the queue just filled (docs/publish.md "--job").
  * - spec.completions = the queue's ready messages; spec.parallelism capped at completions;
  * - the worker container's env: QUEUE as a literal value; BROKER_URL from a Secret (valueFrom.secretKeyRef,
  *   the template's own reference kept, else --job-secret/--job-secret-key), or left to BROKER_URL_FILE

@@ -15,7 +15,7 @@ export interface ReadProgress {
   total: number | undefined;
 }
 
-// Line mode, the rules README "wq-publish" documents: each line is one message, bytes as they are
+// Line mode, the rules docs/publish.md "Items" documents: each line is one message, bytes as they are
 // (no decoding); the line ending (\n or \r\n) is stripped; empty lines are skipped; a last line
 // without a newline still counts. amqp-publish -l differs: it keeps the \n and publishes empty lines.
 export async function readLines(stream: AsyncIterable<Buffer>, onItem: OnItem, progress?: ReadProgress): Promise<void> {

@@ -7,7 +7,7 @@ import { startProgress } from './progress.js';
 import { ConfirmWindow, STOPPED, messageId } from './window.js';
 
 /*
- * The publishing contract (README "wq-publish"):
+ * The publishing contract (docs/publish.md):
  * - every message goes out persistent (unless --no-persistent) and mandatory, on a confirm channel;
  * - it counts as published only when the broker confirmed it (basic.ack) and did not return it
  *   (basic.return, which RabbitMQ sends before the ack of an unroutable message);

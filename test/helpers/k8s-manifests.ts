@@ -23,10 +23,11 @@ export const only = <T>(file: string, kind: string) => {
   return (found[0] as Manifest).doc as unknown as T;
 };
 
-export const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
+/** The walk-through in docs/kubernetes.md. */
+export const README = readFileSync(join(ROOT, 'docs/kubernetes.md'), 'utf8');
 export const section = (title: string) => {
   const start = README.indexOf(`\n## ${title}\n`);
-  expect(start, `README has a "## ${title}" section`).toBeGreaterThan(0);
+  expect(start, `docs/kubernetes.md has a "## ${title}" section`).toBeGreaterThan(0);
   const end = README.indexOf('\n## ', start + 1);
   return README.slice(start, end < 0 ? undefined : end);
 };

@@ -88,7 +88,7 @@ describe('the files agree with each other', () => {
     expect(env(broker, 'RABBITMQ_DEFAULT_PASS')?.valueFrom?.secretKeyRef).toEqual({ name: secret.metadata?.name, key: 'password' });
   });
 
-  it('every Job reads BROKER_URL from the Secret and works on one queue, the one the README publishes to', () => {
+  it('every Job reads BROKER_URL from the Secret and works on one queue, the one the walk-through publishes to', () => {
     const queues = new Set<string | undefined>();
     for (const p of workloads) {
       for (const c of p.spec.containers) {
@@ -97,16 +97,16 @@ describe('the files agree with each other', () => {
       }
     }
     expect([...queues]).toEqual(['job1']);
-    expect(section('Run on Kubernetes')).toContain('wq-publish.mjs -q job1 --file items.txt --job k8s/job.yaml | kubectl apply -f -');
+    expect(section('A walk-through on kind')).toContain('wq-publish.mjs -q job1 --file items.txt --job k8s/job.yaml | kubectl apply -f -');
   });
 
-  it('the images are the ones docker/ builds, and the README builds and loads them under those names', () => {
+  it('the images are the ones docker/ builds, and the walk-through builds and loads them under those names', () => {
     const used = new Set(workloads.flatMap((p) => p.spec.containers.map((c) => c.image)));
     expect([...used].sort()).toEqual(['wq-example:latest', 'wq:latest']);
     // Images loaded into kind or minikube by hand are not in any registry: never pull them.
     for (const p of workloads) for (const c of p.spec.containers) expect(c.imagePullPolicy, `${p.where} ${c.name}`).toBe('IfNotPresent');
     expect(EXAMPLE_DF.stages[0]?.image).toBe('wq:latest');
-    const run = section('Run on Kubernetes');
+    const run = section('A walk-through on kind');
     expect(run).toContain('docker build -f docker/Dockerfile -t wq .');
     expect(run).toContain('docker build -f docker/example/Dockerfile -t wq-example .');
     expect(run).toContain('kind load docker-image wq:latest wq-example:latest');
