@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { describe, expect, inject, it } from 'vitest';
 import { admin, brokerUrl, drain, freshQueue, publish, queueState, uniqueQueue, forget } from '../helpers/broker.js';
 import { cli, errors, FIXTURE, start, toRun } from '../helpers/cli.js';
-import { recorded, tempDir } from '../helpers/files.js';
+import { alive, recorded, tempDir } from '../helpers/files.js';
 import { freePort, startProxy, urlVia } from '../helpers/proxy.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -137,7 +137,10 @@ describe('the broker comes and goes', () => {
     await publish(queue, ['late']);
     const port = await freePort();
     const child = start('wq-consume', ['--url', urlVia(port), '-q', queue, '--connect-timeout', '20', '--', 'cat']);
-    await new Promise((r) => setTimeout(r, 700));
+    // The broker comes up only once wq-consume has said it is retrying, however slow the machine.
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    await waitFor(() => /Retrying for up to 20s/.test(stderr), 'wq-consume to retry', 20_000);
     await startProxy({ port });
     const run = toRun(await child);
     expect(run.exitCode).toBe(0);
@@ -146,18 +149,36 @@ describe('the broker comes and goes', () => {
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
 
-  it('a connection lost while the command runs: the command is stopped, nothing is acked, exit 69', async () => {
+  it('a connection lost while the command runs: the command is stopped, nothing is acked, wq-consume reconnects and runs the message again', async () => {
     const queue = await freshQueue('lost');
     await publish(queue, ['in flight']);
     const proxy = await startProxy();
-    const marker = `${tempDir()}/started`;
-    const child = start('wq-consume', ['--url', urlVia(proxy.port), '-q', queue, '--grace', '1', '--', 'sh', '-c', `cat >/dev/null; touch ${marker}; sleep 30`]);
-    await waitFor(() => existsSync(marker), 'the command to start');
+    const dir = tempDir();
+    // The first run waits to be stopped; the second, after the reconnect, succeeds.
+    const script = `cat >/dev/null; if [ -e ${dir}/first ]; then touch ${dir}/second; exit 0; fi; echo $$ > ${dir}/first; sleep 30`;
+    const child = start('wq-consume', ['--url', urlVia(proxy.port), '-q', queue, '--grace', '1', '--', 'sh', '-c', script]);
+    await waitFor(() => existsSync(`${dir}/first`) && readFileSync(`${dir}/first`, 'utf8').length > 0, 'the command to start');
     proxy.cutAll();
+    const run = toRun(await child);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(alive(Number(readFileSync(`${dir}/first`, 'utf8')))).toBe(false);
+    expect(existsSync(`${dir}/second`)).toBe(true);
+    expect(run.logs.some((l) => /lost the connection to the broker .*went back to the queue; reconnecting/.test(l.msg))).toBe(true);
+    expect(run.logs.filter((l) => /command succeeded: acked/.test(l.msg))).toHaveLength(1);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('a connection lost for good: the command is stopped, nothing is acked, exit 69 once no address answers within --connect-timeout', async () => {
+    const queue = await freshQueue('lost-for-good');
+    await publish(queue, ['in flight']);
+    const proxy = await startProxy();
+    const marker = `${tempDir()}/started`;
+    const child = start('wq-consume', ['--url', urlVia(proxy.port), '-q', queue, '--grace', '1', '--connect-timeout', '2', '--', 'sh', '-c', `cat >/dev/null; touch ${marker}; sleep 30`]);
+    await waitFor(() => existsSync(marker), 'the command to start');
+    await proxy.close();
     const run = toRun(await child);
     expect(run.exitCode).toBe(69);
     expect(errors(run)).toHaveLength(1);
-    expect(errors(run)[0]?.msg).toMatch(/lost the connection.*went back to the queue/);
     await waitFor(async () => (await queueState(queue)).ready === 1, 'the broker to requeue the message');
     expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
   });
