@@ -13,7 +13,7 @@ export type NativeResult = NativeStarted | number;
 
 export interface NativeSpawn {
   /** onExit(code, signal): code >= 0 and signal 0, code -1 and the signal number, or -1 and 0 when someone else reaped the child; once, on the event loop. */
-  spawn(path: string, argv: string[], envp: string[], body: Buffer, onExit: (code: number, signal: number) => void): NativeResult;
+  spawn(path: string, argv: string[], envp: string[], body: Buffer, onExit: (code: number, signal: number) => void, stdoutFd?: number): NativeResult;
   /** null, or why the addon cannot be used here. */
   available(): string | null;
 }

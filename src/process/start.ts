@@ -9,9 +9,9 @@ import type { StartError } from './outcome.js';
 // - the addon (wq-spawn.c): posix_spawn, no copy of the parent, the exit from a pidfd on the event loop;
 // - node:child_process, where the addon cannot be used.
 // Both: the command is a session leader (setsid: no controlling terminal, its own process group), every
-// signal at its default, the body on its stdin then EOF, stdout and stderr inherited. One difference: the
-// addon's stdin is a pipe, libuv's a socket pair, so `cat /dev/stdin` (open(2) on it) works only with the
-// addon; reading fd 0 works with both.
+// signal at its default, the body on its stdin then EOF, stdout inherited or the file given (a captured
+// result), stderr inherited. One difference: the addon's stdin is a pipe, libuv's a socket pair, so
+// `cat /dev/stdin` (open(2) on it) works only with the addon; reading fd 0 works with both.
 // Neither throws: a start that fails is an `exit` holding the error.
 
 export type ChildExit = { code: number | null; signal: NodeJS.Signals | null } | { error: StartError };
@@ -31,6 +31,8 @@ export interface StartSpec {
   body: Buffer;
   /** Exactly the command's environment (undefined values are left out). */
   env: Readonly<Record<string, string | undefined>>;
+  /** The command's stdout: this descriptor (a file wq reads the result from), or wq's own when undefined. */
+  stdoutFd?: number;
 }
 
 export function startCommand(spec: StartSpec, native: NativeSpawn | undefined): Started {
@@ -49,7 +51,7 @@ function failed(err: NodeJS.ErrnoException): Started {
 function startChildProcess(spec: StartSpec): Started {
   // Loaded only when used: with the addon a run never needs it, and loading it costs every start.
   const { spawn } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
-  const child = spawn(spec.command, spec.args, { stdio: ['pipe', 'inherit', 'inherit'], env: spec.env, detached: true });
+  const child = spawn(spec.command, spec.args, { stdio: ['pipe', spec.stdoutFd ?? 'inherit', 'inherit'], env: spec.env, detached: true });
   const exit = new Promise<ChildExit>((resolve) => {
     child.once('error', (error: NodeJS.ErrnoException) => resolve({ error: { code: error.code ?? 'EINVAL', message: error.message } }));
     child.once('exit', (code, signal) => resolve({ code, signal }));
@@ -66,9 +68,10 @@ function startNative(native: NativeSpawn, spec: StartSpec): Started {
   const onExit = (code: number, signal: number) => resolve(signal ? { code: null, signal: signalName(signal) } : { code, signal: null });
   const envp: string[] = [];
   for (const key in spec.env) if (spec.env[key] !== undefined) envp.push(`${key}=${spec.env[key]}`);
-  let result = native.spawn(spec.file, [spec.command, ...spec.args], envp, spec.body, onExit);
+  const out = spec.stdoutFd ?? -1;
+  let result = native.spawn(spec.file, [spec.command, ...spec.args], envp, spec.body, onExit, out);
   // A script without a #! line: execvp (node:child_process) hands it to /bin/sh; posix_spawn does not.
-  if (result === -(constants.errno.ENOEXEC ?? 8)) result = native.spawn('/bin/sh', ['/bin/sh', spec.file, ...spec.args], envp, spec.body, onExit);
+  if (result === -(constants.errno.ENOEXEC ?? 8)) result = native.spawn('/bin/sh', ['/bin/sh', spec.file, ...spec.args], envp, spec.body, onExit, out);
   if (typeof result === 'number') {
     const code = errnoName(-result);
     return failed(Object.assign(new Error(`spawn ${spec.command} ${code}`), { code }));

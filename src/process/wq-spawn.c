@@ -8,12 +8,13 @@
 //     and a signal to its process group reaches a shell script's own children too;
 //   - every signal at its default disposition and none blocked (Node ignores SIGPIPE; a command must
 //     not inherit that);
-//   - stdin is a fresh pipe; stdout and stderr are the parent's.
+//   - stdin is a fresh pipe; stdout is the parent's or the descriptor given; stderr is the parent's.
 //
 // No threads. The exit is watched with a uv_poll on the child's pidfd (Linux >= 5.3), and the child is
 // reaped with waitpid on its own pid (libuv, too, reaps only the pids it started).
 //
-// spawn(path, argv, envp, body, onExit) -> [pid, stdinFd, written] or -errno (nothing was started):
+// spawn(path, argv, envp, body, onExit, stdoutFd) -> [pid, stdinFd, written] or -errno (none started):
+//   - stdoutFd >= 0 becomes the command's stdout (a file wq captures a result in); -1: the parent's;
 //   - as much of body as the pipe takes is written at once; stdinFd is -1 when all of it was written
 //     (or the child closed its stdin already) and the pipe is closed; otherwise the caller writes
 //     body[written..] to stdinFd and closes it;
@@ -107,7 +108,7 @@ static napi_value int_value(napi_env env, int64_t v) {
 
 // posix_spawn with the contract above. stdout and stderr are passed as duplicates: dup2 onto a
 // different descriptor clears FD_CLOEXEC in the child on every glibc (onto the same one only from 2.29).
-static int start(const char *path, char *const argv[], char *const envp[], int stdin_fd, pid_t *pid) {
+static int start(const char *path, char *const argv[], char *const envp[], int stdin_fd, int stdout_fd, pid_t *pid) {
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
   sigset_t all, none;
@@ -115,8 +116,8 @@ static int start(const char *path, char *const argv[], char *const envp[], int s
   // would then leave ignored in the command (node:child_process gives it none ignored).
   memset(&all, 0xff, sizeof all);
   sigemptyset(&none);
-  int out = fcntl(1, F_DUPFD_CLOEXEC, 3), err_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
-  int err = posix_spawn_file_actions_init(&actions);
+  int out = fcntl(stdout_fd >= 0 ? stdout_fd : 1, F_DUPFD_CLOEXEC, 3), err_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
+  int err = stdout_fd >= 0 && out < 0 ? errno : posix_spawn_file_actions_init(&actions);  // never a silent stdout
   if (!err && (err = posix_spawnattr_init(&attr))) posix_spawn_file_actions_destroy(&actions);
   if (!err) {
     err = posix_spawn_file_actions_adddup2(&actions, stdin_fd, 0);
@@ -190,9 +191,11 @@ static size_t write_now(int fd, const char *body, size_t len) {
 }
 
 static napi_value spawn(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value args[5];
+  size_t argc = 6;
+  napi_value args[6];
+  int32_t stdout_fd = -1;
   napi_get_cb_info(env, info, &argc, args, NULL, NULL);
+  if (argc > 5) napi_get_value_int32(env, args[5], &stdout_fd);
   char *path = NULL, **argv = NULL, **envp = NULL;
   void *body = NULL;
   size_t body_len = 0;
@@ -204,7 +207,7 @@ static napi_value spawn(napi_env env, napi_callback_info info) {
   int fds[2] = {-1, -1}, pidfd = -1;
   pid_t pid = 0;
   if (!err && pipe2(fds, O_CLOEXEC) < 0) err = errno;
-  if (!err) err = start(path, argv, envp, fds[0], &pid);
+  if (!err) err = start(path, argv, envp, fds[0], stdout_fd, &pid);
   free(path);
   free_strings(argv);
   free_strings(envp);
