@@ -7,7 +7,11 @@ export const EXIT = {
   OK: 0,
   /** Bad flags or a bad value (sysexits EX_USAGE). */
   USAGE: 64,
-  /** wq-publish: the broker refused (basic.nack) or could not route (basic.return) some messages; they are not in the queue (EX_DATAERR). */
+  /**
+   * wq-publish: the broker refused (basic.nack) or could not route (basic.return) some messages; they are
+   * not in the queue. wq-consume: a message refused: a body that {} (-I) cannot carry, or a result over
+   * --result-max-bytes or the broker's max message size; the message is retried or dead-lettered (EX_DATAERR).
+   */
   REFUSED: 65,
   /** The broker cannot be reached, or the connection was lost (EX_UNAVAILABLE). */
   BROKER_UNAVAILABLE: 69,

@@ -10,3 +10,40 @@ export function queueArguments(type: QueueType): Record<string, unknown> {
 export async function declareQueue(ch: Channel, queue: string, type: QueueType): Promise<void> {
   await ch.assertQueue(queue, { durable: true, arguments: queueArguments(type) });
 }
+
+/** What opens a channel: a connection. */
+interface ChannelSource {
+  createChannel(): Promise<Channel>;
+}
+
+// The type of an existing queue, which AMQP does not report. A declare naming x-queue-type quorum is
+// accepted only by a durable quorum queue whose other arguments it does not contradict; a queue of
+// another type refuses it naming x-queue-type. undefined: it cannot tell (other arguments differ). The
+// queue is checked first, so this never creates it (only a delete in the instant between could).
+// Throws what checkQueue throws for a missing queue.
+export async function existingQueueType(conn: ChannelSource, queue: string): Promise<QueueType | undefined> {
+  const ch = await conn.createChannel();
+  ch.on('error', () => {});
+  await ch.checkQueue(queue);
+  try {
+    await ch.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    await ch.close().catch(() => undefined);
+    return 'quorum';
+  } catch (err) {
+    return /inequivalent arg 'x-queue-type'/.test(String((err as Error)?.message)) ? 'classic' : undefined;
+  }
+}
+
+// Whether a queue exists (a passive declare on a channel of its own: a missing queue closes it).
+export async function queueExists(conn: ChannelSource, queue: string): Promise<boolean> {
+  const ch = await conn.createChannel();
+  ch.on('error', () => {});
+  try {
+    await ch.checkQueue(queue);
+    await ch.close().catch(() => undefined);
+    return true;
+  } catch (err) {
+    if (/NOT.FOUND|404/.test(String((err as Error)?.message))) return false;
+    throw err;
+  }
+}

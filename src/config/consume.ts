@@ -9,7 +9,7 @@ export const CONSUME_OPTIONS: readonly OptionSpec[] = [
   ...CONNECTION_OPTIONS,
   { group: 'Consuming', name: 'count', short: 'c', type: 'string', arg: 'N', help: `messages to process, then exit (default ${DEFAULTS.count}; 0 = no limit)` },
   { group: 'Consuming', name: 'prefetch', short: 'p', type: 'string', arg: 'N', help: `unacked messages the broker may push (default: --concurrency + ${DEFAULTS.prefetchAhead}, at most --count)` },
-  { group: 'Consuming', name: 'declare', short: 'd', type: 'boolean', help: 'declare the queue (durable) if it does not exist' },
+  { group: 'Consuming', name: 'declare', short: 'd', type: 'boolean', negatable: true, help: 'declare the queue (durable) if it does not exist; --no-declare: not --result-queue either' },
   { group: 'Consuming', name: 'queue-type', type: 'string', arg: 'TYPE', help: 'classic|quorum, for --declare (default classic)' },
   { group: 'Consuming', name: 'wait', short: 'w', type: 'string', arg: 'SECONDS', help: 'give up (exit 75) if no message arrives in time (default: wait forever)' },
   { group: 'Consuming', name: 'until-empty', type: 'boolean', help: 'drain: process messages until the queue stays empty for --idle seconds, then exit 0' },
@@ -24,7 +24,16 @@ export const CONSUME_OPTIONS: readonly OptionSpec[] = [
   { group: 'Failures and retries', name: 'dead-letter-on', type: 'string', arg: 'CODES', help: 'exit statuses (comma-separated) that dead-letter a message at once: "this item is bad"' },
   { group: 'Failures and retries', name: 'retry-delay', type: 'string', arg: 'SECONDS', help: 'a failed message waits this long, durably, before its next attempt (default 0: at once)' },
   { group: 'Failures and retries', name: 'retry-delay-max', type: 'string', arg: 'SECONDS', help: 'with --retry-delay: double the delay per attempt up to this (exponential backoff)' },
+  { group: 'Input and results', name: 'replace', short: 'I', type: 'boolean', help: 'in the command\'s arguments, {} becomes the body (UTF-8 text, one argument) and {file} the path of a file holding it' },
+  { group: 'Input and results', name: 'item-file', type: 'boolean', help: 'write each body to a private temporary file, its path in WQ_BODY_FILE (as {file} with -I); removed when the command ends' },
+  { group: 'Input and results', name: 'stdin', type: 'boolean', negatable: true, help: 'the body on the command\'s stdin (default on; --no-stdin: an empty stdin)' },
+  { group: 'Input and results', name: 'result-queue', type: 'string', arg: 'NAME', help: 'when the command exits 0, publish its stdout to NAME as one confirmed message, then ack (declared if missing)' },
+  { group: 'Input and results', name: 'reply', type: 'boolean', help: 'a message with reply_to gets its result there (RPC: its correlation_id comes back)' },
+  { group: 'Input and results', name: 'result-max-bytes', type: 'string', arg: 'N', help: `the largest result; a larger output fails its message, exit status 65 (RabbitMQ 4's max message size; default ${DEFAULTS.resultMaxBytes})` },
 ];
+
+/** The groups of CONSUME_OPTIONS in the order --help and docs/consume.md list them. */
+export const CONSUME_GROUPS = ['Connection', 'Consuming', 'Failures and retries', 'Input and results', 'Logging', 'Other'] as const;
 
 export interface ConsumeConfig extends ConnectionConfig {
   command: string;
@@ -54,6 +63,20 @@ export interface ConsumeConfig extends ConnectionConfig {
   headersMaxBytes: number;
   /** With --timeout on RabbitMQ 4.3+: x-consumer-timeout is --timeout + --grace + this. */
   consumerTimeoutMarginSeconds: number;
+  /** -I: {} and {file} in the arguments are replaced. */
+  replace: boolean;
+  /** A body file for every command (WQ_BODY_FILE). */
+  itemFile: boolean;
+  /** The body on stdin (--no-stdin: false). */
+  stdin: boolean;
+  itemArgMaxBytes: number;
+  /** '' = no result queue. */
+  resultQueue: string;
+  /** A message's reply_to gets its result. */
+  reply: boolean;
+  resultMaxBytes: number;
+  /** Declare --result-queue when it is missing (--no-declare: false). */
+  declareResults: boolean;
 }
 
 export type DeadLetterTarget = { kind: 'queue'; queue: string } | { kind: 'exchange'; exchange: string };
@@ -84,6 +107,7 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
       concurrency,
       prefetch: integer(values.prefetch, 'prefetch', defaultPrefetch(concurrency, count), 1),
       declare: values.declare === true,
+      declareResults: values.declare !== false,
       queueType: queueType(values['queue-type']),
       waitSeconds: seconds(values.wait, 'wait', DEFAULTS.waitSeconds),
       untilEmpty,
@@ -100,6 +124,7 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
       spawn,
       headersMaxBytes: DEFAULTS.headersMaxBytes,
       consumerTimeoutMarginSeconds: DEFAULTS.consumerTimeoutMarginSeconds,
+      ...itemOptions(values, args),
     },
   };
 }
@@ -110,6 +135,25 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
 function defaultPrefetch(concurrency: number, count: number): number {
   const ahead = concurrency + DEFAULTS.prefetchAhead;
   return count > 0 ? Math.max(1, Math.min(ahead, count)) : ahead;
+}
+
+// -I must have something to replace; the result queue is a queue name.
+function itemOptions(values: ParsedValues, args: readonly string[]) {
+  const replace = values.replace === true;
+  if (replace && !args.some((a) => a.includes('{}') || a.includes('{file}'))) {
+    throw new UsageError('-I (--replace) is given, but no argument of the command holds {} or {file}: put {} where the body goes, e.g. -I -- convert {file} out.png');
+  }
+  const resultQueue = str(values['result-queue']);
+  if (resultQueue === '') throw new UsageError('--result-queue needs a queue name.');
+  return {
+    replace,
+    itemFile: values['item-file'] === true,
+    stdin: values.stdin !== false,
+    itemArgMaxBytes: DEFAULTS.itemArgMaxBytes,
+    resultQueue: resultQueue === undefined ? '' : amqpName(resultQueue, '--result-queue'),
+    reply: values.reply === true,
+    resultMaxBytes: integer(values['result-max-bytes'], 'result-max-bytes', DEFAULTS.resultMaxBytes),
+  };
 }
 
 function acquiredFile(value: unknown): string {

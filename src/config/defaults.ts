@@ -44,6 +44,16 @@ export const DEFAULTS = {
    */
   headersMaxBytes: 65536,
   /**
+   * -I: a body that `{}` puts in an argument is at most this many bytes (the kernel refuses one argument
+   * over 128 KiB); a larger one is rejected (exit status 65): use {file}. @default 65536
+   */
+  itemArgMaxBytes: 65536,
+  /**
+   * --result-max-bytes: the largest result wq-consume publishes, RabbitMQ 4's default max_message_size
+   * (16 MiB); a larger output fails its message (exit status 65). @default 16777216
+   */
+  resultMaxBytes: 16 * 1024 * 1024,
+  /**
    * How wq-consume starts the command (env WQ_SPAWN): auto = posix_spawn through dist/wq-spawn.node where it
    * loads (else node:child_process, said at info level); native = the addon or exit 78; child_process = always Node's. @default 'auto'
    */

@@ -1,19 +1,19 @@
-import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+import type { Channel, ConfirmChannel } from 'amqplib';
 import { batchSocketWrites } from '../amqp/batch-writes.js';
 import { brokerError, brokerVersion, closeQuietly, connect, type Connection } from '../amqp/broker.js';
-import { declareQueue } from '../amqp/queue.js';
+import { declareQueue, existingQueueType, queueExists } from '../amqp/queue.js';
 import type { ConsumeConfig } from '../config/consume.js';
-import { ConfigError, type WqError } from '../errors.js';
+import { ConfigError, QueueConfigError, type WqError } from '../errors.js';
 import { signalExitCode } from '../exit-codes.js';
 import type { Logger } from '../log.js';
 import { resolveCommand } from '../process/command.js';
 import { loadNativeSpawn, type NativeSpawn, type SpawnMode } from '../process/native-spawn.js';
-import { runCommand } from '../process/runner.js';
-import { openAcquiredFile, type AcquiredFile } from './acquired-file.js';
+import { openAcquiredFile } from './acquired-file.js';
 import { lostError, lostSentence } from './lost-error.js';
+import { ResultPublisher } from './results.js';
 import { RunStats } from './run-stats.js';
-import { commandBaseEnv, messageEnv, type EnvNote } from './message-env.js';
 import { ConsumeSession, type QueueProbe, type StartCommand } from './session.js';
+import { commandStarter } from './starter.js';
 import { retryDelaysMs, waitQueueName } from './wait-queue.js';
 
 /*
@@ -135,7 +135,9 @@ async function openSession(conn: Connection, config: ConsumeConfig, log: Logger,
     if (config.declare) await declareQueue(ch, config.queue, config.queueType);
     if (config.deadLetter.kind === 'queue' && needsDeadLetter(config)) await ch.assertQueue(config.deadLetter.queue, { durable: true });
     if (config.deadLetter.kind === 'exchange' && needsDeadLetter(config)) await ch.checkExchange(config.deadLetter.exchange);
-    session = new ConsumeSession(config, log, ch as ConfirmChannel, start, () => probeQueue(conn, config), stats);
+    if (config.resultQueue) await resultQueueReady(conn, config, log);
+    const results = config.resultQueue || config.reply ? new ResultPublisher(conn, config) : undefined;
+    session = new ConsumeSession(config, log, ch as ConfirmChannel, start, () => probeQueue(conn, config), stats, results);
     await session.open(timeoutArgs ?? undefined);
     if (timeoutArgs) log.debug({ queue: config.queue, ...timeoutArgs }, 'the consumer\'s delivery acknowledgement timeout is above --timeout + --grace');
     return session;
@@ -172,23 +174,21 @@ async function probeQueue(conn: Connection, config: ConsumeConfig): Promise<Queu
   return { ready: main?.messageCount ?? 0, consumers: main?.consumerCount ?? 0, retriesWaiting: waits.reduce((n, q) => n + q.messageCount, 0) };
 }
 
-function needsDeadLetter(config: ConsumeConfig): boolean {
-  return config.maxAttempts > 0 || config.deadLetterOn.length > 0;
+// --result-queue, before any message is taken: declared durable when missing, of the work queue's type
+// (else --queue-type); with --no-declare a missing one ends the run, 78.
+async function resultQueueReady(conn: Connection, config: ConsumeConfig, log: Logger): Promise<void> {
+  const name = config.resultQueue;
+  if (await queueExists(conn, name)) return;
+  if (!config.declareResults) throw new QueueConfigError(`result queue "${name}" does not exist, and --no-declare says not to declare it: declare it first, or drop --no-declare.`);
+  const type = (await existingQueueType(conn, config.queue)) ?? config.queueType;
+  const ch = await conn.createChannel();
+  await declareQueue(ch, name, type);
+  await ch.close();
+  log.info({ queue: config.queue, resultQueue: name, queueType: type }, `declared the result queue "${name}" (durable, ${type})`);
 }
 
-// --acquired-file exists from just before a command starts until it has ended. The environment's base
-// (ours minus the broker's credentials) is made once per run; each message adds its WQ_* variables.
-function commandStarter(config: ConsumeConfig, file: string, native: NativeSpawn | undefined, acquired: AcquiredFile, log: Logger): StartCommand {
-  const base = commandBaseEnv(process.env);
-  return (msg: ConsumeMessage, attempt: number) => {
-    const notes: EnvNote[] = [];
-    const env = { ...base, ...messageEnv(msg, config.queue, attempt, config.headersMaxBytes, notes) };
-    if (notes.length > 0) log.warn({ queue: config.queue, deliveryTag: msg.fields.deliveryTag, messageId: msg.properties.messageId }, `message metadata changed so that the command can start: ${notes.join('; ')}`);
-    acquired.hold();
-    const run = runCommand({ command: config.command, file, native, args: config.args, body: msg.content, env, timeoutMs: config.timeoutSeconds * 1000, graceMs: config.graceSeconds * 1000 });
-    void run.done.then(() => acquired.release());
-    return run;
-  };
+function needsDeadLetter(config: ConsumeConfig): boolean {
+  return config.maxAttempts > 0 || config.deadLetterOn.length > 0;
 }
 
 // Before any message is taken: WQ_SPAWN=native without a working addon must not cost a delivery.

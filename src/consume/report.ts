@@ -2,6 +2,7 @@ import type { ConsumeMessage } from 'amqplib';
 import type { ConsumeConfig } from '../config/consume.js';
 import type { Logger } from '../log.js';
 import { outcomeFields, outcomeText, type Outcome } from '../process/outcome.js';
+import type { ResultSent } from './results.js';
 import type { Settled } from './settle.js';
 import type { Slot } from './slots.js';
 import type { Admission, Verdict } from './verdict.js';
@@ -9,11 +10,12 @@ import { retryDelaySeconds } from './retry-delay.js';
 
 // The log line that says what became of one message: the command's outcome, then its message's fate.
 
-export function logSettled(log: Logger, config: ConsumeConfig, slot: Slot, outcome: Outcome, decision: Verdict, settled: Settled): void {
+export function logSettled(log: Logger, config: ConsumeConfig, slot: Slot, outcome: Outcome, decision: Verdict, settled: Settled, result?: ResultSent): void {
   const { msg } = slot;
-  const fields = { queue: config.queue, deliveryTag: msg.fields.deliveryTag, messageId: msg.properties.messageId, redelivered: msg.fields.redelivered, attempt: slot.attempt, ...outcomeFields(outcome) };
-  const what = outcomeText(outcome);
-  if (settled === 'acked') log.info(fields, `${what}: acked`);
+  const sent = result?.bytes !== undefined ? { resultQueue: result.target.queue, resultBytes: result.bytes } : {};
+  const fields = { queue: config.queue, deliveryTag: msg.fields.deliveryTag, messageId: msg.properties.messageId, redelivered: msg.fields.redelivered, attempt: slot.attempt, ...outcomeFields(outcome), ...sent };
+  const what = `${outcomeText(outcome)}${result?.bytes !== undefined ? `, its result (${result.bytes} bytes) published to "${result.target.queue}"` : ''}${result?.note ? `, but ${result.note}` : ''}`;
+  if (settled === 'acked') (result?.note ? log.warn(fields, `${what}: acked`) : log.info(fields, `${what}: acked`));
   else if (settled === 'stale') log.warn(fields, `${what}; the channel is gone: the broker has requeued this message; not acking on a stale delivery tag`);
   else if (settled === 'handed-back') log.warn(fields, `${what}: message handed back to the queue`);
   else if (settled === 'refreshed') log.warn(fields, `${what}: message handed back (a fresh copy, no attempt spent); is the pod at its process or file limit?`);

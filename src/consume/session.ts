@@ -8,6 +8,7 @@ import { checkDrained, type QueueProbe } from './drain-end.js';
 import { cancelledError } from './lost-error.js';
 import { deliveryCounts } from './message-env.js';
 import { logReplaced, logSettled } from './report.js';
+import type { ResultPublisher } from './results.js';
 import { RunStats } from './run-stats.js';
 import { settle, settleContext, type SettleContext, type Settled } from './settle.js';
 import { Slots, type Slot, type StartCommand } from './slots.js';
@@ -23,9 +24,10 @@ export type { StartCommand } from './slots.js';
  *                        -> stopping  (a signal, a lost channel, a failure, the drain is over) -> closed
  * `end` says why the run ends and only escalates: done < failed < signal < fatal; the first of the
  * highest rank stays. One method per event: deliver, signal, channelLost, consumerCancelled, quiet (the
- * --wait / --idle timer) and commandExited. A message's fate is decided by verdict() alone and applied
- * by settle(). `channelOpen` is set by the close handlers: once the broker has closed the channel it has
- * requeued every unacked message, so nothing is acked on a stale delivery tag.
+ * --wait / --idle timer) and commandExited (a result is sent and confirmed first, results.ts, while the
+ * next command starts). A message's fate is decided by verdict() alone and applied by settle().
+ * `channelOpen` is set by the close handlers: once the broker has closed the channel it has requeued
+ * every unacked message, so nothing is acked on a stale delivery tag.
  */
 
 export type SessionState = 'opening' | 'consuming' | 'probing' | 'finishing' | 'stopping' | 'closed';
@@ -66,6 +68,7 @@ export class ConsumeSession {
     start: StartCommand,
     private readonly probe: () => Promise<QueueProbe> = async () => ({ ready: 0, consumers: 0, retriesWaiting: 0 }),
     readonly stats = new RunStats(),
+    private readonly results?: ResultPublisher,
   ) {
     this.closed = new Promise<void>((resolve) => (this.wake = resolve));
     this.slots = new Slots(config.concurrency, start, (slot, outcome) => this.guard(() => this.commandExited(slot, outcome)));
@@ -85,8 +88,7 @@ export class ConsumeSession {
     this.consumeArgs = args ?? this.consumeArgs;
     this.state = 'consuming';
     this.cancelled = undefined;
-    const tag = `wq-consume-${process.pid}-${Date.now().toString(36)}`;
-    this.consumerTag = tag;
+    const tag = (this.consumerTag = `wq-consume-${process.pid}-${Date.now().toString(36)}`);
     await Promise.all([
       this.channel.prefetch(this.config.prefetch),
       this.channel.consume(this.config.queue, (msg) => this.guard(() => (msg === null ? this.consumerCancelled() : this.deliver(msg))), { noAck: false, consumerTag: tag, arguments: this.consumeArgs }),
@@ -153,9 +155,12 @@ export class ConsumeSession {
     }
   }
 
-  async commandExited(slot: Slot, outcome: Outcome): Promise<void> {
-    this.stats.commandEnded(outcome.durationMs);
-    const decision = verdict(outcome, slot.attempt, this.end.kind === 'signal' || !this.channelOpen, this.config);
+  async commandExited(slot: Slot, ran: Outcome): Promise<void> {
+    this.stats.commandEnded(ran.durationMs);
+    const result = await this.results?.sendFor(slot.msg, ran, slot.attempt, () => this.startWaiting());
+    if (result?.error) (result.lost ? this.channelLost(result.error) : this.fatal(result.error));
+    const outcome = result?.rejected ?? ran;
+    const decision: Verdict = result?.error ? { action: 'hand-back' } : verdict(outcome, slot.attempt, this.end.kind === 'signal' || !this.channelOpen, this.config);
     if (decision.action === 'refresh') {
       // The system is short of processes, files or memory: stop taking (the pod's restart backs off).
       this.escalate({ kind: 'failed', exitCode: EXIT.START_FAILED });
@@ -168,7 +173,7 @@ export class ConsumeSession {
     this.startWaiting(); // the next command starts before this message is settled
     const settled = await this.settleSafely(slot.msg, decision);
     this.stats.count(settled);
-    logSettled(this.log, this.config, slot, outcome, decision, settled);
+    logSettled(this.log, this.config, slot, outcome, decision, settled, result);
     this.release(slot);
   }
 

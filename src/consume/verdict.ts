@@ -15,7 +15,9 @@ import { exitStatusOf, outcomeShort, succeeded, type Outcome } from '../process/
  * - wq is stopping                                   -> hand back (the next delivery is refreshed by
  *                                                      admission() if the broker counted it)
  * - attempt N of --max-attempts N, or an exit status -> dead-letter: a confirmed copy in the dead-letter
- *   listed in --dead-letter-on                         queue or exchange, then ack
+ *   listed in --dead-letter-on (65 for a message        queue or exchange, then ack
+ *   rejected: a body no argument can hold, a result
+ *   over --result-max-bytes)
  * - any other failure                               -> retry: a confirmed copy carrying the attempt count
  *                                                      (after --retry-delay, if set), then ack
  * A copy that is not confirmed is never followed by an ack: the message is handed back instead.
@@ -42,7 +44,7 @@ export function verdict(outcome: Outcome, attempts: number, stopping: boolean, o
   if (outcome.kind === 'start-failed' && outcome.transient) return { action: 'refresh', attempts: attempts - 1 };
   if (stopping) return { action: 'hand-back' };
   const status = exitStatusOf(outcome);
-  if (outcome.kind === 'exited' && !outcome.timedOut && opts.deadLetterOn.includes(status)) {
+  if ((outcome.kind === 'exited' || outcome.kind === 'rejected') && !outcome.timedOut && opts.deadLetterOn.includes(status)) {
     return { action: 'dead-letter', attempts, reason: `${outcomeShort(outcome)} (--dead-letter-on)` };
   }
   if (opts.maxAttempts > 0 && attempts >= opts.maxAttempts) return { action: 'dead-letter', attempts, reason: outcomeShort(outcome) };

@@ -3,11 +3,13 @@ import { EXIT, signalExitCode } from '../exit-codes.js';
 // What became of one command: the only thing the consume core learns of it. `stopped` says wq stopped it
 // (a signal, a lost channel, --timeout); `timedOut` that it was --timeout. A start that failed is an
 // outcome too, never a throw: `transient` when the system was short of a resource (retrying can help)
-// rather than the command being wrong.
+// rather than the command being wrong. A message wq would not run the command on (a body that cannot be
+// an argument) or whose result it could not send (output over the limit) is `rejected`: exit status 65.
 export type Outcome =
-  | { kind: 'exited'; exitCode: number; durationMs: number; timedOut: boolean; stopped: boolean }
+  | { kind: 'exited'; exitCode: number; durationMs: number; timedOut: boolean; stopped: boolean; output?: Buffer }
   | { kind: 'signaled'; signal: NodeJS.Signals; durationMs: number; timedOut: boolean; stopped: boolean }
-  | { kind: 'start-failed'; error: StartError; transient: boolean; durationMs: number; timedOut: false; stopped: boolean };
+  | { kind: 'start-failed'; error: StartError; transient: boolean; durationMs: number; timedOut: false; stopped: boolean }
+  | { kind: 'rejected'; reason: string; durationMs: number; timedOut: false; stopped: false };
 
 export interface StartError {
   /** ENOENT, EACCES, EAGAIN, ... */
@@ -31,6 +33,7 @@ export function exitStatusOf(outcome: Outcome): number {
     return outcome.error.code === 'ENOENT' ? EXIT.COMMAND_NOT_FOUND : EXIT.COMMAND_NOT_EXECUTABLE;
   }
   if (outcome.kind === 'signaled') return signalExitCode(outcome.signal);
+  if (outcome.kind === 'rejected') return EXIT.REFUSED;
   return outcome.exitCode;
 }
 
@@ -40,6 +43,7 @@ export function outcomeFields(outcome: Outcome): Record<string, unknown> {
   const stopped = outcome.stopped || undefined;
   if (outcome.kind === 'exited') return { durationMs, exitCode: outcome.exitCode, timedOut: outcome.timedOut || undefined, stopped };
   if (outcome.kind === 'signaled') return { durationMs, signal: outcome.signal, timedOut: outcome.timedOut || undefined, stopped };
+  if (outcome.kind === 'rejected') return { durationMs, rejected: outcome.reason };
   return { durationMs, startError: outcome.error.code, transient: outcome.transient || undefined };
 }
 
@@ -48,12 +52,14 @@ export function outcomeShort(outcome: Outcome): string {
   if (outcome.timedOut) return 'timeout';
   if (outcome.kind === 'exited') return `exit ${outcome.exitCode}`;
   if (outcome.kind === 'signaled') return `signal ${outcome.signal}`;
+  if (outcome.kind === 'rejected') return 'refused';
   return `start ${outcome.error.code}`;
 }
 
 /** The start of a log sentence: what happened to the command. */
 export function outcomeText(outcome: Outcome): string {
   if (outcome.timedOut) return 'command ran past --timeout and was stopped';
+  if (outcome.kind === 'rejected') return `refused (status 65): ${outcome.reason}`;
   if (outcome.stopped && outcome.kind !== 'start-failed') {
     const how = outcome.kind === 'exited' ? `exited with status ${outcome.exitCode}` : `was killed by ${outcome.signal}`;
     return `command was stopped and ${how}`;

@@ -97,3 +97,21 @@ describe('redaction', () => {
     expect(redactText('failed for amqp://a:b@c and amqp://d:e@f; token hunter2', 'hunter2')).toBe('failed for amqp://a:***@c and amqp://d:***@f; token ***');
   });
 });
+
+describe('input and results options', () => {
+  it('defaults: the body on stdin only, no result; -I, --item-file, --no-stdin, --result-queue, --reply, --result-max-bytes', () => {
+    expect(run(['-q', 'q', '--', 'cat'])).toMatchObject({ replace: false, itemFile: false, stdin: true, resultQueue: '', reply: false, resultMaxBytes: 16 * 1024 * 1024, itemArgMaxBytes: 65536, declareResults: true });
+    const c = run(['-q', 'q', '-I', '--item-file', '--no-stdin', '--result-queue', 'out', '--reply', '--result-max-bytes', '1000', '--', 'convert', '{file}', 'x.png']);
+    expect(c).toMatchObject({ replace: true, itemFile: true, stdin: false, resultQueue: 'out', reply: true, resultMaxBytes: 1000, args: ['{file}', 'x.png'] });
+    expect(run(['-q', 'q', '--no-declare', '--result-queue', 'out', '--', 'cat'])).toMatchObject({ declare: false, declareResults: false });
+  });
+
+  it.each([
+    [['-I', '--', 'cat'], /no argument of the command holds \{\} or \{file\}/],
+    [['--result-queue', '', '--', 'cat'], /--result-queue needs a queue name/],
+    [['--result-max-bytes', 'lots', '--', 'cat'], /result-max-bytes/],
+  ])('%j is a usage error', (argv, why) => {
+    expect(() => parseConsumeArgs(['-q', 'q', ...argv], {})).toThrow(why);
+    expect(() => parseConsumeArgs(['-q', 'q', ...argv], {})).toThrow(UsageError);
+  });
+});

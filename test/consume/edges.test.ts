@@ -5,18 +5,11 @@ import { describe, expect, it } from 'vitest';
 import { freshQueue, publish, queueState } from '../helpers/broker.js';
 import { cli, FIXTURE, start, toRun } from '../helpers/cli.js';
 import { alive, recorded, tempDir } from '../helpers/files.js';
+import { QUEUE_TYPES, SPAWNS } from '../helpers/matrix.js';
 import { waitFor } from '../helpers/wait.js';
 
 // The edges of the core where a message was lost or a run crashed (each test failed on the code before
 // the fix): a stopped worker that exits 0, headers no environment can carry. Both ways of starting a command, classic and quorum queues.
-const SPAWNS = [
-  ['the native spawn', {}],
-  ['node:child_process', { WQ_SPAWN: 'child_process' }],
-] as const;
-const QUEUE_TYPES = [
-  ['classic', {}],
-  ['quorum', { 'x-queue-type': 'quorum' }],
-] as const;
 
 describe.each(SPAWNS)('with %s', (_spawn, spawnEnv) => {
   describe.each(QUEUE_TYPES)('on a %s queue', (_type, queueArgs) => {

@@ -14,6 +14,14 @@ export interface Proxy {
   /** Hold back everything the broker sends (confirms, deliveries) until resume(); the client sees a stalled broker. */
   pause(): void;
   resume(): void;
+  /** With `holdClientFrom`: has the client sent that method (everything from it on is held back)? */
+  holding(): boolean;
+}
+
+/** An AMQP method, by class and method id (basic.ack: 60, 80). */
+export interface AmqpMethod {
+  classId: number;
+  methodId: number;
 }
 
 const open: Proxy[] = [];
@@ -21,11 +29,16 @@ afterAll(async () => {
   for (const p of open.splice(0)) await p.close();
 });
 
-export async function startProxy(opts: { port?: number; tls?: TlsOptions } = {}): Promise<Proxy> {
+/**
+ * `holdClientFrom`: read the client's frames, and from the first frame that is this method on, send the
+ * broker nothing more: the client believes it has sent (say) an ack that the broker never sees.
+ */
+export async function startProxy(opts: { port?: number; tls?: TlsOptions; holdClientFrom?: AmqpMethod } = {}): Promise<Proxy> {
   const target = new URL(brokerUrl());
   const sockets = new Set<Socket>();
   const upstreams = new Set<Socket>();
   let paused = false;
+  let holding = false;
   const onClient = (client: Socket) => {
     const upstream = netConnect({ host: target.hostname, port: Number(target.port || 5672) });
     sockets.add(client).add(upstream);
@@ -39,7 +52,9 @@ export async function startProxy(opts: { port?: number; tls?: TlsOptions } = {})
     };
     client.on('error', end).on('close', end);
     upstream.on('error', end).on('close', end);
-    client.pipe(upstream).pipe(client);
+    if (opts.holdClientFrom) client.on('data', frameGate(opts.holdClientFrom, upstream, () => (holding = true)));
+    else client.pipe(upstream);
+    upstream.pipe(client);
     if (paused) upstream.pause();
   };
   const server: Server = opts.tls ? createTlsServer(opts.tls, onClient) : createNetServer(onClient);
@@ -68,9 +83,37 @@ export async function startProxy(opts: { port?: number; tls?: TlsOptions } = {})
       paused = false;
       for (const u of upstreams) u.resume();
     },
+    holding: () => holding,
   };
   open.push(proxy);
   return proxy;
+}
+
+// Client bytes to the broker frame by frame (after the 8-byte protocol header), until `method`: that frame
+// and all after it are dropped. An AMQP frame: type (1 = method), channel (2), size (4), payload, 0xCE;
+// a method's payload starts with its class id (2) and method id (2).
+function frameGate(method: AmqpMethod, upstream: Socket, onHold: () => void): (chunk: Buffer) => void {
+  let pending = Buffer.alloc(0);
+  let headerLeft = 8;
+  let held = false;
+  return (chunk: Buffer) => {
+    if (held) return;
+    pending = Buffer.concat([pending, chunk]);
+    let pass = Math.min(headerLeft, pending.length);
+    headerLeft -= pass;
+    while (headerLeft === 0 && pending.length - pass >= 7) {
+      const size = pending.readUInt32BE(pass + 3);
+      if (pending.length - pass < 8 + size) break;
+      if (pending[pass] === 1 && size >= 4 && pending.readUInt16BE(pass + 7) === method.classId && pending.readUInt16BE(pass + 9) === method.methodId) {
+        held = true;
+        onHold();
+        break;
+      }
+      pass += 8 + size;
+    }
+    if (pass > 0) upstream.write(pending.subarray(0, pass));
+    pending = held ? Buffer.alloc(0) : pending.subarray(pass);
+  };
 }
 
 /** A free loopback port, for a proxy that starts later. */

@@ -1,0 +1,157 @@
+import { closeSync, fstatSync, mkdtempSync, openSync, readSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError } from '../errors.js';
+
+/*
+ * The command's input and output for one message (docs/consume.md "Input and results"):
+ * - with -I, `{}` in an argument becomes the body as text (one argument, never split by a shell), and
+ *   `{file}` the path of a file that holds the body, bytes intact. A body that no argument can carry
+ *   (not UTF-8, a NUL byte, over the size limit) is never run with a mangled argument: the message is
+ *   rejected (exit status 65: retry or dead-letter). Without -I a literal `{}` is left as it is;
+ * - --item-file (or `{file}`): the body file, also in WQ_BODY_FILE: mode 0600 in a directory of wq's
+ *   own (mode 0700, under TMPDIR), removed when the command ends, and the directory when wq-consume exits;
+ * - stdin gets the body unless --no-stdin (then it is empty);
+ * - a result to publish: stdout goes to an unlinked file of the same directory, read back when the
+ *   command has ended, so nothing the command leaves behind can hold it open, and nothing is left on
+ *   disk whatever way wq-consume ends. A failed command's stdout is then passed through (its first
+ *   --result-max-bytes), as it would have been without a result to send.
+ */
+
+export interface ItemIoOptions {
+  replace: boolean;
+  itemFile: boolean;
+  stdin: boolean;
+  itemArgMaxBytes: number;
+  resultMaxBytes: number;
+}
+
+export const BODY_PLACEHOLDER = '{}';
+export const FILE_PLACEHOLDER = '{file}';
+
+/** One message's input and output, ready to start the command with. */
+export interface ItemIo {
+  args: string[];
+  stdin: Buffer;
+  env: Record<string, string>;
+  stdoutFd?: number;
+  /** Why the command must not run on this message (rejected); the rest is then unset. */
+  rejected?: string;
+  /**
+   * Once the command has ended: its captured stdout (at most --result-max-bytes of it) and whole size;
+   * the files removed. Call once.
+   */
+  finish(): Captured;
+}
+
+export interface Captured {
+  output?: Buffer;
+  /** The whole output's size: over --result-max-bytes, `output` is its beginning. */
+  bytes: number;
+}
+
+export class ItemFiles {
+  private dir: string | undefined;
+  private seq = 0;
+  private readonly bodyFile: boolean;
+
+  constructor(
+    private readonly args: readonly string[],
+    private readonly opts: ItemIoOptions & { resultQueue: string; reply: boolean },
+  ) {
+    this.bodyFile = opts.itemFile || (opts.replace && args.some((a) => a.includes(FILE_PLACEHOLDER)));
+    // At start-up, before any message is taken: a TMPDIR that cannot hold wq's directory ends the run, 78.
+    if (this.bodyFile || opts.resultQueue || opts.reply) {
+      try {
+        this.directory();
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? String(err);
+        throw new ConfigError(`cannot make a directory in ${tmpdir()} (${code}) for the body and output files: set TMPDIR to a writable directory, e.g. an emptyDir.`);
+      }
+    }
+  }
+
+  /** Everything the command needs for `body`; throws only if a file cannot be written (ENOSPC, EMFILE). */
+  prepare(body: Buffer, capture: boolean): ItemIo {
+    let args = this.args as string[];
+    if (this.opts.replace && args.some((a) => a.includes(BODY_PLACEHOLDER))) {
+      const text = argumentText(body, this.opts.itemArgMaxBytes);
+      if (typeof text !== 'string') return { args, stdin: body, env: {}, rejected: text.rejected, finish: () => ({ bytes: 0 }) };
+      args = args.map((a) => a.replaceAll(BODY_PLACEHOLDER, text));
+    }
+    const env: Record<string, string> = {};
+    const made: string[] = [];
+    let stdoutFd: number | undefined;
+    const cleanUp = () => {
+      for (const path of made) rmSync(path, { force: true });
+      if (stdoutFd !== undefined) closeSync(stdoutFd);
+    };
+    try {
+      if (this.bodyFile) {
+        const path = this.path('body');
+        writeFileSync(path, body, { mode: 0o600, flag: 'wx' });
+        made.push(path);
+        env.WQ_BODY_FILE = path;
+        if (this.opts.replace) args = args.map((a) => a.replaceAll(FILE_PLACEHOLDER, path));
+      }
+      if (capture) {
+        const path = this.path('stdout');
+        stdoutFd = openSync(path, 'wx+', 0o600);
+        unlinkSync(path);
+      }
+    } catch (err) {
+      cleanUp();
+      throw err;
+    }
+    const max = this.opts.resultMaxBytes;
+    const finish = () => {
+      try {
+        return stdoutFd === undefined ? { bytes: 0 } : readCaptured(stdoutFd, max);
+      } finally {
+        cleanUp();
+      }
+    };
+    return { args, stdin: this.opts.stdin ? body : Buffer.alloc(0), env, stdoutFd, finish };
+  }
+
+  private path(kind: string): string {
+    return join(this.directory(), `${kind}-${++this.seq}`);
+  }
+
+  private directory(): string {
+    if (this.dir === undefined) {
+      const dir = mkdtempSync(join(tmpdir(), 'wq-consume-'));
+      process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+      this.dir = dir;
+    }
+    return this.dir;
+  }
+}
+
+function readCaptured(fd: number, max: number): Captured {
+  const bytes = fstatSync(fd).size;
+  const output = Buffer.allocUnsafe(Math.min(bytes, max));
+  let done = 0;
+  while (done < output.length) {
+    const n = readSync(fd, output, done, output.length - done, done);
+    if (n === 0) break;
+    done += n;
+  }
+  return { output: output.subarray(0, done), bytes };
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** The body as one argument, or why it cannot be one. */
+function argumentText(body: Buffer, maxBytes: number): string | { rejected: string } {
+  const hint = '(pass it as {file} or on stdin)';
+  if (body.length > maxBytes) return { rejected: `the body is ${body.length} bytes, over the ${maxBytes} that {} (with -I) may hold ${hint}` };
+  let text: string;
+  try {
+    text = utf8.decode(body);
+  } catch {
+    return { rejected: `the body is not UTF-8 text, which {} (with -I) needs ${hint}` };
+  }
+  if (body.includes(0)) return { rejected: `the body holds a NUL byte, which no argument can carry ${hint}` };
+  return text;
+}

@@ -1,0 +1,149 @@
+import { randomUUID } from 'node:crypto';
+import type { ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
+import type { Connection } from '../amqp/broker.js';
+import { BrokerUnavailableError, QueueConfigError, type WqError } from '../errors.js';
+import { succeeded, type Outcome } from '../process/outcome.js';
+
+/*
+ * Results as messages (docs/consume.md "Results"). When a command exits 0 and its message has somewhere
+ * for a result to go, its stdout (captured in a file, starter.ts) is published as one persistent message,
+ * mandatory, on a confirm channel of its own, and only once the broker has confirmed it is the input
+ * acked: a crash in between sends the result twice (the same correlation id), never not at all.
+ * - Where: with --reply, a message's reply_to (the RPC convention; correlation_id is the request's own,
+ *   else its message id); else --result-queue, with correlation_id = the input's message id, and the
+ *   same message id, so an item keeps its id through a pipeline of stages (a reply gets a new one).
+ * - A result the broker refuses (over its max_message_size) fails the message like a failed command
+ *   (exit status 65: retry or dead-letter). The broker closes the channel, and a new one is opened; a
+ *   result under the limit that was on the closed channel is sent again once.
+ * - A result queue that no longer exists (basic.return): the message is handed back and the run ends 78.
+ *   A reply_to queue that is gone: the requester is gone too; the input is acked, with a warning.
+ * - Any other failure: the message is handed back and the session ends as if its channel were lost (the
+ *   connection is closed, so the broker has everything in hand back, and the run reconnects).
+ */
+
+export interface ResultTarget {
+  queue: string;
+  correlationId: string | undefined;
+  /** The message's own reply_to, not --result-queue. */
+  reply: boolean;
+  /** The result's message id: the input's, through a pipeline; else a new one. */
+  messageId: string | undefined;
+}
+
+/** Where a message's result goes, or undefined: its command's stdout then passes through. */
+export function resultTarget(msg: ConsumeMessage, config: { resultQueue: string; reply: boolean }): ResultTarget | undefined {
+  const { replyTo, correlationId, messageId } = msg.properties as { replyTo?: string; correlationId?: string; messageId?: string };
+  if (config.reply && replyTo) return { queue: String(replyTo), correlationId: correlationId || messageId || undefined, reply: true, messageId: undefined };
+  if (config.resultQueue) return { queue: config.resultQueue, correlationId: messageId || undefined, reply: false, messageId: messageId || undefined };
+  return undefined;
+}
+
+/** What became of a result. */
+export interface ResultSent {
+  target: ResultTarget;
+  /** Published and confirmed: this many bytes. */
+  bytes?: number;
+  /** Decide the message's fate on this instead: the broker refused the result (exit status 65). */
+  rejected?: Outcome;
+  /** Published, but it went nowhere (a reply_to queue that is gone): said in the log line. */
+  note?: string;
+  /** Hand the message back and end the session with this error (`lost`: as a lost channel, which reconnects). */
+  error?: WqError;
+  lost?: boolean;
+}
+
+interface ResultChannel {
+  ch: ConfirmChannel;
+  error?: Error;
+}
+
+export class ResultPublisher {
+  private current: Promise<ResultChannel> | undefined;
+  /** Results the broker returned (no queue to route to), by target queue and message id; confirmed later. */
+  private readonly returned = new Map<string, number>();
+
+  constructor(
+    private readonly conn: Connection,
+    private readonly config: { queue: string; resultQueue: string; reply: boolean },
+  ) {}
+
+  /** If the command succeeded and its message has a result to send: `beforeSend()`, then send it. */
+  async sendFor(msg: ConsumeMessage, ran: Outcome, attempt: number, beforeSend: () => void): Promise<ResultSent | undefined> {
+    const target = ran.kind === 'exited' && succeeded(ran) ? resultTarget(msg, this.config) : undefined;
+    if (!target || ran.kind !== 'exited') return undefined;
+    beforeSend();
+    const output = ran.output ?? Buffer.alloc(0);
+    const id = target.messageId ?? randomUUID();
+    const headers = { 'x-wq-exit-code': 0, 'x-wq-duration-ms': Math.round(ran.durationMs), 'x-wq-source-queue': this.config.queue, 'x-wq-attempt': attempt };
+    const options = { persistent: true, mandatory: true, messageId: id, correlationId: target.correlationId, timestamp: Math.floor(Date.now() / 1000), headers };
+    for (let tries = 1; ; tries++) {
+      const failure = await this.publish(target.queue, output, options);
+      if (failure === undefined) break;
+      const text = String(failure.message ?? failure);
+      const limit = /message size \d+ is larger than configured max size (\d+)/.exec(text)?.[1];
+      if (limit !== undefined && output.length > Number(limit)) {
+        const reason = `the command succeeded, but the broker refused its result of ${output.length} bytes, over its max message size ${limit} (set --result-max-bytes ${limit} at most)`;
+        return { target, rejected: { kind: 'rejected', reason, durationMs: ran.durationMs, timedOut: false, stopped: false } };
+      }
+      // Another result's refusal closed the channel under this one: send it again on a new channel.
+      if (limit !== undefined && tries === 1) continue;
+      return { target, lost: true, error: new BrokerUnavailableError(`could not publish the result to queue "${target.queue}" (${text}); the message was handed back.`, failure, { detail: text }) };
+    }
+    if (!this.takeReturned(target.queue, id)) return { target, bytes: output.length };
+    if (target.reply) return { target, bytes: output.length, note: `its reply_to queue "${target.queue}" no longer exists (the requester is gone): the result was dropped` };
+    return {
+      target,
+      lost: false,
+      error: new QueueConfigError(`result queue "${target.queue}" no longer exists (deleted while wq-consume ran): the message was handed back. Start wq-consume again to declare it, or declare it yourself.`),
+    };
+  }
+
+  /** Publish and wait for the confirm: undefined, or why it failed (the channel's error when it closed). */
+  private async publish(queue: string, body: Buffer, options: Options.Publish): Promise<Error | undefined> {
+    let rc: ResultChannel | undefined;
+    try {
+      rc = await this.channel();
+      const { ch } = rc;
+      await new Promise<void>((resolve, reject) => ch.publish('', queue, body, options, (err: unknown) => (err ? reject(err as Error) : resolve())));
+      return undefined;
+    } catch (err) {
+      return rc?.error ?? (err as Error);
+    }
+  }
+
+  // A return comes before its publish's confirm (AMQP 0-9-1), so the confirm finds it here.
+  private takeReturned(queue: string, id: string): boolean {
+    const key = `${queue}\0${id}`;
+    const n = this.returned.get(key) ?? 0;
+    if (n === 0) return false;
+    if (n === 1) this.returned.delete(key);
+    else this.returned.set(key, n - 1);
+    return true;
+  }
+
+  // Opened on the first result and again after the broker closed it (a refused result).
+  private channel(): Promise<ResultChannel> {
+    if (this.current) return this.current;
+    const opening = this.conn.createConfirmChannel().then((ch) => {
+      const rc: ResultChannel = { ch: ch as ConfirmChannel };
+      // 'error' comes before 'close', which fails the pending publishes; no new one goes to this channel.
+      ch.on('error', (err: Error) => {
+        rc.error = err;
+        if (this.current === opening) this.current = undefined;
+      });
+      ch.on('close', () => {
+        if (this.current === opening) this.current = undefined;
+      });
+      ch.on('return', (m: ConsumeMessage) => {
+        const key = `${m.fields.routingKey}\0${String(m.properties.messageId)}`;
+        this.returned.set(key, (this.returned.get(key) ?? 0) + 1);
+      });
+      return rc;
+    });
+    opening.catch(() => {
+      if (this.current === opening) this.current = undefined;
+    });
+    this.current = opening;
+    return opening;
+  }
+}

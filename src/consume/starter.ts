@@ -1,0 +1,74 @@
+import { tmpdir } from 'node:os';
+import type { ConsumeMessage } from 'amqplib';
+import type { ConsumeConfig } from '../config/consume.js';
+import type { Logger } from '../log.js';
+import type { NativeSpawn } from '../process/native-spawn.js';
+import { succeeded, type Outcome } from '../process/outcome.js';
+import { runCommand, type Running } from '../process/runner.js';
+import type { AcquiredFile } from './acquired-file.js';
+import { ItemFiles, type Captured, type ItemIo } from './item-io.js';
+import { commandBaseEnv, messageEnv, type EnvNote } from './message-env.js';
+import { resultTarget } from './results.js';
+import type { StartCommand } from './slots.js';
+
+// How a message's command is started: its environment (the base, ours minus the broker's credentials,
+// made once per run, plus the message's WQ_* variables), its arguments, stdin and stdout (item-io.ts),
+// and --acquired-file, which exists from just before a command starts until it has ended. What cannot
+// be started is an outcome too (a rejected body, a file that cannot be written), never a throw.
+export function commandStarter(config: ConsumeConfig, file: string, native: NativeSpawn | undefined, acquired: AcquiredFile, log: Logger): StartCommand {
+  const base = commandBaseEnv(process.env);
+  const files = new ItemFiles(config.args, config);
+  return (msg: ConsumeMessage, attempt: number) => {
+    const notes: EnvNote[] = [];
+    const env = { ...base, ...messageEnv(msg, config.queue, attempt, config.headersMaxBytes, notes) };
+    if (notes.length > 0) log.warn({ queue: config.queue, deliveryTag: msg.fields.deliveryTag, messageId: msg.properties.messageId }, `message metadata changed so that the command can start: ${notes.join('; ')}`);
+    let io: ItemIo;
+    try {
+      io = files.prepare(msg.content, resultTarget(msg, config) !== undefined);
+    } catch (err) {
+      // The directory was written at start-up: what fails now is a resource (ENOSPC, EMFILE, ...).
+      const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+      const error = { code, message: `could not write the message's files in ${tmpdir()}: ${(err as Error).message}` };
+      return ended({ kind: 'start-failed', error, transient: true, durationMs: 0, timedOut: false, stopped: false });
+    }
+    if (io.rejected !== undefined) return ended(rejected(io.rejected, 0));
+    acquired.hold();
+    const run = runCommand({ command: config.command, file, native, args: io.args, body: io.stdin, env: { ...env, ...io.env }, stdoutFd: io.stdoutFd, timeoutMs: config.timeoutSeconds * 1000, graceMs: config.graceSeconds * 1000 });
+    const done = run.done.then((outcome): Outcome => {
+      acquired.release();
+      let captured: Captured;
+      try {
+        captured = io.finish();
+      } catch (err) {
+        if (!succeeded(outcome)) return outcome;
+        return rejected(`the command succeeded, but its output could not be read back: ${(err as Error).message}`, outcome.durationMs);
+      }
+      if (!succeeded(outcome) || outcome.kind !== 'exited') {
+        if (captured.output?.length) passThrough(captured.output); // a failure's stdout, as without a result
+        return outcome;
+      }
+      if (io.stdoutFd === undefined) return outcome;
+      if (captured.bytes > config.resultMaxBytes) {
+        return rejected(`the command succeeded, but its output of ${captured.bytes} bytes is over --result-max-bytes ${config.resultMaxBytes} (no result sent)`, outcome.durationMs);
+      }
+      return { ...outcome, output: captured.output };
+    });
+    return { pid: run.pid, done, stop: run.stop };
+  };
+}
+
+// wq-consume's own stdout may be closed (a pipe to `head`): a failed write is nothing to stop for.
+function passThrough(output: Buffer): void {
+  if (process.stdout.listenerCount('error') === 0) process.stdout.on('error', () => undefined);
+  process.stdout.write(output);
+}
+
+/** A message refused (exit status 65): a body the arguments cannot carry, an output that is no result. */
+function rejected(reason: string, durationMs: number): Outcome {
+  return { kind: 'rejected', reason, durationMs, timedOut: false, stopped: false };
+}
+
+/** A command that was never started: its outcome is known already. */
+function ended(outcome: Outcome): Running {
+  return { pid: undefined, done: Promise.resolve(outcome), stop: () => {} };
+}

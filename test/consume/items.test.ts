@@ -1,0 +1,132 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { drainMessages, freshQueue, publish, queueState, uniqueQueue } from '../helpers/broker.js';
+import { cli, errors, start, toRun } from '../helpers/cli.js';
+import { tempDir } from '../helpers/files.js';
+import { QUEUE_TYPES, SPAWNS } from '../helpers/matrix.js';
+import { waitFor } from '../helpers/wait.js';
+
+// The item as an argument or a file (-I with {} and {file}, --item-file, --no-stdin): on classic and
+// quorum queues, both ways of starting a command. Each run gets a TMPDIR of its own, so that the test
+// can see wq's body files come and go.
+
+/** A shell command that writes its arguments, NUL-separated, to $OUT/args and its stdin to $OUT/stdin. */
+const RECORD_ARGS = ['sh', '-c', 'for a; do printf "%s\\0" "$a"; done > "$OUT/args"; cat > "$OUT/stdin"', 'sh'];
+const recordedArgs = (out: string) => readFileSync(join(out, 'args'), 'utf8').split('\0').slice(0, -1);
+
+/** What is left in a run's TMPDIR: wq's directory and the files in it. */
+const leftIn = (tmp: string) => readdirSync(tmp, { recursive: true }).map(String);
+
+describe.each(QUEUE_TYPES)('on a %s queue', (_type, queueArgs) => {
+  describe.each(SPAWNS)('with %s', (_spawn, spawnEnv) => {
+    it('-I puts a text item with spaces, quotes and shell syntax in one argument, wherever {} is, and stdin still gets it', async () => {
+      const queue = await freshQueue('item-text', queueArgs);
+      const item = `it's "a  b" $HOME \\ ; echo pwned\n`;
+      await publish(queue, [item]);
+      const out = tempDir();
+      const run = await cli('wq-consume', ['-q', queue, '-I', '--', ...RECORD_ARGS, '{}', '--id={}', '{}{}', 'x'], { env: { ...spawnEnv, OUT: out } });
+      expect(run.exitCode).toBe(0);
+      expect(recordedArgs(out)).toEqual([item, `--id=${item}`, item + item, 'x']);
+      expect(readFileSync(join(out, 'stdin'), 'utf8')).toBe(item);
+      expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+    });
+
+    it('{file} holds a 5 MiB binary body, bytes intact, private to the command, also in WQ_BODY_FILE; removed when the command ends', async () => {
+      const queue = await freshQueue('item-file', queueArgs);
+      const body = randomBytes(5 * 1024 * 1024);
+      await publish(queue, [body]);
+      const out = tempDir();
+      const tmp = tempDir();
+      const script = 'cp "$1" "$OUT/copy"; stat -c %a "$1" > "$OUT/mode"; stat -c %a "$(dirname "$1")" > "$OUT/dirmode"; printf "%s\\0%s" "$1" "$WQ_BODY_FILE" > "$OUT/paths"; wc -c > "$OUT/stdin-bytes"';
+      const run = await cli('wq-consume', ['-q', queue, '-I', '--no-stdin', '--', 'sh', '-c', script, 'sh', '{file}'], { env: { ...spawnEnv, OUT: out, TMPDIR: tmp } });
+      expect(run.exitCode).toBe(0);
+      expect(readFileSync(join(out, 'copy')).equals(body)).toBe(true);
+      expect(readFileSync(join(out, 'mode'), 'utf8').trim()).toBe('600');
+      expect(readFileSync(join(out, 'dirmode'), 'utf8').trim()).toBe('700');
+      const [path, envPath] = readFileSync(join(out, 'paths'), 'utf8').split('\0');
+      expect(envPath).toBe(path);
+      expect(path?.startsWith(tmp)).toBe(true);
+      expect(readFileSync(join(out, 'stdin-bytes'), 'utf8').trim()).toBe('0');
+      expect(existsSync(path as string)).toBe(false);
+      expect(leftIn(tmp)).toEqual([]);
+      expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+    });
+  });
+
+  it.each([
+    ['binary', randomBytes(64).fill(0xff, 0, 1), /not UTF-8 text/],
+    ['text with a NUL byte', Buffer.from('a\0b'), /NUL byte/],
+    ['text over 65536 bytes', Buffer.alloc(70_000, 'a'), /70000 bytes, over the 65536/],
+  ])('-I with {} never runs on a %s body: exit 65 and one clear line, the message retried; dead-lettered (exit 0) with --dead-letter-on 65', async (_what, body, why) => {
+    const queue = await freshQueue('item-bad', queueArgs);
+    await publish(queue, [body], { messageId: 'bad-1' });
+    const out = tempDir();
+    const run = await cli('wq-consume', ['-q', queue, '-I', '--', ...RECORD_ARGS, '{}'], { env: { OUT: out } });
+    expect(run.exitCode).toBe(65);
+    expect(existsSync(join(out, 'args'))).toBe(false);
+    const line = run.logs.find((l) => why.test(l.msg));
+    expect(line?.msg).toMatch(/^refused \(status 65\): .*\(pass it as \{file\} or on stdin\) on attempt 1: queued for another attempt$/);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+    const dead = uniqueQueue('item-bad-dead');
+    const again = await cli('wq-consume', ['-q', queue, '-I', '--dead-letter-on', '65', '--dead-letter-queue', dead, '--', ...RECORD_ARGS, '{}'], { env: { OUT: out } });
+    expect(again.exitCode).toBe(0);
+    expect(again.logs.some((l) => /^refused \(status 65\).* on attempt 2: moved to the dead-letter queue$/.test(l.msg))).toBe(true);
+    expect(existsSync(join(out, 'args'))).toBe(false);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+    const [copy] = await drainMessages(dead);
+    expect(copy?.content.equals(body)).toBe(true);
+    expect(copy?.properties.messageId).toBe('bad-1');
+  });
+
+  it('SIGTERM while the command runs on {file}: the body file and wq\'s directory are gone, the message is handed back', async () => {
+    const queue = await freshQueue('item-term', queueArgs);
+    await publish(queue, [randomBytes(1024)]);
+    const out = tempDir();
+    const tmp = tempDir();
+    const child = start('wq-consume', ['-q', queue, '-I', '--', 'sh', '-c', 'printf %s "$1" > "$OUT/path.tmp"; mv "$OUT/path.tmp" "$OUT/path"; exec sleep 300', 'sh', '{file}'], { env: { OUT: out, TMPDIR: tmp } });
+    await waitFor(() => existsSync(join(out, 'path')), 'the command to start');
+    const path = readFileSync(join(out, 'path'), 'utf8');
+    expect(existsSync(path)).toBe(true);
+    child.kill('SIGTERM');
+    const run = toRun(await child);
+    expect(run.exitCode).toBe(143);
+    expect(existsSync(path)).toBe(false);
+    expect(leftIn(tmp)).toEqual([]);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
+  it('without -I a literal {} is an argument like any other; --item-file alone gives WQ_BODY_FILE and keeps stdin', async () => {
+    const queue = await freshQueue('item-plain', queueArgs);
+    await publish(queue, ['plain']);
+    const out = tempDir();
+    const run = await cli('wq-consume', ['-q', queue, '--item-file', '--', 'sh', '-c', 'printf "%s\\0" "$@" > "$OUT/args"; cat "$WQ_BODY_FILE" > "$OUT/file"; cat > "$OUT/stdin"', 'sh', '{}', '{file}'], { env: { OUT: out } });
+    expect(run.exitCode).toBe(0);
+    expect(recordedArgs(out)).toEqual(['{}', '{file}']);
+    expect(readFileSync(join(out, 'file'), 'utf8')).toBe('plain');
+    expect(readFileSync(join(out, 'stdin'), 'utf8')).toBe('plain');
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+});
+
+describe('checked before any message is taken', () => {
+  it('-I with no {} or {file} in the command is a usage error (64), before any message is taken', async () => {
+    const queue = await freshQueue('item-usage');
+    await publish(queue, ['x']);
+    const run = await cli('wq-consume', ['-q', queue, '-I', '--', 'cat']);
+    expect(run.exitCode).toBe(64);
+    expect(run.stderr).toMatch(/no argument of the command holds \{\} or \{file\}/);
+    expect(errors(run).length + run.otherStderr.length).toBeGreaterThan(0);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
+  it('a TMPDIR where no file can be made, with {file}: exit 78, one line, the message untouched', async () => {
+    const queue = await freshQueue('item-tmpdir');
+    await publish(queue, ['x']);
+    const run = await cli('wq-consume', ['-q', queue, '-I', '--', 'cat', '{file}'], { env: { TMPDIR: '/proc/wq-no-such-dir' } });
+    expect(run.exitCode).toBe(78);
+    expect(errors(run).map((l) => l.msg)).toEqual(['cannot make a directory in /proc/wq-no-such-dir (ENOENT) for the body and output files: set TMPDIR to a writable directory, e.g. an emptyDir.']);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+});

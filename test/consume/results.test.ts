@@ -1,0 +1,191 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, inject, it } from 'vitest';
+import { admin, consumerCount, ctl, drainMessages, freshQueue, publish, queueExists, queueState, readyCount, uniqueQueue } from '../helpers/broker.js';
+import { cli, errors, start, toRun } from '../helpers/cli.js';
+import { startProxy, urlVia } from '../helpers/proxy.js';
+import { QUEUE_TYPES, SPAWNS } from '../helpers/matrix.js';
+import { waitFor } from '../helpers/wait.js';
+
+// --result-queue and --reply: a command's stdout as one confirmed message, and only then the input's
+// ack. On classic and quorum queues; binary output on both ways of starting a command.
+const broker = inject('brokerName');
+
+async function queueType(queue: string): Promise<string | undefined> {
+  const out = await ctl(['list_queues', '-q', '--no-table-headers', 'name', 'type']);
+  return out.split('\n').map((l) => l.trim().split(/\s+/)).find(([name]) => name === queue)?.[1];
+}
+
+describe.each(QUEUE_TYPES)('on a %s queue', (type, queueArgs) => {
+  it.each(SPAWNS)('binary stdout becomes one persistent result, its correlation id the input\'s message id, then the ack (%s)', async (_spawn, spawnEnv) => {
+    const queue = await freshQueue('res-bin', queueArgs);
+    const results = uniqueQueue('res-bin-out');
+    const body = randomBytes(256 * 1024);
+    await publish(queue, [body], { messageId: 'item-1' });
+    const run = await cli('wq-consume', ['-q', queue, '--result-queue', results, '--', 'cat'], { env: spawnEnv });
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toBe(''); // captured, not passed through
+    expect(await queueType(results)).toBe(type); // declared of the work queue's type
+    const [result, more] = await drainMessages(results);
+    expect(more).toBeUndefined();
+    expect(result?.content.equals(body)).toBe(true);
+    expect(result?.properties).toMatchObject({ correlationId: 'item-1', messageId: 'item-1', deliveryMode: 2 });
+    expect(result?.properties.headers).toMatchObject({ 'x-wq-exit-code': 0, 'x-wq-source-queue': queue, 'x-wq-attempt': 1 });
+    expect(typeof result?.properties.headers?.['x-wq-duration-ms']).toBe('number');
+    expect(run.logs.find((l) => l.resultBytes === body.length)?.msg).toBe(`command succeeded, its result (${body.length} bytes) published to "${results}": acked`);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('an empty stdout is an empty result, not none', async () => {
+    const queue = await freshQueue('res-empty', queueArgs);
+    const results = uniqueQueue('res-empty-out');
+    await publish(queue, ['x'], { messageId: 'e-1' });
+    const run = await cli('wq-consume', ['-q', queue, '--result-queue', results, '--', 'true']);
+    expect(run.exitCode).toBe(0);
+    const got = await drainMessages(results);
+    expect(got.map((m) => [m.content.length, m.properties.correlationId])).toEqual([[0, 'e-1']]);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('a failed command sends no result: its message is retried, its stdout passes through', async () => {
+    const queue = await freshQueue('res-fail', queueArgs);
+    const results = uniqueQueue('res-fail-out');
+    await publish(queue, ['x']);
+    const run = await cli('wq-consume', ['-q', queue, '--result-queue', results, '--', 'sh', '-c', 'echo partial; exit 3']);
+    expect(run.exitCode).toBe(3);
+    expect(run.stdout).toBe('partial\n');
+    expect(await readyCount(results)).toBe(0);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
+  it('a 20 MiB stdout over --result-max-bytes (16 MiB by default): one line naming both sizes, no result, the input retried (exit 65)', async () => {
+    const queue = await freshQueue('res-big', queueArgs);
+    const results = uniqueQueue('res-big-out');
+    await publish(queue, ['x']);
+    const run = await cli('wq-consume', ['-q', queue, '--result-queue', results, '--', 'head', '-c', String(20 * 1024 * 1024), '/dev/zero']);
+    expect(run.exitCode).toBe(65);
+    expect(run.logs.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual([
+      'refused (status 65): the command succeeded, but its output of 20971520 bytes is over --result-max-bytes 16777216 (no result sent) on attempt 1: queued for another attempt',
+    ]);
+    expect(await readyCount(results)).toBe(0);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
+  it.skipIf(!broker.startsWith('4'))('a 20 MiB stdout that the broker refuses (RabbitMQ 4: 16 MiB max message size): one line, no result, the input retried (exit 65)', async () => {
+    const queue = await freshQueue('res-broker', queueArgs);
+    const results = uniqueQueue('res-broker-out');
+    await publish(queue, ['x', 'y']);
+    const run = await cli('wq-consume', ['-q', queue, '-c', '2', '--result-queue', results, '--result-max-bytes', String(64 * 1024 * 1024), '--', 'sh', '-c', 'if [ "$(cat)" = x ]; then head -c 20971520 /dev/zero; else echo small; fi']);
+    expect(run.exitCode).toBe(65);
+    const refused = run.logs.filter((l) => l.level >= 40).map((l) => l.msg);
+    expect(refused).toEqual([
+      'refused (status 65): the command succeeded, but the broker refused its result of 20971520 bytes, over its max message size 16777216 (set --result-max-bytes 16777216 at most) on attempt 1: queued for another attempt',
+    ]);
+    // The refused result closed its channel; the next result went out on a new one.
+    expect((await drainMessages(results)).map((m) => m.content.toString())).toEqual(['small\n']);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
+  it('the result queue deleted while wq-consume waits: the message is handed back, exit 78, one line', async () => {
+    const queue = await freshQueue('res-gone', queueArgs);
+    const results = uniqueQueue('res-gone-out');
+    const child = start('wq-consume', ['-q', queue, '--result-queue', results, '--', 'cat']);
+    await waitFor(async () => (await consumerCount(queue)) === 1, 'wq-consume to consume');
+    const ch = await (await admin()).createChannel();
+    await ch.deleteQueue(results);
+    await ch.close();
+    await publish(queue, ['x']);
+    const run = toRun(await child);
+    expect(run.exitCode).toBe(78);
+    expect(errors(run).map((l) => l.msg)).toEqual([expect.stringMatching(/^result queue "wq-test-res-gone-out-\w+" no longer exists \(deleted while wq-consume ran\): the message was handed back\./)]);
+    expect(await queueExists(results)).toBe(false);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
+  it('SIGKILL of wq-consume after the result\'s confirm, before the input\'s ack: one duplicate result with the same correlation id, none missing', async () => {
+    const queue = await freshQueue('res-kill', queueArgs);
+    const results = uniqueQueue('res-kill-out');
+    await publish(queue, ['item'], { messageId: 'k-1' });
+    // The proxy passes everything but the first basic.ack (class 60, method 80), and all after it.
+    const proxy = await startProxy({ holdClientFrom: { classId: 60, methodId: 80 } });
+    const child = start('wq-consume', ['--url', urlVia(proxy.port), '-q', queue, '--result-queue', results, '--', 'tr', 'a-z', 'A-Z']);
+    await waitFor(() => proxy.holding(), 'wq-consume to ack');
+    expect(await readyCount(results)).toBe(1); // confirmed before the ack was sent
+    child.kill('SIGKILL');
+    await child.catch(() => undefined);
+    await waitFor(async () => (await readyCount(queue)) === 1, 'the broker to requeue the input');
+    const again = await cli('wq-consume', ['-q', queue, '--result-queue', results, '--', 'tr', 'a-z', 'A-Z']);
+    expect(again.exitCode).toBe(0);
+    const got = await drainMessages(results);
+    expect(got.map((m) => [m.content.toString(), m.properties.correlationId])).toEqual([
+      ['ITEM', 'k-1'],
+      ['ITEM', 'k-1'],
+    ]);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('--concurrency 2: every result matches its input', async () => {
+    const queue = await freshQueue('res-j2', queueArgs);
+    const results = uniqueQueue('res-j2-out');
+    const n = 40;
+    for (let i = 0; i < n; i++) await publish(queue, [`item-${i}`], { messageId: `id-${i}` });
+    const run = await cli('wq-consume', ['-q', queue, '-j', '2', '--until-empty', '--idle', '0.5', '--result-queue', results, '--', 'sh', '-c', 'sleep 0.0$(( $$ % 5 )); tr a-z A-Z']);
+    expect(run.exitCode).toBe(0);
+    const got = await drainMessages(results);
+    expect(got).toHaveLength(n);
+    for (const m of got) expect(m.content.toString()).toBe(`ITEM-${String(m.properties.correlationId).slice(3)}`);
+    expect(new Set(got.map((m) => m.properties.correlationId)).size).toBe(n);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('--reply: a message with reply_to gets its result there with its correlation_id; one without passes stdout through', async () => {
+    const queue = await freshQueue('res-rpc', queueArgs);
+    const replies = await freshQueue('res-rpc-replies');
+    await publish(queue, ['ping'], { replyTo: replies, correlationId: 'c-7', messageId: 'm-7' });
+    await publish(queue, ['no reply wanted']);
+    const run = await cli('wq-consume', ['-q', queue, '-c', '2', '--reply', '--', 'tr', 'a-z', 'A-Z']);
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toBe('NO REPLY WANTED');
+    const got = await drainMessages(replies);
+    expect(got.map((m) => [m.content.toString(), m.properties.correlationId])).toEqual([['PING', 'c-7']]);
+    expect(got[0]?.properties.messageId).not.toBe('m-7');
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('--reply to a requester that is gone: the result is dropped with a warning, the input acked', async () => {
+    const queue = await freshQueue('res-rpc-gone', queueArgs);
+    await publish(queue, ['ping'], { replyTo: `wq-test-nobody-${randomBytes(4).toString('hex')}`, correlationId: 'c-8' });
+    const run = await cli('wq-consume', ['-q', queue, '--reply', '--', 'cat']);
+    expect(run.exitCode).toBe(0);
+    expect(run.logs.filter((l) => l.level === 40).map((l) => l.msg)).toEqual([expect.stringMatching(/no longer exists \(the requester is gone\): the result was dropped: acked$/)]);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+});
+
+describe('the result queue before any message is taken', () => {
+  it('--no-declare with a missing result queue: exit 78, one line, the message untouched', async () => {
+    const queue = await freshQueue('res-nodeclare');
+    const results = uniqueQueue('res-nodeclare-out');
+    await publish(queue, ['x']);
+    const run = await cli('wq-consume', ['-q', queue, '--no-declare', '--result-queue', results, '--', 'cat']);
+    expect(run.exitCode).toBe(78);
+    expect(errors(run).map((l) => l.msg)).toEqual([`result queue "${results}" does not exist, and --no-declare says not to declare it: declare it first, or drop --no-declare.`]);
+    expect(await queueExists(results)).toBe(false);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
+  it('a pipeline: stage 1\'s results are stage 2\'s work, the item\'s id carried through, then gathered into one file', async () => {
+    const stage1 = await freshQueue('res-pipe-1');
+    const stage2 = uniqueQueue('res-pipe-2');
+    const done = uniqueQueue('res-pipe-3');
+    await publish(stage1, ['abc'], { messageId: 'p-1' });
+    await publish(stage1, ['xyz'], { messageId: 'p-2' });
+    const one = await cli('wq-consume', ['-q', stage1, '--until-empty', '--idle', '0.5', '--result-queue', stage2, '--', 'tr', 'a-z', 'A-Z']);
+    const two = await cli('wq-consume', ['-q', stage2, '--until-empty', '--idle', '0.5', '--result-queue', done, '--', 'rev']);
+    expect([one.exitCode, two.exitCode]).toEqual([0, 0]);
+    // The documented way to gather a result queue: each result on a line after its correlation id.
+    const gather = await cli('wq-consume', ['-q', done, '--until-empty', '--idle', '0.5', '--', 'sh', '-c', 'printf "%s\\t%s\\n" "$WQ_CORRELATION_ID" "$(cat)"']);
+    expect(gather.exitCode).toBe(0);
+    expect(gather.stdout.split('\n').sort()).toEqual(['', 'p-1\tCBA', 'p-2\tZYX']);
+    for (const q of [stage1, stage2, done]) expect(await queueState(q)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+});
