@@ -10,6 +10,7 @@ export const PUBLISH_OPTIONS: readonly OptionSpec[] = [
   ...CONNECTION_OPTIONS,
   { group: 'Input', name: 'file', short: 'f', type: 'string', arg: 'PATH', help: 'publish each line of the file as one message ("-" = stdin)' },
   { group: 'Input', name: 'body', short: 'b', type: 'string', arg: 'TEXT', help: 'publish TEXT as one whole message, newlines included' },
+  { group: 'Input', name: 'body-file', type: 'string', multiple: true, arg: 'PATH', help: 'publish the whole file, bytes intact, as one message (repeatable: a message each; "-" = stdin)' },
   { group: 'Publishing', name: 'declare', type: 'boolean', negatable: true, help: 'declare the queue, durable, if it does not exist (default on)' },
   { group: 'Publishing', name: 'queue-type', type: 'string', arg: 'TYPE', help: 'classic|quorum, for a queue wq-publish declares (default classic)' },
   { group: 'Publishing', name: 'exchange', short: 'e', type: 'string', arg: 'NAME', help: 'publish to this exchange (default: the default exchange, straight to -q)' },
@@ -32,9 +33,13 @@ export const PUBLISH_OPTIONS: readonly OptionSpec[] = [
 ];
 
 /** Where the messages come from. Lines: one message per line; whole: one message. */
+/** The groups of PUBLISH_OPTIONS in the order --help and docs/publish.md list them. */
+export const PUBLISH_GROUPS = ['Connection', 'Input', 'Publishing', 'Message', 'Job manifests', 'Logging', 'Other'] as const;
+
 export type ItemSource =
   | { kind: 'args'; items: string[] }
   | { kind: 'body'; body: string }
+  | { kind: 'files'; paths: string[] }
   | { kind: 'file'; path: string }
   | { kind: 'stdin' }
   | { kind: 'none' };
@@ -108,7 +113,7 @@ export function parsePublishArgs(argv: readonly string[], env: Record<string, st
     kind: 'run',
     config: {
       ...connection,
-      source: itemSource(positionals, str(values.file), str(values.body), stdinIsTTY, jobPath !== undefined),
+      source: itemSource(positionals, str(values.file), str(values.body), values['body-file'] as string[] | undefined, stdinIsTTY, jobPath !== undefined),
       exchange,
       routingKey,
       declare: values.declare !== false && queue !== '',
@@ -138,10 +143,15 @@ export function parsePublishArgs(argv: readonly string[], env: Record<string, st
   };
 }
 
-function itemSource(items: string[], file: string | undefined, body: string | undefined, stdinIsTTY: boolean, job: boolean): ItemSource {
-  const given = [items.length > 0 && 'items', file !== undefined && '--file', body !== undefined && '--body'].filter(Boolean);
+function itemSource(items: string[], file: string | undefined, body: string | undefined, bodyFiles: string[] | undefined, stdinIsTTY: boolean, job: boolean): ItemSource {
+  const given = [items.length > 0 && 'items', file !== undefined && '--file', body !== undefined && '--body', bodyFiles && '--body-file'].filter(Boolean);
   if (given.length > 1) throw new UsageError(`give the messages one way: ${given.join(' or ')}, not both.`);
   if (items.length > 0) return { kind: 'args', items };
+  if (bodyFiles) {
+    if (bodyFiles.includes('')) throw new UsageError('--body-file needs a path ("-" = stdin).');
+    if (bodyFiles.filter((p) => p === '-').length > 1) throw new UsageError('--body-file - (stdin) can be given once.');
+    return { kind: 'files', paths: bodyFiles };
+  }
   if (body !== undefined) return { kind: 'body', body };
   if (file === '-') return { kind: 'stdin' };
   if (file !== undefined) return { kind: 'file', path: file };

@@ -1,4 +1,5 @@
 import { closeSync, createReadStream, fstatSync, openSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { UsageError } from '../errors.js';
 import type { ItemSource } from '../config/publish.js';
@@ -55,9 +56,13 @@ export async function readLines(stream: AsyncIterable<Buffer>, onItem: OnItem, p
 
 /** Check the source before connecting (a wrong --file path fails at once, exit 64) and size it for the progress bar. */
 export function openProgress(source: ItemSource): ReadProgress {
-  if (source.kind === 'file') return { done: 0, total: fileSize(source.path) };
+  if (source.kind === 'file') return { done: 0, total: fileSize(source.path, '--file') };
   if (source.kind === 'args') return { done: 0, total: source.items.length };
   if (source.kind === 'body') return { done: 0, total: 1 };
+  if (source.kind === 'files') {
+    for (const path of source.paths) if (path !== '-') fileSize(path, '--body-file');
+    return { done: 0, total: source.paths.length };
+  }
   return { done: 0, total: undefined };
 }
 
@@ -70,6 +75,15 @@ export async function readItems(source: ItemSource, onItem: OnItem, progress: Re
       const wait = onItem(Buffer.from(source.body));
       if (wait) await wait;
       progress.done = 1;
+      return;
+    }
+    case 'files': {
+      // Whole files, one message each, bytes intact (held in memory one at a time).
+      for (const path of source.paths) {
+        const wait = onItem(path === '-' ? await readAll(addAbortSignal(stop, stdin)) : await readFile(path));
+        if (wait) await wait;
+        progress.done++;
+      }
       return;
     }
     case 'args': {
@@ -88,7 +102,7 @@ export async function readItems(source: ItemSource, onItem: OnItem, progress: Re
 }
 
 /** The file's size (undefined for a pipe), checked before connecting so a wrong path fails at once with exit 64. */
-function fileSize(path: string): number | undefined {
+function fileSize(path: string, flag: string): number | undefined {
   let fd: number | undefined;
   try {
     fd = openSync(path, 'r');
@@ -96,8 +110,14 @@ function fileSize(path: string): number | undefined {
     if (stat.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
     return stat.isFile() ? stat.size : undefined;
   } catch (err) {
-    throw new UsageError(`cannot read --file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}. Check the path and its permissions.`);
+    throw new UsageError(`cannot read ${flag} ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}. Check the path and its permissions.`);
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+async function readAll(stream: AsyncIterable<Buffer>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  return Buffer.concat(chunks);
 }
