@@ -1,6 +1,5 @@
 import type { OptionSpec } from '../src/config/args.js';
 
-export const GROUP_ORDER: { consume: string[]; publish: string[] };
 /** The flag as --help shows it: `-c, --count N`, `--[no-]declare`. */
 export function flagText(spec: Pick<OptionSpec, 'name' | 'short' | 'arg' | 'negatable'>): string;
 /** The default an option's help names, else off (a flag) or none. */
@@ -14,4 +13,4 @@ export function marker(name: string, end?: boolean): string;
 export function between(text: string, name: string): string | undefined;
 /** The file's text with `content` between the markers for `name`. */
 export function replaceBetween(text: string, name: string, content: string): string;
-export const TABLES: { name: string; file: string; specs: 'CONSUME_OPTIONS' | 'PUBLISH_OPTIONS'; order: string[] }[];
+export const TABLES: { name: string; file: string; specs: 'CONSUME_OPTIONS' | 'PUBLISH_OPTIONS'; order: 'CONSUME_GROUPS' | 'PUBLISH_GROUPS' }[];

@@ -2,12 +2,6 @@
 // prints (CONSUME_OPTIONS, PUBLISH_OPTIONS in src/config). Pure functions: scripts/docs.mjs writes them
 // between the markers, test/docs/ checks that what is there is what they give.
 
-/** The groups in the order --help lists them (src/cli/consume-cli.ts, src/cli/publish.ts). */
-export const GROUP_ORDER = {
-  consume: ['Connection', 'Consuming', 'Failures and retries', 'Logging', 'Other'],
-  publish: ['Connection', 'Input', 'Publishing', 'Message', 'Job manifests', 'Logging', 'Other'],
-};
-
 /** The flag as --help shows it: `-c, --count N`, `--[no-]declare`. */
 export function flagText(spec) {
   return `${spec.short ? `-${spec.short}, ` : ''}--${spec.negatable ? '[no-]' : ''}${spec.name}${spec.arg ? ` ${spec.arg}` : ''}`;
@@ -64,8 +58,8 @@ export function replaceBetween(text, name, content) {
   return `${text.slice(0, begin)}${marker(name)}\n\n${content}\n\n${text.slice(end)}`;
 }
 
-/** Where each generated table goes. */
+/** Where each generated table goes: the option table and its group order, both from src/config/. */
 export const TABLES = [
-  { name: 'consume options', file: 'docs/consume.md', specs: 'CONSUME_OPTIONS', order: GROUP_ORDER.consume },
-  { name: 'publish options', file: 'docs/publish.md', specs: 'PUBLISH_OPTIONS', order: GROUP_ORDER.publish },
+  { name: 'consume options', file: 'docs/consume.md', specs: 'CONSUME_OPTIONS', order: 'CONSUME_GROUPS' },
+  { name: 'publish options', file: 'docs/publish.md', specs: 'PUBLISH_OPTIONS', order: 'PUBLISH_GROUPS' },
 ];

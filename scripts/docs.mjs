@@ -18,7 +18,7 @@ let tables;
 try {
   const out = join(dir, 'options.mjs');
   await build({
-    stdin: { contents: "export { CONSUME_OPTIONS } from './src/config/consume.ts'; export { PUBLISH_OPTIONS } from './src/config/publish.ts';", resolveDir: ROOT, loader: 'ts' },
+    stdin: { contents: "export { CONSUME_GROUPS, CONSUME_OPTIONS } from './src/config/consume.ts'; export { PUBLISH_GROUPS, PUBLISH_OPTIONS } from './src/config/publish.ts';", resolveDir: ROOT, loader: 'ts' },
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -35,7 +35,7 @@ let stale = 0;
 for (const t of TABLES) {
   const path = join(ROOT, t.file);
   const text = readFileSync(path, 'utf8');
-  const next = replaceBetween(text, t.name, renderOptions(tables[t.specs], t.order));
+  const next = replaceBetween(text, t.name, renderOptions(tables[t.specs], tables[t.order]));
   if (next === text) continue;
   stale++;
   if (check) console.error(`${t.file}: the ${t.name} table is stale; run npm run docs`);

@@ -1,6 +1,6 @@
 import { formatOptions } from '../config/args.js';
 import { consume } from '../consume/consume.js';
-import { CONSUME_OPTIONS, parseConsumeArgs, type ConsumeConfig } from '../config/consume.js';
+import { CONSUME_GROUPS, CONSUME_OPTIONS, parseConsumeArgs, type ConsumeConfig } from '../config/consume.js';
 import type { Cli } from './run-cli.js';
 
 // Built only when --help asks for it.
@@ -9,17 +9,21 @@ const usage = () => `Usage: wq-consume [options] -- command [args...]
 Takes one message (or --count N, or --until-empty) from a RabbitMQ queue, pipes its body to the
 command's stdin, acks it only after the command exits 0, and hands it back to the queue otherwise.
 
-${formatOptions(CONSUME_OPTIONS, ['Connection', 'Consuming', 'Failures and retries', 'Logging', 'Other'])}
+${formatOptions(CONSUME_OPTIONS, CONSUME_GROUPS)}
 
 Exit status: 0 acked (or dead-lettered); the command's own status when it failed (128+N if killed by
-signal N); 64 usage, 69 broker unreachable or lost, 70 internal, 75 no message within --wait, 77 access
-refused, 78 queue missing/deleted/declared differently, 124 --timeout, 126 not executable, 127 not found,
-130/143 stopped by SIGINT/SIGTERM. Message metadata reaches the command as WQ_* environment variables.
+signal N); 64 usage, 65 a message refused (a body {} cannot carry, a result too large), 69 broker
+unreachable or lost, 70 internal, 75 no message within --wait, 77 access refused, 78 queue
+missing/deleted/declared differently, 124 --timeout, 126 not executable, 127 not found, 130/143 stopped
+by SIGINT/SIGTERM. Message metadata reaches the command as WQ_* environment variables.
 
 Examples:
   wq-consume -q jobs -- python3 worker.py       one message, then exit (a Kubernetes Job's pod)
   wq-consume -q jobs --until-empty -j 2 --max-attempts 3 -- ./work.sh
                                                 drain the queue, two at a time; dead-letter after 3 failures
+  wq-consume -q urls -I -- curl -fsS {}          the body as an argument ({file}: a file holding it)
+  wq-consume -q jobs --until-empty --result-queue results -- ./work.sh
+                                                each success's stdout to the queue "results", then the ack
 `;
 
 /** wq-consume's command line: started by src/cli/consume.ts (dist/wq-consume.mjs) or from its startup snapshot (src/cli/consume-snapshot.ts). */

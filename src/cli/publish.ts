@@ -6,7 +6,7 @@ import { loadJobTemplate, renderJob } from '../k8s/job-render.js';
 import { openProgress, readItems } from '../publish/items.js';
 import { publish } from '../publish/publish.js';
 import type { Logger } from '../log.js';
-import { PUBLISH_OPTIONS, parsePublishArgs, type PublishConfig } from '../config/publish.js';
+import { PUBLISH_GROUPS, PUBLISH_OPTIONS, parsePublishArgs, type PublishConfig } from '../config/publish.js';
 import { runCli } from './run-cli.js';
 
 // Built only when --help asks for it.
@@ -16,7 +16,7 @@ Publishes each item as one message to a RabbitMQ queue: durable, persistent, wit
 Items come from the arguments, --file PATH (one per line), -b TEXT (one whole message), or stdin
 (one per line) when no items are given. Empty lines are skipped; line endings are stripped.
 
-${formatOptions(PUBLISH_OPTIONS, ['Connection', 'Input', 'Publishing', 'Message', 'Job manifests', 'Logging', 'Other'])}
+${formatOptions(PUBLISH_OPTIONS, PUBLISH_GROUPS)}
 
 Exit status: 0 every message confirmed (--expand: every Job written); 64 usage or a bad --job or --expand template; 65 some messages refused or
 unroutable (they are not in the queue); 69 no broker address answered within --connect-timeout (at the
