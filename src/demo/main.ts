@@ -14,6 +14,7 @@ import { jobFromManifest } from './manifest.js';
 // wq-publish fills a fresh queue and renders the Job; a local stand-in for the Job controller runs it,
 // each pod a wq-consume process around the tutorial's unmodified example worker, or, with --containers,
 // a container of the Job's image (wq-example: tini + wq-consume + the same worker) run by docker or podman.
+// Each pod publishes its worker's stdout to a result queue; the demo gathers the results at the end.
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url)); // dist/wq-demo.mjs -> the package root
 const ITEMS = ['apple', 'banana', 'cherry', 'date', 'fig', 'grape', 'lemon', 'melon'];
@@ -58,6 +59,7 @@ async function main(argv: string[]): Promise<number> {
   say('wq demo: the Kubernetes "coarse parallel processing using a work queue" tutorial, on this machine\n');
   const broker = await findBroker();
   const queue = `job1-demo-${randomBytes(3).toString('hex')}`;
+  const results = `${queue}.results`;
   const dir = mkdtempSync(join(tmpdir(), 'wq-demo-'));
   say(`broker  ${broker.how}`);
   say(`queue   ${queue}\n`);
@@ -78,11 +80,12 @@ async function main(argv: string[]): Promise<number> {
 
     const { spec, env, image } = jobFromManifest(pub.stdout, { 'wq-broker': { url: broker.url } });
     const podEnv = { ...env, WORK_SECONDS: '0.5', WQ_LOG_LEVEL: 'warn' };
+    const wqArgs = ['--wait', '10', '--result-queue', results];
     let pod: Container;
     say(`\n$ kubectl apply -f -    # here: a local stand-in for the Job controller (restartPolicy OnFailure);`);
     if (engine) {
       // The image's CMD is the worker (/app/worker.sh); args replace it, as a pod's args do.
-      const args = ['--wait', '10', '--', '/app/worker.sh'];
+      const args = [...wqArgs, '--', '/app/worker.sh'];
       const tagged = /:[\w.-]+$/.test(image) ? image : `${image}:latest`;
       pod = containerPod(engine, tagged, args, podEnv);
       say(`                        # each pod runs: ${engine.cmd} run --rm ${tagged} ${args.join(' ')}`);
@@ -90,16 +93,18 @@ async function main(argv: string[]): Promise<number> {
       // As the image starts it: from the startup snapshot when the build made one (docs/consume.md, "The startup snapshot").
       const blob = join(ROOT, 'dist/wq-consume.blob');
       const wq = existsSync(blob) ? ['--snapshot-blob', blob, '--'] : [join(ROOT, 'dist/wq-consume.mjs')];
-      pod = { command: process.execPath, args: [...wq, '--wait', '10', '--', join(ROOT, WORKER)], env: podEnv };
-      say(`                        # each pod runs: wq-consume --wait 10 -- ${WORKER}`);
+      pod = { command: process.execPath, args: [...wq, ...wqArgs, '--', join(ROOT, WORKER)], env: podEnv };
+      say(`                        # each pod runs: wq-consume ${wqArgs.join(' ')} -- ${WORKER}`);
     }
     const status = await runJob(spec, pod, printEvent);
     const ready = await readyMessages(broker.url, queue);
     printSummary(status, queue, ready);
-    return status.condition === 'Complete' && ready === 0 ? 0 : 1;
+    const gathered = gatherResults(broker.url, results);
+    return status.condition === 'Complete' && ready === 0 && gathered === ITEMS.length ? 0 : 1;
   } finally {
     rmSync(dir, { recursive: true, force: true });
     await deleteQueue(broker.url, queue).catch(() => undefined);
+    await deleteQueue(broker.url, results).catch(() => undefined);
     await broker.stop();
   }
 }
@@ -120,11 +125,22 @@ function printSummary(s: JobStatus, queue: string, ready: number): void {
   say(`Pods Statuses:  ${s.pods.filter((p) => p.phase === 'Running').length} Active / ${s.succeeded} Succeeded / ${s.failed} Failed`);
   say(`Condition:      ${s.condition} after ${(s.durationMs / 1000).toFixed(1)} s`);
   say(`Queue:          ${queue}: ${ready} ready messages left (queue deleted)`);
-  say('\n$ kubectl logs <pod>    # for each pod');
-  for (const pod of s.pods) {
-    const out = pod.attempts.map((a) => a.stdout).join('').trimEnd();
-    say(`  ${pod.name}${pod.restarts ? ` (restarts: ${pod.restarts})` : ''}  ${out.split('\n').join(`\n  ${' '.repeat(pod.name.length)}  `)}`);
-  }
+}
+
+// The documented way to gather a result queue into one file (README "Results as messages"), run for real.
+function gatherResults(url: string, results: string): number {
+  const line = 'printf "%s\\t%s\\n" "$WQ_CORRELATION_ID" "$(cat)"';
+  say(`\n$ wq-consume -q ${results} --until-empty -- sh -c '${line}' >> results.tsv    # the Job's results`);
+  const run = spawnSync(process.execPath, [join(ROOT, 'dist/wq-consume.mjs'), '-q', results, '--until-empty', '--idle', '0.5', '--', 'sh', '-c', line], {
+    env: { ...process.env, BROKER_URL: url, WQ_LOG_LEVEL: 'warn' },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const rows = run.stdout.split('\n').filter(Boolean);
+  for (const row of rows) say(`  ${row.replace('\t', '  ')}`);
+  for (const msg of logMessages(run.stderr)) say(`  ${msg}`);
+  say(`  (${rows.length} results, one per item, each after its message id; queue deleted)`);
+  return run.status === 0 ? rows.length : -1;
 }
 
 async function readyMessages(url: string, queue: string): Promise<number> {

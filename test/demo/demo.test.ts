@@ -70,13 +70,16 @@ describe('the Job stand-in runs the tutorial against the real broker', () => {
 });
 
 describe('npm run demo', () => {
-  it('runs the tutorial end to end: 8 Succeeded, 0 Failed, each item once, the demo queue deleted', async () => {
+  it('runs the tutorial end to end: 8 Succeeded, 0 Failed, each item\'s result gathered once, the demo queues deleted', async () => {
     const run = await cli('wq-demo', []);
     expect(run.exitCode).toBe(0);
     expect(run.stdout).toContain('Pods Statuses:  0 Active / 8 Succeeded / 0 Failed');
     expect(run.stdout).toMatch(/Condition: +Complete/);
-    const lines = run.stdout.split('\n').filter((l) => /^ {2}job-wq-1-\w{5} {2}Processing /.test(l));
-    expect(lines.map((l) => l.split('Processing ')[1]).sort()).toEqual([...ITEMS].sort());
+    // The pods' results, gathered at the end: one per item, after its message id (RUNID-00000N).
+    const results = [...run.stdout.matchAll(/^ {2}[0-9a-f]{12}-(\d{6}) {2}Processing (\w+)$/gm)].map((m) => [Number(m[1]), m[2]]);
+    expect(results.sort((a, b) => Number(a[0]) - Number(b[0]))).toEqual(ITEMS.map((item, i) => [i + 1, item]));
+    expect(run.stdout).toContain('(8 results, one per item, each after its message id; queue deleted)');
+    expect(await queueExists(`${/^queue +(\S+)$/m.exec(run.stdout)?.[1]}.results`)).toBe(false);
     const queue = /^queue +(\S+)$/m.exec(run.stdout)?.[1];
     expect(queue).toMatch(/^job1-demo-/);
     expect(run.stdout).toContain(`${queue}: 0 ready messages left (queue deleted)`);
