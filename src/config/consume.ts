@@ -8,7 +8,7 @@ import { SPAWN_MODES, type SpawnMode } from '../process/native-spawn.js';
 export const CONSUME_OPTIONS: readonly OptionSpec[] = [
   ...CONNECTION_OPTIONS,
   { group: 'Consuming', name: 'count', short: 'c', type: 'string', arg: 'N', help: `messages to process, then exit (default ${DEFAULTS.count}; 0 = no limit)` },
-  { group: 'Consuming', name: 'prefetch', short: 'p', type: 'string', arg: 'N', help: `unacked messages the broker may push (default: --concurrency + ${DEFAULTS.prefetchAhead}, at most --count)` },
+  { group: 'Consuming', name: 'prefetch', short: 'p', type: 'string', arg: 'N', help: `unacked messages the broker may push (default: --concurrency + ${DEFAULTS.prefetchAhead}, twice --concurrency + ${DEFAULTS.prefetchAhead} with results; at most --count)` },
   { group: 'Consuming', name: 'declare', short: 'd', type: 'boolean', negatable: true, help: 'declare the queue (durable) if it does not exist; --no-declare: not --result-queue either' },
   { group: 'Consuming', name: 'queue-type', type: 'string', arg: 'TYPE', help: 'classic|quorum, for --declare (default classic)' },
   { group: 'Consuming', name: 'wait', short: 'w', type: 'string', arg: 'SECONDS', help: 'give up (exit 75) if no message arrives in time (default: wait forever)' },
@@ -105,7 +105,7 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
       args,
       count,
       concurrency,
-      prefetch: integer(values.prefetch, 'prefetch', defaultPrefetch(concurrency, count), 1),
+      prefetch: integer(values.prefetch, 'prefetch', defaultPrefetch(concurrency, count, values['result-queue'] !== undefined || values.reply === true), 1),
       declare: values.declare === true,
       declareResults: values.declare !== false,
       queueType: queueType(values['queue-type']),
@@ -131,9 +131,10 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
 
 // One message beyond the commands running, so that the next one is here when a command exits; never
 // more than --count, so `-c 1` takes exactly one message (a second one pushed before the cancel would
-// come back marked redelivered).
-function defaultPrefetch(concurrency: number, count: number): number {
-  const ahead = concurrency + DEFAULTS.prefetchAhead;
+// come back marked redelivered). With results, each command's message may also wait for its result's
+// confirm (milliseconds on a busy broker), still unacked: room for one such message per command.
+function defaultPrefetch(concurrency: number, count: number, results: boolean): number {
+  const ahead = concurrency * (results ? 2 : 1) + DEFAULTS.prefetchAhead;
   return count > 0 ? Math.max(1, Math.min(ahead, count)) : ahead;
 }
 

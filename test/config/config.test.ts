@@ -103,6 +103,10 @@ describe('input and results options', () => {
     expect(run(['-q', 'q', '--', 'cat'])).toMatchObject({ replace: false, itemFile: false, stdin: true, resultQueue: '', reply: false, resultMaxBytes: 16 * 1024 * 1024, itemArgMaxBytes: 65536, declareResults: true });
     const c = run(['-q', 'q', '-I', '--item-file', '--no-stdin', '--result-queue', 'out', '--reply', '--result-max-bytes', '1000', '--', 'convert', '{file}', 'x.png']);
     expect(c).toMatchObject({ replace: true, itemFile: true, stdin: false, resultQueue: 'out', reply: true, resultMaxBytes: 1000, args: ['{file}', 'x.png'] });
+    // With results, room for one message per command waiting for its result's confirm; -c 1 still takes one.
+    expect(run(['-q', 'q', '--until-empty', '--result-queue', 'out', '--', 'cat']).prefetch).toBe(3);
+    expect(run(['-q', 'q', '--until-empty', '-j', '3', '--reply', '--', 'cat']).prefetch).toBe(7);
+    expect(run(['-q', 'q', '--result-queue', 'out', '--', 'cat']).prefetch).toBe(1);
     expect(run(['-q', 'q', '--no-declare', '--result-queue', 'out', '--', 'cat'])).toMatchObject({ declare: false, declareResults: false });
   });
 
