@@ -1,6 +1,6 @@
 // npm run bench: wq against its floors and against amqp-tools, on the local broker, every comparison a
 // ratio from the same run with the contenders alternated. Writes bench/RESULTS.md (full runs) and prints it.
-//   node bench/run.mjs [--quick] [--only oneshot,drain,python,whole,publish] [--variants] [--before REV] [--out FILE]
+//   node bench/run.mjs [--quick] [--only oneshot,drain,python,whole,publish,results] [--variants] [--before REV] [--out FILE]
 //     --before REV: wq at that commit beside the current code in the drains (default 64b34e6, the core before
 //     its simplification; --before none to leave it out);
 //     --quick: fewer runs and messages; --variants: extra drain contenders (prefetch 1, the naive Node consumer);
@@ -17,6 +17,7 @@ import { GNU_TIME } from './lib/measure.mjs';
 import { buildBefore } from './lib/before.mjs';
 import { drain } from './drain.mjs';
 import { drainPython } from './drain-python.mjs';
+import { drainResults } from './drain-results.mjs';
 import { drainWhole } from './drain-whole.mjs';
 import { oneShot } from './oneshot.mjs';
 import { NODE_VERSIONS, nodeBinary } from '../scripts/node-versions.mjs';
@@ -36,7 +37,7 @@ const { values: flags } = parseArgs({
   },
 });
 const quick = flags.quick === true;
-const sections = (flags.only ?? 'oneshot,drain,python,whole,publish').split(',').map((s) => s.trim());
+const sections = (flags.only ?? 'oneshot,drain,python,whole,publish,results').split(',').map((s) => s.trim());
 const num = (v, fallback) => (v === undefined ? fallback : Number(v));
 const full = !quick && flags.only === undefined && !flags.runs && !flags.rounds && !flags.messages;
 const out = flags.out ?? join(ROOT, 'bench', full ? 'RESULTS.md' : 'RESULTS.partial.md');
@@ -85,6 +86,7 @@ try {
   if (sections.includes('python')) parts.push(await drainPython({ ...ctx, messages: quick ? 200 : 600, rounds: num(flags.rounds, quick ? 1 : 3) }));
   if (sections.includes('whole')) parts.push(await drainWhole({ ...ctx, messages: quick ? 500 : 3000, rounds: num(flags.rounds, quick ? 1 : 4) }));
   if (sections.includes('publish')) parts.push(await publish({ ...ctx, messages: quick ? 10_000 : 100_000, loopItems: quick ? 50 : 300, rounds: num(flags.rounds, quick ? 1 : 4) }));
+  if (sections.includes('results')) parts.push(await drainResults({ ...ctx, messages: quick ? 300 : 1500, rounds: num(flags.rounds, quick ? 1 : 4) }));
 } finally {
   await cleanup(admin);
   rmSync(buildDir, { recursive: true, force: true });
