@@ -102,6 +102,55 @@ describe(`--retry-delay (RabbitMQ ${broker})`, () => {
   });
 });
 
+// RabbitMQ 4.3 can delay a quorum queue's returned messages itself (x-delayed-retry-*, a queue argument
+// or policy). wq does not use it (docs/reliability.md): its retries are confirmed copies, not returns, so
+// the broker's delay never applies to them, and --retry-delay-max doubles where the broker's delay does
+// not. On a queue that has it, --retry-delay behaves as everywhere else.
+const is43 = /^4\.([3-9]|\d\d)/.test(broker);
+describe.runIf(is43)(`--retry-delay on a quorum queue with the broker's own delayed retry (RabbitMQ ${broker})`, () => {
+  it('the broker delays a returned message itself; wq\'s retries are copies that wait in its wait queues, doubling, never counted as returns', async () => {
+    const delayed = { 'x-queue-type': 'quorum', 'x-delayed-retry-type': 'all', 'x-delayed-retry-min': 1000, 'x-delayed-retry-max': 8000 };
+    // The broker's own mechanism, seen by a plain client that returns the message (nack, requeue).
+    const plain = await freshQueue('broker-delay', delayed);
+    await publish(plain, ['returned']);
+    const ch = await (await admin()).createChannel();
+    await ch.prefetch(1);
+    const seen: number[] = [];
+    await new Promise<void>((resolve) => {
+      void ch.consume(plain, (m) => {
+        if (!m) return;
+        seen.push(Date.now());
+        if (seen.length < 3) ch.nack(m, false, true);
+        else {
+          ch.ack(m);
+          resolve();
+        }
+      });
+    });
+    await ch.close();
+    const brokerGaps = seen.slice(1).map((t, i) => t - (seen[i] as number));
+    for (const gap of brokerGaps) expect(gap).toBeGreaterThanOrEqual(1000);
+    console.log(`RabbitMQ ${broker}'s delayed retry, gaps between deliveries of a returned message: ${brokerGaps.join(', ')} ms`);
+
+    // wq on the same kind of queue: copies, through QUEUE.retry-1s, -2s, -4s.
+    const queue = await freshQueue('wq-delay', delayed);
+    for (const ms of [1000, 2000, 4000]) forget(waitQueueName(queue, ms));
+    await publish(queue, ['flaky']);
+    const log = `${tempDir()}/log`;
+    const run = await cli('wq-consume', ['-q', queue, '--until-empty', '--idle', '0.2', '--retry-delay', '1', '--retry-delay-max', '4', '--', 'sh', '-c', WORKER], { env: { LOG: log, PASS_AT: '4' } });
+    expect(run.exitCode).toBe(0);
+    const starts = lines(log).filter((l) => l[3] === 'start');
+    const ends = lines(log).filter((l) => l[3] !== 'start').map((l) => Number(l[0]));
+    expect(starts.map((l) => l[2])).toEqual(['1', '2', '3', '4']); // attempts counted by wq, no return counted
+    const gaps = starts.slice(1).map((l, i) => Number(l[0]) - (ends[i] as number));
+    [1000, 2000, 4000].forEach((min, i) => expect(gaps[i], `gap before attempt ${i + 2}`).toBeGreaterThanOrEqual(min));
+    console.log(`wq-consume --retry-delay 1 --retry-delay-max 4 on it, gaps before attempts 2-4: ${gaps.join(', ')} ms`);
+    expect(run.logs.filter((l) => /queued for another attempt in/.test(l.msg)).map((l) => /in ([\d.]+)s/.exec(l.msg)?.[1])).toEqual(['1', '2', '4']);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+    expect(await queueState(plain)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  }, 60_000);
+});
+
 describe(`--dead-letter-on (RabbitMQ ${broker})`, () => {
   it('an exit status in the list dead-letters on the first attempt; wq-consume exits 0; other failures retry', async () => {
     const queue = await freshQueue('dl-on');
