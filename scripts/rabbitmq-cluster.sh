@@ -129,8 +129,13 @@ EOF
     echo '# everything is set in the environment (scripts/rabbitmq-cluster.sh)' >"$d/rabbitmq-env.conf"
   done
   local cookie=$CROOT$DATA/.erlang.cookie
-  [[ -s $cookie ]] && return 0
-  (umask 077; tr -dc A-Z </dev/urandom | head -c 20 >"$cookie")
+  # From a finite read: `tr </dev/urandom | head` ends tr with SIGPIPE, which pipefail turns into an exit
+  # between the write and the chown, leaving a cookie the nodes cannot read. Ownership is set every time.
+  if [[ ! -s $cookie ]]; then
+    local letters
+    letters=$(head -c 4000 /dev/urandom | LC_ALL=C tr -dc A-Z)
+    (umask 077; printf '%s' "${letters:0:20}" >"$cookie")
+  fi
   chown "$UID_GID:$UID_GID" "$cookie" && chmod 400 "$cookie"
 }
 
