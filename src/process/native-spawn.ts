@@ -16,18 +16,23 @@ export interface NativeSpawn {
   spawn(path: string, argv: string[], envp: string[], body: Buffer, onExit: (code: number, signal: number) => void, stdoutFd?: number): NativeResult;
   /** null, or why the addon cannot be used here. */
   available(): string | null;
+  /** The version of this interface (ADDON_INTERFACE): a dist/wq-spawn.node left from an older build differs. */
+  interface?: number;
 }
 
 export type SpawnMode = 'auto' | 'native' | 'child_process';
 export const SPAWN_MODES: readonly SpawnMode[] = ['auto', 'native', 'child_process'];
 
 const ADDON_FILE = 'wq-spawn.node';
+/** 2: spawn() takes the command's stdout descriptor (a result captured in a file). */
+const ADDON_INTERFACE = 2;
 
 /** The addon next to this bundle (dist/), or `file`; or, when it cannot be used, the reason why. */
 export function loadNativeSpawn(file: string | URL = new URL(`./${ADDON_FILE}`, import.meta.url)): NativeSpawn | string {
   if (process.platform !== 'linux') return `${process.platform} is not Linux`;
   try {
     const addon = createRequire(import.meta.url)(file instanceof URL ? fileURLToPath(file) : file) as NativeSpawn;
+    if (addon.interface !== ADDON_INTERFACE) return `${ADDON_FILE} is from another build of wq (interface ${addon.interface ?? 1}, this one needs ${ADDON_INTERFACE}): run npm run build`;
     return addon.available() ?? addon;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' ? `${ADDON_FILE} was not built` : (err as Error).message;

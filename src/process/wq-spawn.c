@@ -195,7 +195,7 @@ static napi_value spawn(napi_env env, napi_callback_info info) {
   napi_value args[6];
   int32_t stdout_fd = -1;
   napi_get_cb_info(env, info, &argc, args, NULL, NULL);
-  if (argc > 5) napi_get_value_int32(env, args[5], &stdout_fd);
+  if (argc > 5 && napi_get_value_int32(env, args[5], &stdout_fd) != napi_ok) return int_value(env, -EINVAL);
   char *path = NULL, **argv = NULL, **envp = NULL;
   void *body = NULL;
   size_t body_len = 0;
@@ -285,10 +285,12 @@ static napi_value available(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// interface: what native-spawn.ts checks, so that an addon left from an older build is never used.
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"spawn", NULL, spawn, NULL, NULL, NULL, napi_default, NULL},
       {"available", NULL, available, NULL, NULL, NULL, napi_default, NULL},
+      {"interface", NULL, NULL, NULL, NULL, int_value(env, 2), napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;
