@@ -182,6 +182,7 @@ async function resultQueueReady(conn: Connection, config: ConsumeConfig, log: Lo
   if (!config.declareResults) throw new QueueConfigError(`result queue "${name}" does not exist, and --no-declare says not to declare it: declare it first, or drop --no-declare.`);
   const type = (await existingQueueType(conn, config.queue)) ?? config.queueType;
   const ch = await conn.createChannel();
+  ch.on('error', () => undefined); // a refused declare rejects the call below, and is mapped there
   await declareQueue(ch, name, type);
   await ch.close();
   log.info({ queue: config.queue, resultQueue: name, queueType: type }, `declared the result queue "${name}" (durable, ${type})`);

@@ -28,6 +28,9 @@ export interface ItemIoOptions {
 
 export const BODY_PLACEHOLDER = '{}';
 export const FILE_PLACEHOLDER = '{file}';
+const PLACEHOLDERS = /\{\}|\{file\}/g;
+/** The kernel's limit on one argument, its NUL included (MAX_ARG_STRLEN). */
+const MAX_ARG_BYTES = 128 * 1024;
 
 /** One message's input and output, ready to start the command with. */
 export interface ItemIo {
@@ -73,31 +76,38 @@ export class ItemFiles {
 
   /** Everything the command needs for `body`; throws only if a file cannot be written (ENOSPC, EMFILE). */
   prepare(body: Buffer, capture: boolean): ItemIo {
-    let args = this.args as string[];
-    if (this.opts.replace && args.some((a) => a.includes(BODY_PLACEHOLDER))) {
-      const text = argumentText(body, this.opts.itemArgMaxBytes);
-      if (typeof text !== 'string') return { args, stdin: body, env: {}, rejected: text.rejected, finish: () => ({ bytes: 0 }) };
-      args = args.map((a) => a.replaceAll(BODY_PLACEHOLDER, text));
+    const refuse = (rejected: string): ItemIo => ({ args: [...this.args], stdin: body, env: {}, rejected, finish: () => ({ bytes: 0 }) });
+    let text: string | undefined;
+    if (this.opts.replace && this.args.some((a) => a.includes(BODY_PLACEHOLDER))) {
+      const t = argumentText(body, this.opts.itemArgMaxBytes);
+      if (typeof t !== 'string') return refuse(t.rejected);
+      text = t;
     }
+    const bodyPath = this.bodyFile ? this.path('body') : undefined;
+    // One pass over each argument: what is put in is never read again ($ and {file} in a body stay as they are).
+    const args = this.opts.replace ? this.args.map((a) => a.replace(PLACEHOLDERS, (p) => (p === BODY_PLACEHOLDER ? (text ?? p) : (bodyPath ?? p)))) : [...this.args];
+    const longest = Math.max(0, ...args.map((a) => Buffer.byteLength(a)));
+    if (longest >= MAX_ARG_BYTES) return refuse(`an argument with the body in it would be ${longest} bytes, over the ${MAX_ARG_BYTES - 1} the kernel allows one argument (pass it as {file} or on stdin)`);
     const env: Record<string, string> = {};
     const made: string[] = [];
     let stdoutFd: number | undefined;
     const cleanUp = () => {
-      for (const path of made) rmSync(path, { force: true });
       if (stdoutFd !== undefined) closeSync(stdoutFd);
+      stdoutFd = undefined;
+      for (const path of made) removeQuietly(path);
     };
     try {
-      if (this.bodyFile) {
-        const path = this.path('body');
-        writeFileSync(path, body, { mode: 0o600, flag: 'wx' });
-        made.push(path);
-        env.WQ_BODY_FILE = path;
-        if (this.opts.replace) args = args.map((a) => a.replaceAll(FILE_PLACEHOLDER, path));
+      if (bodyPath !== undefined) {
+        made.push(bodyPath);
+        writeFileSync(bodyPath, body, { mode: 0o600, flag: 'wx' });
+        env.WQ_BODY_FILE = bodyPath;
       }
       if (capture) {
         const path = this.path('stdout');
+        made.push(path);
         stdoutFd = openSync(path, 'wx+', 0o600);
         unlinkSync(path);
+        made.pop();
       }
     } catch (err) {
       cleanUp();
@@ -121,7 +131,7 @@ export class ItemFiles {
   private directory(): string {
     if (this.dir === undefined) {
       const dir = mkdtempSync(join(tmpdir(), 'wq-consume-'));
-      process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+      process.on('exit', () => removeQuietly(dir));
       this.dir = dir;
     }
     return this.dir;
@@ -138,6 +148,15 @@ function readCaptured(fd: number, max: number): Captured {
     done += n;
   }
   return { output: output.subarray(0, done), bytes };
+}
+
+// A command may have changed what it was given (a file made a directory, its mode): never a throw.
+function removeQuietly(path: string): void {
+  try {
+    rmSync(path, { recursive: true, force: true });
+  } catch {
+    // left for the pod's end; nothing more to do
+  }
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });

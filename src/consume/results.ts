@@ -12,9 +12,9 @@ import { succeeded, type Outcome } from '../process/outcome.js';
  * - Where: with --reply, a message's reply_to (the RPC convention; correlation_id is the request's own,
  *   else its message id); else --result-queue, with correlation_id = the input's message id, and the
  *   same message id, so an item keeps its id through a pipeline of stages (a reply gets a new one).
- * - A result the broker refuses (over its max_message_size) fails the message like a failed command
- *   (exit status 65: retry or dead-letter). The broker closes the channel, and a new one is opened; a
- *   result under the limit that was on the closed channel is sent again once.
+ * - A result the broker refuses (over its max_message_size, or a basic.nack) fails the message like a
+ *   failed command (exit status 65: retry or dead-letter). Over the size, the broker closes the channel
+ *   and a new one is opened; a result under the limit that was on the closed channel is sent again.
  * - A result queue that no longer exists (basic.return): the message is handed back and the run ends 78.
  *   A reply_to queue that is gone: the requester is gone too; the input is acked, with a warning.
  * - Any other failure: the message is handed back and the session ends as if its channel were lost (the
@@ -55,12 +55,12 @@ export interface ResultSent {
 interface ResultChannel {
   ch: ConfirmChannel;
   error?: Error;
+  /** Publishes awaiting their confirm, in publish order: a basic.return marks the first one it matches. */
+  pending: Array<{ key: string; returned: boolean }>;
 }
 
 export class ResultPublisher {
   private current: Promise<ResultChannel> | undefined;
-  /** Results the broker returned (no queue to route to), by target queue and message id; confirmed later. */
-  private readonly returned = new Map<string, number>();
 
   constructor(
     private readonly conn: Connection,
@@ -76,20 +76,24 @@ export class ResultPublisher {
     const id = target.messageId ?? randomUUID();
     const headers = { 'x-wq-exit-code': 0, 'x-wq-duration-ms': Math.round(ran.durationMs), 'x-wq-source-queue': this.config.queue, 'x-wq-attempt': attempt };
     const options = { persistent: true, mandatory: true, messageId: id, correlationId: target.correlationId, timestamp: Math.floor(Date.now() / 1000), headers };
+    let returned = false;
     for (let tries = 1; ; tries++) {
-      const failure = await this.publish(target.queue, output, options);
-      if (failure === undefined) break;
-      const text = String(failure.message ?? failure);
+      const sent = await this.publish(target.queue, output, options);
+      if (sent.failure === undefined) {
+        returned = sent.returned;
+        break;
+      }
+      const text = String(sent.failure.message ?? sent.failure);
       const limit = /message size \d+ is larger than configured max size (\d+)/.exec(text)?.[1];
       if (limit !== undefined && output.length > Number(limit)) {
-        const reason = `the command succeeded, but the broker refused its result of ${output.length} bytes, over its max message size ${limit} (set --result-max-bytes ${limit} at most)`;
-        return { target, rejected: { kind: 'rejected', reason, durationMs: ran.durationMs, timedOut: false, stopped: false } };
+        return { target, rejected: refused(`the broker refused its result of ${output.length} bytes, over its max message size ${limit} (set --result-max-bytes ${limit} at most)`, ran) };
       }
       // Another result's refusal closed the channel under this one: send it again on a new channel.
-      if (limit !== undefined && tries === 1) continue;
-      return { target, lost: true, error: new BrokerUnavailableError(`could not publish the result to queue "${target.queue}" (${text}); the message was handed back.`, failure, { detail: text }) };
+      if (limit !== undefined && tries < 3) continue;
+      if (sent.nacked) return { target, rejected: refused(`the broker refused its result (basic.nack: a queue at its length limit, or a queue without a quorum)`, ran) };
+      return { target, lost: true, error: new BrokerUnavailableError(`could not publish the result to queue "${target.queue}" (${text}); the message was handed back.`, sent.failure, { detail: text }) };
     }
-    if (!this.takeReturned(target.queue, id)) return { target, bytes: output.length };
+    if (!returned) return { target, bytes: output.length };
     if (target.reply) return { target, bytes: output.length, note: `its reply_to queue "${target.queue}" no longer exists (the requester is gone): the result was dropped` };
     return {
       target,
@@ -98,34 +102,30 @@ export class ResultPublisher {
     };
   }
 
-  /** Publish and wait for the confirm: undefined, or why it failed (the channel's error when it closed). */
-  private async publish(queue: string, body: Buffer, options: Options.Publish): Promise<Error | undefined> {
+  /** Publish and wait for the confirm: whether the broker returned it, or why it failed (the channel's error when it closed). */
+  private async publish(queue: string, body: Buffer, options: Options.Publish): Promise<{ failure?: Error; nacked?: boolean; returned: boolean }> {
     let rc: ResultChannel | undefined;
+    const mine = { key: `${queue}\0${String(options.messageId)}`, returned: false };
     try {
       rc = await this.channel();
-      const { ch } = rc;
+      const { ch, pending } = rc;
+      pending.push(mine);
       await new Promise<void>((resolve, reject) => ch.publish('', queue, body, options, (err: unknown) => (err ? reject(err as Error) : resolve())));
-      return undefined;
+      return { returned: mine.returned };
     } catch (err) {
-      return rc?.error ?? (err as Error);
+      // A nack arrives on an open channel; a close fails every pending publish after the channel's error.
+      return { failure: rc?.error ?? (err as Error), nacked: rc !== undefined && rc.error === undefined && /nack/i.test(String((err as Error)?.message)), returned: false };
+    } finally {
+      const at = rc ? rc.pending.indexOf(mine) : -1;
+      if (at >= 0) rc?.pending.splice(at, 1);
     }
-  }
-
-  // A return comes before its publish's confirm (AMQP 0-9-1), so the confirm finds it here.
-  private takeReturned(queue: string, id: string): boolean {
-    const key = `${queue}\0${id}`;
-    const n = this.returned.get(key) ?? 0;
-    if (n === 0) return false;
-    if (n === 1) this.returned.delete(key);
-    else this.returned.set(key, n - 1);
-    return true;
   }
 
   // Opened on the first result and again after the broker closed it (a refused result).
   private channel(): Promise<ResultChannel> {
     if (this.current) return this.current;
     const opening = this.conn.createConfirmChannel().then((ch) => {
-      const rc: ResultChannel = { ch: ch as ConfirmChannel };
+      const rc: ResultChannel = { ch: ch as ConfirmChannel, pending: [] };
       // 'error' comes before 'close', which fails the pending publishes; no new one goes to this channel.
       ch.on('error', (err: Error) => {
         rc.error = err;
@@ -134,9 +134,11 @@ export class ResultPublisher {
       ch.on('close', () => {
         if (this.current === opening) this.current = undefined;
       });
+      // A return comes before its publish's confirm, and returns come in publish order (AMQP 0-9-1).
       ch.on('return', (m: ConsumeMessage) => {
         const key = `${m.fields.routingKey}\0${String(m.properties.messageId)}`;
-        this.returned.set(key, (this.returned.get(key) ?? 0) + 1);
+        const first = rc.pending.find((p) => p.key === key && !p.returned);
+        if (first) first.returned = true;
       });
       return rc;
     });
@@ -146,4 +148,9 @@ export class ResultPublisher {
     this.current = opening;
     return opening;
   }
+}
+
+/** The command succeeded, but its result could not be sent: the message is refused (exit status 65). */
+function refused(why: string, ran: Outcome): Outcome {
+  return { kind: 'rejected', reason: `the command succeeded, but ${why}`, durationMs: ran.durationMs, timedOut: false, stopped: false };
 }

@@ -6,7 +6,7 @@ import type { NativeSpawn } from '../process/native-spawn.js';
 import { succeeded, type Outcome } from '../process/outcome.js';
 import { runCommand, type Running } from '../process/runner.js';
 import type { AcquiredFile } from './acquired-file.js';
-import { ItemFiles, type Captured, type ItemIo } from './item-io.js';
+import { ItemFiles, type ItemIo } from './item-io.js';
 import { commandBaseEnv, messageEnv, type EnvNote } from './message-env.js';
 import { resultTarget } from './results.js';
 import type { StartCommand } from './slots.js';
@@ -36,31 +36,39 @@ export function commandStarter(config: ConsumeConfig, file: string, native: Nati
     const run = runCommand({ command: config.command, file, native, args: io.args, body: io.stdin, env: { ...env, ...io.env }, stdoutFd: io.stdoutFd, timeoutMs: config.timeoutSeconds * 1000, graceMs: config.graceSeconds * 1000 });
     const done = run.done.then((outcome): Outcome => {
       acquired.release();
-      let captured: Captured;
-      try {
-        captured = io.finish();
-      } catch (err) {
-        if (!succeeded(outcome)) return outcome;
-        return rejected(`the command succeeded, but its output could not be read back: ${(err as Error).message}`, outcome.durationMs);
-      }
-      if (!succeeded(outcome) || outcome.kind !== 'exited') {
-        if (captured.output?.length) passThrough(captured.output); // a failure's stdout, as without a result
-        return outcome;
-      }
-      if (io.stdoutFd === undefined) return outcome;
-      if (captured.bytes > config.resultMaxBytes) {
-        return rejected(`the command succeeded, but its output of ${captured.bytes} bytes is over --result-max-bytes ${config.resultMaxBytes} (no result sent)`, outcome.durationMs);
-      }
-      return { ...outcome, output: captured.output };
+      return afterExit(outcome, io, config.resultMaxBytes);
     });
     return { pid: run.pid, done, stop: run.stop };
   };
 }
 
+// Once the command has ended: its files removed and its stdout read back; the result, or why there is
+// none. Never a throw (the runner's promise of an outcome holds).
+function afterExit(outcome: Outcome, io: ItemIo, resultMaxBytes: number): Outcome {
+  try {
+    const captured = io.finish();
+    if (!succeeded(outcome) || outcome.kind !== 'exited') {
+      if (captured.output?.length) passThrough(captured.output); // a failure's stdout, as without a result
+      return outcome;
+    }
+    if (io.stdoutFd === undefined) return outcome;
+    if (captured.bytes > resultMaxBytes) {
+      return rejected(`the command succeeded, but its output of ${captured.bytes} bytes is over --result-max-bytes ${resultMaxBytes} (no result sent)`, outcome.durationMs);
+    }
+    return { ...outcome, output: captured.output };
+  } catch (err) {
+    return succeeded(outcome) ? rejected(`the command succeeded, but its output could not be read back: ${(err as Error).message}`, outcome.durationMs) : outcome;
+  }
+}
+
 // wq-consume's own stdout may be closed (a pipe to `head`): a failed write is nothing to stop for.
 function passThrough(output: Buffer): void {
   if (process.stdout.listenerCount('error') === 0) process.stdout.on('error', () => undefined);
-  process.stdout.write(output);
+  try {
+    process.stdout.write(output);
+  } catch {
+    // a synchronous stdout (a file) can throw (ENOSPC): the run goes on
+  }
 }
 
 /** A message refused (exit status 65): a body the arguments cannot carry, an output that is no result. */

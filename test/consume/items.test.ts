@@ -80,6 +80,31 @@ describe.each(QUEUE_TYPES)('on a %s queue', (_type, queueArgs) => {
     expect(copy?.properties.messageId).toBe('bad-1');
   });
 
+  it('a body holding $$, $&, {} and {file} reaches the command as it is: what -I puts in is never replaced again', async () => {
+    const queue = await freshQueue('item-dollar', queueArgs);
+    const item = 'cost $$5, match $& and $1, see {file} and {}';
+    await publish(queue, [item]);
+    const out = tempDir();
+    const run = await cli('wq-consume', ['-q', queue, '-I', '--', 'sh', '-c', 'printf "%s\\0" "$@" > "$OUT/args"; printf %s "$WQ_BODY_FILE" > "$OUT/path"', 'sh', '{}', '{file}:{}'], { env: { OUT: out } });
+    expect(run.exitCode).toBe(0);
+    const path = readFileSync(join(out, 'path'), 'utf8');
+    expect(recordedArgs(out)).toEqual([item, `${path}:${item}`]);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('{} repeated in one argument beyond the kernel\'s 128 KiB for one argument: refused (65) with one line, never an E2BIG start', async () => {
+    const queue = await freshQueue('item-e2big', queueArgs);
+    await publish(queue, [Buffer.alloc(60_000, 'a')]);
+    const out = tempDir();
+    const run = await cli('wq-consume', ['-q', queue, '-I', '--', ...RECORD_ARGS, '{}{}{}'], { env: { OUT: out } });
+    expect(run.exitCode).toBe(65);
+    expect(existsSync(join(out, 'args'))).toBe(false);
+    expect(run.logs.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual([
+      'refused (status 65): an argument with the body in it would be 180000 bytes, over the 131071 the kernel allows one argument (pass it as {file} or on stdin) on attempt 1: queued for another attempt',
+    ]);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
   it('SIGTERM while the command runs on {file}: the body file and wq\'s directory are gone, the message is handed back', async () => {
     const queue = await freshQueue('item-term', queueArgs);
     await publish(queue, [randomBytes(1024)]);

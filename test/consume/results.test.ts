@@ -85,6 +85,21 @@ describe.each(QUEUE_TYPES)('on a %s queue', (type, queueArgs) => {
     expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
   });
 
+  it('a result queue at its length limit (reject-publish) nacks the result: refused (65), one line, the input retried', async () => {
+    const queue = await freshQueue('res-full', queueArgs);
+    // A classic result queue: a quorum queue applies its length limit a little late (one more may get in).
+    const results = await freshQueue('res-full-out', { 'x-max-length': 1, 'x-overflow': 'reject-publish' });
+    await publish(results, ['already there']);
+    await publish(queue, ['x']);
+    const run = await cli('wq-consume', ['-q', queue, '--result-queue', results, '--', 'cat']);
+    expect(run.exitCode).toBe(65);
+    expect(run.logs.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual([
+      'refused (status 65): the command succeeded, but the broker refused its result (basic.nack: a queue at its length limit, or a queue without a quorum) on attempt 1: queued for another attempt',
+    ]);
+    expect((await drainMessages(results)).map((m) => m.content.toString())).toEqual(['already there']);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
   it('the result queue deleted while wq-consume waits: the message is handed back, exit 78, one line', async () => {
     const queue = await freshQueue('res-gone', queueArgs);
     const results = uniqueQueue('res-gone-out');
