@@ -174,7 +174,7 @@ describe('wq-publish at a terminal', () => {
 
 describe('--help reads like a manual', () => {
   it.each([
-    ['wq-consume', CONSUME_OPTIONS, ['Connection', 'Consuming', 'Failures and retries', 'Logging', 'Other']],
+    ['wq-consume', CONSUME_OPTIONS, ['Connection', 'Consuming', 'Failures and retries', 'Input and results', 'Logging', 'Other']],
     ['wq-publish', PUBLISH_OPTIONS, ['Connection', 'Input', 'Publishing', 'Message', 'Job manifests', 'Logging', 'Other']],
   ] as const)('%s groups every option under a heading and ends with examples', async (name, specs, headings) => {
     const r = await cli(name, ['--help']);

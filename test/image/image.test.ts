@@ -212,16 +212,18 @@ describe('the demo with --containers: each pod a wq-example container', () => {
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
 
-  it('npm run demo -- --containers: the Job completes, 0 ready messages left, the demo queue deleted', async () => {
+  it('npm run demo -- --containers: the Job completes, its results gathered, 0 ready messages left, the demo queues deleted', async () => {
     const r = await cli('wq-demo', ['--containers']);
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toContain(`# each pod runs: ${E.cmd} run --rm wq-example:latest --wait 10 -- /app/worker.sh`);
+    const queue = /^queue +(\S+)$/m.exec(r.stdout)?.[1] as string;
+    expect(r.stdout).toContain(`# each pod runs: ${E.cmd} run --rm wq-example:latest --wait 10 --result-queue ${queue}.results -- /app/worker.sh`);
     expect(r.stdout).toContain('Pods Statuses:  0 Active / 8 Succeeded / 0 Failed');
     expect(r.stdout).toMatch(/Condition: +Complete/);
-    const lines = r.stdout.split('\n').filter((l) => /^ {2}job-wq-1-\w{5} {2}Processing /.test(l));
-    expect(lines.map((l) => l.split('Processing ')[1]).sort()).toEqual([...ITEMS].sort());
-    const queue = /^queue +(\S+)$/m.exec(r.stdout)?.[1] as string;
+    // The containers' results, gathered at the end: one per item, after its message id.
+    const results = [...r.stdout.matchAll(/^ {2}[0-9a-f]{12}-\d{6} {2}Processing (\w+)$/gm)].map((m) => m[1]);
+    expect(results.sort()).toEqual([...ITEMS].sort());
     expect(r.stdout).toContain(`${queue}: 0 ready messages left (queue deleted)`);
     expect(await queueExists(queue)).toBe(false);
+    expect(await queueExists(`${queue}.results`)).toBe(false);
   }, 180_000);
 });
