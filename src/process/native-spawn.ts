@@ -24,8 +24,8 @@ export type SpawnMode = 'auto' | 'native' | 'child_process';
 export const SPAWN_MODES: readonly SpawnMode[] = ['auto', 'native', 'child_process'];
 
 const ADDON_FILE = 'wq-spawn.node';
-/** 2: spawn() takes the command's stdout descriptor (a result captured in a file). */
-const ADDON_INTERFACE = 2;
+/** 2: spawn() takes the command's stdout descriptor (a result captured in a file); 3: the exit kills the command's group. */
+const ADDON_INTERFACE = 3;
 
 /** The addon next to this bundle (dist/), or `file`; or, when it cannot be used, the reason why. */
 export function loadNativeSpawn(file: string | URL = new URL(`./${ADDON_FILE}`, import.meta.url)): NativeSpawn | string {

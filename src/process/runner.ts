@@ -71,8 +71,9 @@ export function runCommand(opts: RunOptions): Running {
       liveGroups.delete(pid);
       // The command has ended, so has its process group: whatever it left running there (a background
       // child) is killed before its message is settled, so it can neither outlive wq-consume nor overlap
-      // the message's next attempt. A command that must leave a daemon behind starts it with setsid.
-      signalGroup(pid, 'SIGKILL');
+      // the message's next attempt. A command that must leave a daemon behind starts it with setsid. The
+      // addon has done it already, before reaping the command: the group's id could not be anyone else's.
+      if (!child.groupKilledAtExit) signalGroup(pid, 'SIGKILL');
     }
     const durationMs = nowMs() - started;
     if ('error' in exit) return { kind: 'start-failed', error: exit.error, transient: TRANSIENT_START_ERRORS.includes(exit.error.code), durationMs, timedOut: false, stopped };

@@ -20,6 +20,8 @@ export interface Started {
   /** Undefined when nothing was started. */
   pid: number | undefined;
   exit: Promise<ChildExit>;
+  /** The command's process group was killed when it exited, before it was reaped (the addon does that). */
+  groupKilledAtExit?: boolean;
 }
 
 export interface StartSpec {
@@ -89,7 +91,7 @@ function startNative(native: NativeSpawn, spec: StartSpec): Started {
       closeSync(stdinFd); // the command sees EOF early: its exit status decides
     }
   }
-  return { pid, exit };
+  return { pid, exit, groupKilledAtExit: true };
 }
 
 // os.constants.errno rather than util.getSystemErrorName: libuv 1.46 has no name for ENOEXEC.

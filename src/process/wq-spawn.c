@@ -19,6 +19,7 @@
 //     (or the child closed its stdin already) and the pipe is closed; otherwise the caller writes
 //     body[written..] to stdinFd and closes it;
 //   - a string holding a NUL byte is refused with -EINVAL (C cannot carry it; runner.ts never sends one);
+//   - when the child has exited, its process group is sent SIGKILL (what it left running), then it is reaped;
 //   - onExit(code, signal) runs once, on the event loop: code >= 0 and signal 0, or code -1 and the
 //     signal number. If it throws, the exception is raised as an uncaught exception at once: never left
 //     pending, to surface in some later call.
@@ -148,9 +149,16 @@ static void on_ready(uv_poll_t *handle, int status, int events) {
   child_t *c = (child_t *)handle;
   int ws = 0;
   pid_t r;
+  siginfo_t info = {0};
+  int peeked;
+  do peeked = waitid(P_PID, (id_t)c->pid, &info, WEXITED | WNOHANG | WNOWAIT);
+  while (peeked < 0 && errno == EINTR);
+  if (peeked == 0 && info.si_pid == 0) return;  // not yet: poll again
+  // The command has ended, so has its process group: what it left running there (a background child) is
+  // killed now, while the unreaped command still holds the group's id, so no other group can have it.
+  if (peeked == 0) kill(-c->pid, SIGKILL);
   do r = waitpid(c->pid, &ws, WNOHANG);
   while (r < 0 && errno == EINTR);
-  if (r == 0) return;  // not yet: poll again
   int code = -1, sig = 0;
   if (r > 0 && WIFEXITED(ws)) code = WEXITSTATUS(ws);
   else if (r > 0 && WIFSIGNALED(ws)) sig = WTERMSIG(ws);
@@ -290,7 +298,7 @@ NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"spawn", NULL, spawn, NULL, NULL, NULL, napi_default, NULL},
       {"available", NULL, available, NULL, NULL, NULL, napi_default, NULL},
-      {"interface", NULL, NULL, NULL, NULL, int_value(env, 2), napi_enumerable, NULL},
+      {"interface", NULL, NULL, NULL, NULL, int_value(env, 3), napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;
