@@ -91,6 +91,9 @@ export async function drain(ctx) {
         ratioRow('wq-consume / the same with WQ_SPAWN=child_process (what posix_spawn gains), msg/s', pairedRatios(s.wq1.steady, s.wqcp.steady), 'info'),
         ...(haveAddon
           ? [
+              // What the -j 1 target asks, against what Node with this addon reaches with no broker at all.
+              ratioRow('spawn ceiling 1 at a time / amqp-consume, msg/s (no broker: the most a Node consumer starting commands from its event loop can reach at -j 1)', pairedRatios(s.spawn1.steady, s.amqp.steady), 'info'),
+              ratioRow('wq-consume / spawn ceiling 1 at a time', pairedRatios(s.wq1.steady, s.spawn1.steady), 'info'),
               ratioRow('spawn ceiling 2 at a time / 1 at a time (does process creation scale over cores here?)', pairedRatios(s.spawn2.steady, s.spawn1.steady), 'info'),
               ratioRow('spawn ceiling 2 at a time / amqp-consume, msg/s', pairedRatios(s.spawn2.steady, s.amqp.steady), 'info'),
               ratioRow('wq-consume --concurrency 2 / spawn ceiling 2 at a time', pairedRatios(s.wq2.steady, s.spawn2.steady), 'info'),

@@ -83,7 +83,7 @@ const parts = [];
 try {
   if (sections.includes('oneshot')) parts.push(await oneShot({ ...ctx, runs: num(flags.runs, quick ? 10 : 30), warmup: quick ? 1 : 3 }));
   if (sections.includes('drain')) parts.push(await drain({ ...ctx, messages: num(flags.messages, quick ? 500 : 3000), rounds: num(flags.rounds, quick ? 1 : 4) }));
-  if (sections.includes('python')) parts.push(await drainPython({ ...ctx, messages: quick ? 200 : 600, rounds: num(flags.rounds, quick ? 1 : 3) }));
+  if (sections.includes('python')) parts.push(await drainPython({ ...ctx, messages: quick ? 200 : 600, rounds: num(flags.rounds, quick ? 1 : 8) }));
   if (sections.includes('whole')) parts.push(await drainWhole({ ...ctx, messages: quick ? 500 : 3000, rounds: num(flags.rounds, quick ? 1 : 4) }));
   if (sections.includes('publish')) parts.push(await publish({ ...ctx, messages: quick ? 10_000 : 100_000, loopItems: quick ? 50 : 300, rounds: num(flags.rounds, quick ? 1 : 4) }));
   if (sections.includes('results')) parts.push(await drainResults({ ...ctx, messages: quick ? 300 : 1500, rounds: num(flags.rounds, quick ? 1 : 4) }));
