@@ -19,12 +19,10 @@
 //     (or the child closed its stdin already) and the pipe is closed; otherwise the caller writes
 //     body[written..] to stdinFd and closes it;
 //   - a string holding a NUL byte is refused with -EINVAL (C cannot carry it; runner.ts never sends one);
-//   - when the child has exited, its process group is sent SIGKILL (what it left running), then it is reaped;
+//   - at the exit, the child's process group is killed (what it left running), then the child is reaped;
 //   - onExit(code, signal) runs once, on the event loop: code >= 0 and signal 0, or code -1 and the
-//     signal number. If it throws, the exception is raised as an uncaught exception at once: never left
-//     pending, to surface in some later call.
-// available() returns null, or why the addon cannot be used here (wq then uses node:child_process and
-// says so at info level).
+//     signal number. If it throws, it is raised as an uncaught exception at once, never left pending.
+// available() returns null, or why the addon cannot be used here (wq then says so, and uses node:child_process).
 //
 // glibc: the file links against symbols of glibc 2.15 at most (test/process/ checks it is at most 2.28),
 // and POSIX_SPAWN_SETSID works from glibc 2.26 (available() checks); pidfd_open goes through syscall(),
@@ -144,18 +142,15 @@ static void on_closed(uv_handle_t *handle) {
 
 // The pidfd is readable: the child has exited. Reap it, stop watching, and tell JavaScript.
 static void on_ready(uv_poll_t *handle, int status, int events) {
-  (void)status;
-  (void)events;
+  (void)status, (void)events;
   child_t *c = (child_t *)handle;
-  int ws = 0;
+  int ws = 0, peeked;
   pid_t r;
   siginfo_t info = {0};
-  int peeked;
   do peeked = waitid(P_PID, (id_t)c->pid, &info, WEXITED | WNOHANG | WNOWAIT);
   while (peeked < 0 && errno == EINTR);
   if (peeked == 0 && info.si_pid == 0) return;  // not yet: poll again
-  // The command has ended, so has its process group: what it left running there (a background child) is
-  // killed now, while the unreaped command still holds the group's id, so no other group can have it.
+  // What the command left running in its group dies with it, killed while the unreaped command still holds the group's id.
   if (peeked == 0) kill(-c->pid, SIGKILL);
   do r = waitpid(c->pid, &ws, WNOHANG);
   while (r < 0 && errno == EINTR);
