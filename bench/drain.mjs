@@ -25,6 +25,12 @@ export async function drain(ctx) {
     env: { COUNT: String(messages), CONCURRENCY: String(k), WQ_SPAWN_ADDON: addon },
     noBroker: true,
   });
+  const leanConsumer = (k) => ({
+    key: `lean${k}`,
+    name: `lean Node consumer: amqplib + wq's addon, ${k} at a time, prefetch ${k + 1} (bench/floor-drain.mjs)`,
+    argv: () => [node, ctx.floors['floor-drain'], cat],
+    env: { COUNT: String(messages), PREFETCH: String(k + 1), CONCURRENCY: String(k), WQ_SPAWN_ADDON: addon },
+  });
   const contenders = [
     ...(haveAmqpTools ? [{ key: 'amqp', name: `amqp-consume -c ${messages} cat`, argv: (q) => ['amqp-consume', '--url', url, '-q', q, '-c', String(messages), 'cat'] }] : []),
     { key: 'wq1', name: 'wq-consume --until-empty -- cat', argv: wq() },
@@ -43,6 +49,8 @@ export async function drain(ctx) {
     ...(haveAddon ? [spawnFloor(1), spawnFloor(2)] : []),
     // Node's own floor for this loop: amqplib + child_process, nothing else, the same prefetch as wq's default.
     { key: 'naive', name: 'naive Node consumer (bench/floor-drain.mjs, prefetch 2)', argv: () => [node, ctx.floors['floor-drain'], 'cat'], env: { COUNT: String(messages), PREFETCH: '2' } },
+    // The same loop with wq's spawn: what any amqplib consumer with this addon reaches, wq's core left out.
+    ...(haveAddon ? [leanConsumer(1), leanConsumer(2)] : []),
     ...(variants
       ? [
           { key: 'wqp1', name: 'wq-consume --until-empty --prefetch 1 -- cat (no message ahead)', argv: wq('--prefetch', '1') },
@@ -97,6 +105,11 @@ export async function drain(ctx) {
               ratioRow('spawn ceiling 2 at a time / 1 at a time (does process creation scale over cores here?)', pairedRatios(s.spawn2.steady, s.spawn1.steady), 'info'),
               ratioRow('spawn ceiling 2 at a time / amqp-consume, msg/s', pairedRatios(s.spawn2.steady, s.amqp.steady), 'info'),
               ratioRow('wq-consume --concurrency 2 / spawn ceiling 2 at a time', pairedRatios(s.wq2.steady, s.spawn2.steady), 'info'),
+              // With the broker: the same spawn and amqplib, nothing of wq's. What is left between wq and this is wq's own cost.
+              ratioRow('lean Node consumer (amqplib + the addon) 1 at a time / amqp-consume, msg/s (the most an amqplib consumer with this spawn reached)', pairedRatios(s.lean1.steady, s.amqp.steady), 'info'),
+              ratioRow('wq-consume / lean Node consumer, 1 at a time, msg/s (what wq\'s own code costs)', pairedRatios(s.wq1.steady, s.lean1.steady), 'info'),
+              ratioRow('lean Node consumer 2 at a time / amqp-consume, msg/s', pairedRatios(s.lean2.steady, s.amqp.steady), 'info'),
+              ratioRow('wq-consume --concurrency 2 / lean Node consumer 2 at a time, msg/s', pairedRatios(s.wq2.steady, s.lean2.steady), 'info'),
             ]
           : []),
         ...(variants
