@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import type { Connection } from '../amqp/broker.js';
+import { publishTracked } from '../amqp/confirmed-copy.js';
+import { mapFailure } from '../amqp/failures.js';
 import { BrokerUnavailableError, QueueConfigError, type WqError } from '../errors.js';
 import { succeeded, type Outcome } from '../process/outcome.js';
 
@@ -17,8 +19,9 @@ import { succeeded, type Outcome } from '../process/outcome.js';
  *   and a new one is opened; a result under the limit that was on the closed channel is sent again.
  * - A result queue that no longer exists (basic.return): the message is handed back and the run ends 78.
  *   A reply_to queue that is gone: the requester is gone too; the input is acked, with a warning.
- * - Any other failure: the message is handed back and the session ends as if its channel were lost (the
- *   connection is closed, so the broker has everything in hand back, and the run reconnects).
+ * - Any other failure: the message is handed back. A lost connection or channel ends the session as if its
+ *   channel were lost (the broker has everything in hand back, and the run reconnects); a refusal that
+ *   would come again (no write permission) ends the run with its exit code (docs/errors.md).
  */
 
 export interface ResultTarget {
@@ -55,8 +58,6 @@ export interface ResultSent {
 interface ResultChannel {
   ch: ConfirmChannel;
   error?: Error;
-  /** Publishes awaiting their confirm, in publish order: a basic.return marks the first one it matches. */
-  pending: Array<{ key: string; returned: boolean }>;
 }
 
 export class ResultPublisher {
@@ -64,7 +65,7 @@ export class ResultPublisher {
 
   constructor(
     private readonly conn: Connection,
-    private readonly config: { queue: string; resultQueue: string; reply: boolean },
+    private readonly config: { url: string; queue: string; resultQueue: string; reply: boolean },
   ) {}
 
   /** If the command succeeded and its message has a result to send: `beforeSend()`, then send it. */
@@ -91,6 +92,9 @@ export class ResultPublisher {
       // Another result's refusal closed the channel under this one: send it again on a new channel.
       if (limit !== undefined && tries < 3) continue;
       if (sent.nacked) return { target, rejected: refused(`the broker refused its result (basic.nack: a queue at its length limit, or a queue without a quorum)`, ran) };
+      // A lost connection or channel reconnects; a refusal that would come again (403: no write permission) ends the run.
+      const mapped = mapFailure(sent.failure, { url: this.config.url, operation: `publishing the result to queue "${target.queue}"`, queue: target.queue });
+      if (mapped.code !== 'BROKER_UNAVAILABLE' || !mapped.retryable) return { target, lost: false, error: mapped };
       return { target, lost: true, error: new BrokerUnavailableError(`could not publish the result to queue "${target.queue}" (${text}); the message was handed back.`, sent.failure, { detail: text }) };
     }
     if (!returned) return { target, bytes: output.length };
@@ -105,19 +109,12 @@ export class ResultPublisher {
   /** Publish and wait for the confirm: whether the broker returned it, or why it failed (the channel's error when it closed). */
   private async publish(queue: string, body: Buffer, options: Options.Publish): Promise<{ failure?: Error; nacked?: boolean; returned: boolean }> {
     let rc: ResultChannel | undefined;
-    const mine = { key: `${queue}\0${String(options.messageId)}`, returned: false };
     try {
       rc = await this.channel();
-      const { ch, pending } = rc;
-      pending.push(mine);
-      await new Promise<void>((resolve, reject) => ch.publish('', queue, body, options, (err: unknown) => (err ? reject(err as Error) : resolve())));
-      return { returned: mine.returned };
+      return { returned: await publishTracked(rc.ch, '', queue, body, options) };
     } catch (err) {
       // A nack arrives on an open channel; a close fails every pending publish after the channel's error.
       return { failure: rc?.error ?? (err as Error), nacked: rc !== undefined && rc.error === undefined && /nack/i.test(String((err as Error)?.message)), returned: false };
-    } finally {
-      const at = rc ? rc.pending.indexOf(mine) : -1;
-      if (at >= 0) rc?.pending.splice(at, 1);
     }
   }
 
@@ -125,7 +122,7 @@ export class ResultPublisher {
   private channel(): Promise<ResultChannel> {
     if (this.current) return this.current;
     const opening = this.conn.createConfirmChannel().then((ch) => {
-      const rc: ResultChannel = { ch: ch as ConfirmChannel, pending: [] };
+      const rc: ResultChannel = { ch: ch as ConfirmChannel };
       // 'error' comes before 'close', which fails the pending publishes; no new one goes to this channel.
       ch.on('error', (err: Error) => {
         rc.error = err;
@@ -133,12 +130,6 @@ export class ResultPublisher {
       });
       ch.on('close', () => {
         if (this.current === opening) this.current = undefined;
-      });
-      // A return comes before its publish's confirm, and returns come in publish order (AMQP 0-9-1).
-      ch.on('return', (m: ConsumeMessage) => {
-        const key = `${m.fields.routingKey}\0${String(m.properties.messageId)}`;
-        const first = rc.pending.find((p) => p.key === key && !p.returned);
-        if (first) first.returned = true;
       });
       return rc;
     });

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, inject, it } from 'vitest';
-import { admin, consumerCount, ctl, drainMessages, freshQueue, publish, queueExists, queueState, readyCount, uniqueQueue } from '../helpers/broker.js';
+import { admin, brokerUser, consumerCount, ctl, drainMessages, freshQueue, publish, queueExists, queueState, readyCount, uniqueQueue } from '../helpers/broker.js';
 import { cli, errors, start, toRun } from '../helpers/cli.js';
 import { startProxy, urlVia } from '../helpers/proxy.js';
 import { QUEUE_TYPES, SPAWNS } from '../helpers/matrix.js';
@@ -186,6 +186,23 @@ describe('the result queue before any message is taken', () => {
     expect(errors(run).map((l) => l.msg)).toEqual([`result queue "${results}" does not exist, and --no-declare says not to declare it: declare it first, or drop --no-declare.`]);
     expect(await queueExists(results)).toBe(false);
     expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
+  it('a user that may not publish (no write permission): exit 77 with one line naming the permission, the input handed back, never a reconnect loop', async () => {
+    const queue = await freshQueue('res-nowrite');
+    const results = await freshQueue('res-nowrite-out');
+    await publish(queue, ['item']);
+    const url = await brokerUser('nowrite', { configure: '.*', write: '^$', read: '.*' });
+    const child = start('wq-consume', ['--url', url, '-q', queue, '--result-queue', results, '--', 'cat']);
+    // Before the fix the refusal was taken for a lost connection: reconnect, run the command again, forever.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const run = toRun(await child);
+    clearTimeout(timer);
+    expect(run.exitCode).toBe(77);
+    expect(errors(run).map((l) => l.msg)).toEqual([expect.stringMatching(/^basic\.publish: user "wq-test-nowrite-\w+" may not publish to queue "wq-test-res-nowrite-out-\w+": it lacks the "write" permission on exchange "amq\.default"/)]);
+    expect(run.logs.filter((l) => /reconnecting/.test(String(l.msg)))).toEqual([]);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+    expect(await queueState(results)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
 
   it('a pipeline: stage 1\'s results are stage 2\'s work, the item\'s id carried through, then gathered into one file', async () => {
