@@ -38,6 +38,8 @@ export interface ItemIo {
   stdin: Buffer;
   env: Record<string, string>;
   stdoutFd?: number;
+  /** The body is in the arguments ({} with -I): their size in bytes, for a start the kernel refuses (E2BIG). */
+  argBytes?: number;
   /** Why the command must not run on this message (rejected); the rest is then unset. */
   rejected?: string;
   /**
@@ -121,7 +123,8 @@ export class ItemFiles {
         cleanUp();
       }
     };
-    return { args, stdin: this.opts.stdin ? body : Buffer.alloc(0), env, stdoutFd, finish };
+    const argBytes = text === undefined ? undefined : args.reduce((n, a) => n + Buffer.byteLength(a) + 1, 0);
+    return { args, stdin: this.opts.stdin ? body : Buffer.alloc(0), env, stdoutFd, argBytes, finish };
   }
 
   private path(kind: string): string {

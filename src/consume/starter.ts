@@ -47,6 +47,10 @@ export function commandStarter(config: ConsumeConfig, file: string, native: Nati
 function afterExit(outcome: Outcome, io: ItemIo, resultMaxBytes: number): Outcome {
   try {
     const captured = io.finish();
+    // The body in the arguments made the command line longer than the kernel takes: the body's fault, not the command's.
+    if (outcome.kind === 'start-failed' && outcome.error.code === 'E2BIG' && io.argBytes !== undefined) {
+      return rejected(`its arguments with the body in them ({} with -I) are ${io.argBytes} bytes: with the environment, over the kernel's limit for a command line (E2BIG) (pass it as {file} or on stdin)`, 0);
+    }
     if (!succeeded(outcome) || outcome.kind !== 'exited') {
       if (captured.output?.length) passThrough(captured.output); // a failure's stdout, as without a result
       return outcome;

@@ -105,6 +105,19 @@ describe.each(QUEUE_TYPES)('on a %s queue', (_type, queueArgs) => {
     expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
   });
 
+  it.each(SPAWNS)('{} in 40 arguments, each under 128 KiB but 2.4 MB in all (E2BIG): refused (65) with one line, not a failed command (%s)', async (_spawn, spawnEnv) => {
+    const queue = await freshQueue('item-argmax', queueArgs);
+    await publish(queue, [Buffer.alloc(60_000, 'a')]);
+    const out = tempDir();
+    const run = await cli('wq-consume', ['-q', queue, '-I', '--', ...RECORD_ARGS, ...Array<string>(40).fill('{}')], { env: { ...spawnEnv, OUT: out } });
+    expect(run.exitCode).toBe(65);
+    expect(existsSync(join(out, 'args'))).toBe(false);
+    expect(run.logs.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual([
+      expect.stringMatching(/^refused \(status 65\): its arguments with the body in them \(\{\} with -I\) are 2400\d+ bytes: with the environment, over the kernel's limit for a command line \(E2BIG\) \(pass it as \{file\} or on stdin\) on attempt 1: queued for another attempt$/),
+    ]);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
   it('SIGTERM while the command runs on {file}: the body file and wq\'s directory are gone, the message is handed back', async () => {
     const queue = await freshQueue('item-term', queueArgs);
     await publish(queue, [randomBytes(1024)]);
