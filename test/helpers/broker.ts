@@ -126,14 +126,20 @@ afterAll(async () => {
 
 /**
  * The queue's ready and unacked counts and consumers, straight from the broker (rabbitmqctl). A quorum
- * queue's figures are emitted on a timer (500 ms on the test brokers): read them again after one tick,
- * so that they describe the queue after what the test just did.
+ * queue's figures are emitted on a timer (500 ms on the test brokers, scripts/test-setup.sh; 5 s on a
+ * broker left at its defaults): read them again after a tick, and until they agree with the queue's own
+ * count, so that they describe the queue after what the test just did.
  */
 export async function queueState(queue: string): Promise<QueueState> {
   const first = await listQueue(queue);
   if (first.type !== 'quorum') return first.state;
-  await new Promise((r) => setTimeout(r, 700));
-  return (await listQueue(queue)).state;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 700));
+    const own = await checkQueue(queue);
+    const { state } = await listQueue(queue);
+    if ((state.ready === own.messageCount && state.consumers === own.consumerCount) || Date.now() > deadline) return state;
+  }
 }
 
 async function listQueue(queue: string): Promise<{ type: string; state: QueueState }> {
