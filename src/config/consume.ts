@@ -63,6 +63,8 @@ export interface ConsumeConfig extends ConnectionConfig {
   headersMaxBytes: number;
   /** With --timeout on RabbitMQ 4.3+: x-consumer-timeout is --timeout + --grace + this. */
   consumerTimeoutMarginSeconds: number;
+  /** After a signal, --grace + this: the connection is closed if the broker has not answered (defaults.ts). */
+  shutdownMarginSeconds: number;
   /** -I: {} and {file} in the arguments are replaced. */
   replace: boolean;
   /** A body file for every command (WQ_BODY_FILE). */
@@ -124,6 +126,7 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
       spawn,
       headersMaxBytes: DEFAULTS.headersMaxBytes,
       consumerTimeoutMarginSeconds: DEFAULTS.consumerTimeoutMarginSeconds,
+      shutdownMarginSeconds: DEFAULTS.shutdownMarginSeconds,
       ...itemOptions(values, args),
     },
   };

@@ -39,6 +39,13 @@ export const DEFAULTS = {
    */
   consumerTimeoutMarginSeconds: 60,
   /**
+   * After SIGTERM (or SIGINT, SIGHUP, SIGQUIT): if the broker has still not answered --grace + this many
+   * seconds later (a resource alarm blocks a connection that publishes: a result, a retry copy), the
+   * connection is closed under wq-consume, so that it exits before Kubernetes' 30 s and the broker puts
+   * back what was not acked. @default 5
+   */
+  shutdownMarginSeconds: 5,
+  /**
    * WQ_HEADERS at most, in bytes: the largest headers are left out beyond it and named in
    * WQ_HEADERS_TRUNCATED (the kernel refuses one environment string over 128 KiB). @default 65536
    */

@@ -76,7 +76,12 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
       await new Promise((resolve) => setTimeout(resolve, 500));
       continue;
     }
-    const onStop = () => session.signal(String(stop.reason ?? 'SIGTERM'));
+    let deadline: NodeJS.Timeout | undefined;
+    let cut = false;
+    const onStop = () => {
+      session.signal(String(stop.reason ?? 'SIGTERM'));
+      deadline = setTimeout(() => (cut = cutConnection(conn, config, log)), (config.graceSeconds + config.shutdownMarginSeconds) * 1000);
+    };
     stop.addEventListener('abort', onStop, { once: true });
     if (stop.aborted) onStop();
     await session.closed;
@@ -86,6 +91,8 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
       await session.channel.close().catch(() => undefined); // flushes the acks (amqplib buffers frames per channel)
     }
     await closeQuietly(conn);
+    clearTimeout(deadline);
+    if (cut) return signalled(); // the signal ended the run; the cut connection is not a failure of its own
     const lost = reconnectable(session);
     if (lost && !stop.aborted && !(config.count > 0 && stats.settledOnPurpose() >= config.count)) {
       stats.reconnects++;
@@ -95,6 +102,16 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
     const end = lost && config.count > 0 && stats.settledOnPurpose() >= config.count ? { exitCode: 0, error: undefined } : session.end;
     return { exitCode: end.exitCode, summary: stats.summary(), error: end.error };
   }
+}
+
+// A signal's deadline passed and the broker has not answered: a confirm or a close-ok that does not come
+// (a resource alarm blocks a connection that publishes). Closing the socket fails what waits on it, so
+// the run ends; the broker puts back every message that was not acked.
+function cutConnection(conn: Connection, config: ConsumeConfig, log: Logger): true {
+  const seconds = config.graceSeconds + config.shutdownMarginSeconds;
+  log.warn({ queue: config.queue, seconds }, `the broker has not answered within ${seconds}s of the signal (a resource alarm?): closing the connection; the broker puts back every message not acked`);
+  (conn.connection as { stream?: { destroy(err?: Error): void } }).stream?.destroy(new Error(`no answer from the broker within ${seconds}s of the signal`));
+  return true;
 }
 
 // The loss that ended a session, when another can take over: a lost connection or channel, not a
