@@ -28,13 +28,13 @@ const brokers = testBrokers();
 const cluster = clusterBroker();
 const MATRIX = ['test/consume/**/*.test.ts', 'test/publish/**/*.test.ts', 'test/amqp/**/*.test.ts', 'test/cli/misconfig.test.ts'];
 /** What a broker with suites: 'promise' runs: where 4.x versions differ, besides the faults. */
-const PROMISE = ['test/consume/delivery-limit.test.ts', 'test/consume/drain.test.ts', 'test/amqp/deprecated.test.ts', 'test/publish/max-size.test.ts'];
+const PROMISE = ['test/consume/delivery-limit.test.ts', 'test/consume/copies.test.ts', 'test/consume/drain.test.ts', 'test/amqp/deprecated.test.ts', 'test/publish/max-size.test.ts'];
 /** What runs a second time with wq-consume started from its startup snapshot (the image's ENTRYPOINT). */
 const SNAPSHOT = ['test/consume/consume.test.ts', 'test/consume/reliability.test.ts', 'test/cli/misconfig.test.ts'];
 /** What runs on Node 22 and 24 as well (see above). */
 const ON_EVERY_NODE = ['test/cli/node-version.test.ts', 'test/consume/consume.test.ts', 'test/cli/misconfig.test.ts'];
 const ON_EVERY_NODE_4 = ['test/cli/node-version.test.ts'];
-const UNIT = ['test/config/**/*.test.ts', 'test/docs/**/*.test.ts', 'test/consume/verdict.test.ts', 'test/consume/result-returns.test.ts', 'test/process/outcome.test.ts', 'test/publish/progress.test.ts'];
+const UNIT = ['test/config/**/*.test.ts', 'test/docs/**/*.test.ts', 'test/consume/verdict.test.ts', 'test/consume/result-returns.test.ts', 'test/amqp/header-budget.test.ts', 'test/process/outcome.test.ts', 'test/publish/progress.test.ts'];
 const provide = (b: (typeof brokers)[number]) => ({ brokerUrl: b.url, rabbitmqctl: b.ctl, brokerName: b.name });
 const first = brokers[0];
 

@@ -6,8 +6,11 @@ export async function publishConfirmed(ch: ConfirmChannel, exchange: string, rou
   let returned: boolean;
   try {
     returned = await publishTracked(ch, exchange, routingKey, content, options);
-  } catch {
-    throw new Error(`the broker refused the message (basic.nack) for ${exchange || 'the default exchange'} / ${routingKey}`);
+  } catch (err) {
+    // amqplib rejects a nacked publish with "message nacked"; anything else (the channel closed, a message
+    // it cannot encode) is said as it is.
+    const why = /nack/i.test((err as Error).message) ? 'the broker refused the message (basic.nack)' : `the message could not be published (${(err as Error).message})`;
+    throw new Error(`${why} for ${exchange || 'the default exchange'} / ${routingKey}`);
   }
   if (returned) throw new Error(`the message to ${exchange || 'the default exchange'} / ${routingKey} was unroutable (basic.return): does the queue exist?`);
 }

@@ -3,15 +3,19 @@ import type { DeadLetterTarget } from '../config/consume.js';
 import { ATTEMPTS_HEADER } from './message-env.js';
 import { ensureWaitQueue } from './wait-queue.js';
 import { publishConfirmed } from '../amqp/confirmed-copy.js';
+import { fitHeaders } from '../amqp/header-budget.js';
 
 // The copies that replace a message: a retry copy at the back of the queue with the attempts recorded
 // in a header (classic queues count nothing; a quorum queue's count starts again at 0 on the copy, so
 // its delivery limit is never reached), or a copy in the dead-letter queue or exchange. The original is
 // acked only after its copy is confirmed; if the copy fails, the caller hands the original back.
 
+// The copy keeps the original's headers but the broker's own and the sender-selected distribution (CC,
+// BCC: the broker would route the copy to those queues again); the largest are left out if the copy could
+// not be encoded otherwise (header-budget.ts).
 function copyOptions(msg: ConsumeMessage, headers: Record<string, unknown>): Options.Publish {
   const p = msg.properties;
-  const { 'x-delivery-count': _dc, 'x-acquired-count': _ac, 'x-wq-publish-id': _id, 'x-death': _xd, 'x-first-death-exchange': _fe, 'x-first-death-queue': _fq, 'x-first-death-reason': _fr, 'x-last-death-exchange': _le, 'x-last-death-queue': _lq, 'x-last-death-reason': _lr, ...kept } = (p.headers ?? {}) as Record<string, unknown>;
+  const { 'x-delivery-count': _dc, 'x-acquired-count': _ac, 'x-wq-publish-id': _id, 'x-death': _xd, 'x-first-death-exchange': _fe, 'x-first-death-queue': _fq, 'x-first-death-reason': _fr, 'x-last-death-exchange': _le, 'x-last-death-queue': _lq, 'x-last-death-reason': _lr, CC: _cc, BCC: _bcc, ...kept } = (p.headers ?? {}) as Record<string, unknown>;
   return {
     contentType: p.contentType,
     contentEncoding: p.contentEncoding,
@@ -23,7 +27,7 @@ function copyOptions(msg: ConsumeMessage, headers: Record<string, unknown>): Opt
     timestamp: p.timestamp,
     type: p.type,
     appId: p.appId,
-    headers: { ...kept, ...headers },
+    headers: fitHeaders(kept, headers),
   };
 }
 

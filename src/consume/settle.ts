@@ -40,10 +40,10 @@ export async function settle(ctx: SettleContext, msg: ConsumeMessage, decision: 
     }
     const delay = decision.action === 'retry' ? ctx.retryDelay(decision.attempts) : 0;
     await retryLater(ch, ctx.queue, msg, decision.attempts, delay);
-    return decision.action === 'refresh' ? 'refreshed' : 'retried';
+    return decision.action === 'refresh' ? 'refreshed' : decision.action === 'put-back' ? 'handed-back' : 'retried';
   } catch (err) {
     if (!ctx.channelOpen()) return 'stale';
-    const what = decision.action === 'dead-letter' ? `the dead-letter copy (${describeTarget(ctx.deadLetter)})` : 'the retry copy';
+    const what = decision.action === 'dead-letter' ? `the dead-letter copy (${describeTarget(ctx.deadLetter)})` : decision.action === 'put-back' ? 'the copy that puts it back' : 'the retry copy';
     ctx.onCopyFailed(err as Error, what);
     return handBack(ctx, msg);
   }

@@ -6,9 +6,12 @@ import { exitStatusOf, outcomeShort, succeeded, type Outcome } from '../process/
  * returned (a crash, a lost channel, a hand-back) is replaced by a fresh confirmed copy, so a quorum
  * queue's delivery limit (20 by default on RabbitMQ 4.x) can never be reached by wq's own returns.
  * After the command, verdict(), in this order:
- * - wq stopped the command (SIGTERM, SIGINT, a lost -> hand back: nack with requeue, whatever its exit
- *   channel), not for --timeout                       status: a worker that traps SIGTERM and exits 0
- *                                                      has not done the work
+ * - wq stopped the command (SIGTERM, SIGINT, a lost -> put back: a fresh confirmed copy with the attempts
+ *   channel), not for --timeout                       before this one, then the ack, whatever its exit
+ *                                                      status (a worker that traps SIGTERM and exits 0
+ *                                                      has not done the work); a stop spends no attempt,
+ *                                                      as a nack would on a quorum queue or through the
+ *                                                      redelivered flag (a lost channel: the broker has it)
  * - exit 0 within --timeout                         -> ack
  * - the start failed for want of a resource         -> refresh: a fresh confirmed copy with the attempts
  *   (EAGAIN, EMFILE, ENFILE, ENOMEM)                   so far, then the ack: no attempt is spent
@@ -26,6 +29,7 @@ import { exitStatusOf, outcomeShort, succeeded, type Outcome } from '../process/
 export type Verdict =
   | { action: 'ack' }
   | { action: 'hand-back' }
+  | { action: 'put-back'; attempts: number }
   | { action: 'retry'; attempts: number }
   | { action: 'refresh'; attempts: number }
   | { action: 'dead-letter'; attempts: number; reason: string };
@@ -39,7 +43,7 @@ export interface VerdictOptions {
 
 /** The decision for a message whose command ended with `outcome` on attempt `attempts` (from 1). */
 export function verdict(outcome: Outcome, attempts: number, stopping: boolean, opts: VerdictOptions): Verdict {
-  if (outcome.stopped && !outcome.timedOut) return { action: 'hand-back' };
+  if (outcome.stopped && !outcome.timedOut) return { action: 'put-back', attempts: attempts - 1 };
   if (succeeded(outcome)) return { action: 'ack' };
   if (outcome.kind === 'start-failed' && outcome.transient) return { action: 'refresh', attempts: attempts - 1 };
   if (stopping) return { action: 'hand-back' };

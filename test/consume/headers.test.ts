@@ -47,9 +47,8 @@ describe(`random header tables (seed ${SEED})`, () => {
     const bodies: string[] = [];
     for (let i = 0; i < 30; i++) {
       const headers = gen.headers();
-      // Only small tables fail: a dead-letter copy adds headers of its own, and amqplib encodes 64 KiB at most.
-      const big = JSON.stringify(headers, (_k, v) => (v?.type === 'Buffer' ? 'x'.repeat(v.data.length) : v)).length > 20_000;
-      const body = `m${i}:${!big && gen.int(4) === 0 ? 'fail' : 'ok'}`;
+      // Large tables fail too: their dead-letter copy leaves out what it cannot carry (header-budget.ts).
+      const body = `m${i}:${gen.int(4) === 0 ? 'fail' : 'ok'}`;
       bodies.push(body);
       await publish(queue, [body], { headers, messageId: `id-${i}${gen.int(3) === 0 ? '\0' : ''}` });
     }

@@ -13,9 +13,9 @@ describe('verdict: what happens to a message after its command', () => {
   it.each([
     ['exit 0', exited(0), 1, false, plain, { action: 'ack' }],
     ['exit 0 while wq stops, not stopped itself (it finished first)', exited(0), 1, true, plain, { action: 'ack' }],
-    ['exit 0 after wq stopped it (a worker that traps SIGTERM): not done', exited(0, false, true), 1, true, plain, { action: 'hand-back' }],
-    ['exit 0 after wq stopped it, even with attempts counted', exited(0, false, true), 3, false, three, { action: 'hand-back' }],
-    ['killed by the SIGKILL that followed a stop', killed('SIGKILL', true), 1, true, three, { action: 'hand-back' }],
+    ['exit 0 after wq stopped it (a worker that traps SIGTERM): not done, put back', exited(0, false, true), 1, true, plain, { action: 'put-back', attempts: 0 }],
+    ['exit 0 after wq stopped it on attempt 3 of 3: put back, the stop spends no attempt', exited(0, false, true), 3, false, three, { action: 'put-back', attempts: 2 }],
+    ['killed by the SIGKILL that followed a stop', killed('SIGKILL', true), 1, true, three, { action: 'put-back', attempts: 0 }],
     ['exit 0 but past --timeout', exited(0, true), 1, false, plain, { action: 'retry', attempts: 1 }],
     ['exit 1', exited(1), 1, false, plain, { action: 'retry', attempts: 1 }],
     ['exit 1 on attempt 25, no --max-attempts', exited(1), 25, false, plain, { action: 'retry', attempts: 25 }],

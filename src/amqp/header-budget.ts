@@ -1,0 +1,59 @@
+// What a copy's headers may hold. amqplib encodes a message's header table in a buffer of 64 KiB and
+// throws past it, while the broker delivers tables up to its frame size (128 KiB) from other clients. A
+// retry or dead-letter copy adds headers of wq's own to the original's, so a copy of a message with large
+// headers could never be published: the message would be handed back and run again without end. So the
+// largest of the original headers are left out of the copy, and named in HEADERS_DROPPED.
+
+/** amqplib's encoding buffer for one field table (lib/defs.js), less room for publishTracked's header. */
+export const COPY_HEADERS_MAX_BYTES = 65536 - 512;
+export const HEADERS_DROPPED = 'x-wq-headers-dropped';
+
+/**
+ * `original` with its largest headers left out until, with `own` (which is always kept), the table
+ * encodes within `maxBytes`; the names left out, comma-separated, in HEADERS_DROPPED.
+ */
+export function fitHeaders(original: Record<string, unknown>, own: Record<string, unknown>, maxBytes = COPY_HEADERS_MAX_BYTES): Record<string, unknown> {
+  const all = { ...original, ...own };
+  let total = tableBytes(all);
+  if (total <= maxBytes) return all;
+  const sizes = Object.keys(original)
+    .filter((key) => !(key in own))
+    .map((key) => [key, entryBytes(key, original[key])] as const)
+    .sort((a, b) => b[1] - a[1]);
+  const kept = { ...original };
+  const dropped: string[] = [];
+  // The list of names costs its own bytes: a long string's tag, length and text.
+  const listBytes = () => (dropped.length === 0 ? 0 : entryBytes(HEADERS_DROPPED, dropped.join(',')));
+  for (const [key, size] of sizes) {
+    if (total + listBytes() <= maxBytes) break;
+    delete kept[key];
+    dropped.push(key.replaceAll(',', '%2C'));
+    total -= size;
+  }
+  return { ...kept, ...own, [HEADERS_DROPPED]: dropped.join(',') };
+}
+
+/** The bytes amqplib encodes a field table into (lib/codec.js), or a little more. */
+export function tableBytes(table: Record<string, unknown>): number {
+  let n = 4;
+  for (const key in table) n += entryBytes(key, table[key]);
+  return n;
+}
+
+function entryBytes(key: string, value: unknown): number {
+  return value === undefined ? 0 : 1 + Buffer.byteLength(key) + valueBytes(value);
+}
+
+// One type byte, then the value. Numbers and typed values ({'!': type, value}) take 8 bytes at most.
+function valueBytes(value: unknown): number {
+  if (typeof value === 'string') return 5 + Buffer.byteLength(value);
+  if (typeof value === 'boolean') return 2;
+  if (typeof value !== 'object' || value === null) return 9;
+  if (Buffer.isBuffer(value)) return 5 + value.length;
+  if (Array.isArray(value)) return 5 + value.reduce((sum: number, v) => sum + valueBytes(v), 0);
+  if (Object.hasOwn(value, '!')) {
+    const inner = (value as { value?: unknown }).value;
+    return typeof inner === 'string' ? 5 + Buffer.byteLength(inner) : 9;
+  }
+  return 1 + tableBytes(value as Record<string, unknown>);
+}

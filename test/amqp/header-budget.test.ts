@@ -1,0 +1,53 @@
+import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { describe, expect, it } from 'vitest';
+import { fitHeaders, HEADERS_DROPPED, tableBytes } from '../../src/amqp/header-budget.js';
+
+// amqplib's own encoder (not among its exports, so by path): the size fitHeaders() budgets must never be
+// less than what amqplib writes, or a copy could still fail to encode.
+const codec = createRequire(import.meta.url)(codecPath()) as { encodeTable(buf: Buffer, table: unknown, offset: number): number };
+function codecPath(): string {
+  return createRequire(import.meta.url).resolve('amqplib').replace(/channel_api\.js$/, 'lib/codec.js');
+}
+const encoded = (table: Record<string, unknown>) => codec.encodeTable(Buffer.alloc(1 << 20), table, 0);
+
+describe('header budget of a copy', () => {
+  it('never counts fewer bytes than amqplib encodes, for every kind of header value', () => {
+    const tables: Record<string, unknown>[] = [
+      {},
+      { s: 'text', e: 'é\u0000', n: 1, big: 70_000, neg: -3_000_000_000, f: 0.5, t: true, nul: null, u: undefined },
+      { b: randomBytes(300), a: [1, 'two', [3], { four: 4 }, randomBytes(5)], nested: { deep: { deeper: 'x'.repeat(100) } } },
+      { ts: { '!': 'timestamp', value: 1_700_000_000 }, d: { '!': 'decimal', value: { places: 2, digits: 12345 } }, l: { '!': 'long', value: 5 } },
+      Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`key-${i}`, i % 2 ? `v${i}` : i])),
+    ];
+    for (const t of tables) expect(tableBytes(t), JSON.stringify(Object.keys(t))).toBeGreaterThanOrEqual(encoded(t));
+  });
+
+  it('keeps a table that fits as it is', () => {
+    const original = { a: 'x'.repeat(1000), b: 2 };
+    expect(fitHeaders(original, { 'x-wq-attempts': 1 })).toEqual({ a: 'x'.repeat(1000), b: 2, 'x-wq-attempts': 1 });
+  });
+
+  it('leaves out the largest headers first, names them (commas escaped), keeps its own, and fits', () => {
+    const original = { small: 'kept', 'big,one': 'x'.repeat(40_000), bigger: randomBytes(50_000), medium: 'y'.repeat(5_000) };
+    const own = { 'x-wq-attempts': 3, 'x-wq-dead-letter-reason': 'exit 1' };
+    const fitted = fitHeaders(original, own, 60_000);
+    expect(fitted).toMatchObject({ small: 'kept', medium: 'y'.repeat(5_000), ...own, [HEADERS_DROPPED]: 'bigger' });
+    expect(fitted).not.toHaveProperty('bigger');
+    expect(encoded(fitted)).toBeLessThanOrEqual(60_000);
+    const tighter = fitHeaders(original, own, 10_000);
+    expect(tighter[HEADERS_DROPPED]).toBe('bigger,big%2Cone');
+    expect(Object.keys(tighter).sort()).toEqual(['medium', 'small', HEADERS_DROPPED, ...Object.keys(own)].sort());
+    expect(encoded(tighter)).toBeLessThanOrEqual(10_000);
+  });
+
+  it('many small headers: drops as many as it must, and the list of names counts towards the budget', () => {
+    const original = Object.fromEntries(Array.from({ length: 2_000 }, (_, i) => [`header-number-${i}`, 'v'.repeat(40)]));
+    const fitted = fitHeaders(original, { 'x-wq-attempts': 1 }, 65_024);
+    expect(encoded(fitted)).toBeLessThanOrEqual(65_024);
+    const dropped = String(fitted[HEADERS_DROPPED]).split(',');
+    expect(dropped.length).toBeGreaterThan(0);
+    for (const name of dropped) expect(fitted).not.toHaveProperty(name);
+    expect(Object.keys(fitted).length - 2 + dropped.length).toBe(2_000);
+  });
+});

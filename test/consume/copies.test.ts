@@ -1,0 +1,86 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { drainMessages, forget, freshQueue, publish, queueState } from '../helpers/broker.js';
+import { cli, FIXTURE, start, toRun } from '../helpers/cli.js';
+import { recorded, tempDir } from '../helpers/files.js';
+import { QUEUE_TYPES } from '../helpers/matrix.js';
+import { waitFor } from '../helpers/wait.js';
+
+// What the copies that replace a message carry (a retry, a dead letter, a stopped command's message put
+// back), each test failing on the code before its fix:
+// - headers too large to re-publish once wq adds its own: the copy could never be sent, so the message
+//   was handed back and run again without end (thousands of runs in seconds, --max-attempts never reached);
+// - the sender-selected distribution (CC): each copy went to the CC'd queues again;
+// - a stop spent an attempt (a nack counts on a quorum queue, and through the redelivered flag on a classic
+//   one), so pod evictions alone could dead-letter a message that never failed.
+
+/** wq-consume, killed if it runs longer than `ms`: a run that loops shows as a kill, not a hung test. */
+async function bounded(args: string[], env: Record<string, string>, ms = 20_000) {
+  const child = start('wq-consume', args, { env });
+  const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+  const run = toRun(await child);
+  clearTimeout(timer);
+  return run;
+}
+
+describe.each(QUEUE_TYPES)('copies on a %s queue', (_type, queueArgs) => {
+  it('a header too large to copy: the copy leaves it out and names it, --max-attempts dead-letters the message', async () => {
+    const queue = await freshQueue('copy-big-header', queueArgs);
+    const dlq = `${queue}.dead`;
+    forget(dlq);
+    // A table of 65,508 bytes: amqplib publishes it (64 KiB at most), but not with wq's own headers added.
+    await publish(queue, ['item'], { headers: { big: 'x'.repeat(65_480), small: 'kept' } });
+    const out = tempDir();
+    const run = await bounded(['-q', queue, '--until-empty', '--idle', '0.5', '--max-attempts', '2', '--', FIXTURE('record.sh')], { OUT: out, EXIT: '1' });
+    expect(run.signal, 'wq-consume looped until killed').toBeUndefined();
+    expect(run.exitCode, run.stderr.slice(-1500)).toBe(0);
+    expect(recorded(out).map((r) => r.env.WQ_DELIVERY_COUNT)).toEqual(['1', '2']);
+    const dead = await drainMessages(dlq);
+    expect(dead.map((m) => m.content.toString())).toEqual(['item']);
+    expect(dead[0]!.properties.headers).toMatchObject({ small: 'kept', 'x-wq-headers-dropped': 'big', 'x-wq-attempts': 2 });
+    expect(dead[0]!.properties.headers).not.toHaveProperty('big');
+    expect(await queueState(queue)).toMatchObject({ ready: 0, unacked: 0 });
+  });
+
+  it('a message published with CC: its retry and dead-letter copies go to their own queues only', async () => {
+    const queue = await freshQueue('copy-cc', queueArgs);
+    const other = await freshQueue('copy-cc-other');
+    const dlq = `${queue}.dead`;
+    forget(dlq);
+    await publish(queue, ['item'], { CC: [other] });
+    expect(await queueState(other)).toMatchObject({ ready: 1 });
+    const out = tempDir();
+    const run = await bounded(['-q', queue, '--until-empty', '--idle', '0.5', '--max-attempts', '3', '--', FIXTURE('record.sh')], { OUT: out, EXIT: '1' });
+    expect(run.exitCode, run.stderr.slice(-1500)).toBe(0);
+    expect(recorded(out)).toHaveLength(3);
+    expect(await queueState(other)).toMatchObject({ ready: 1, unacked: 0 });
+    expect((await drainMessages(dlq)).map((m) => m.content.toString())).toEqual(['item']);
+    expect(await queueState(queue)).toMatchObject({ ready: 0, unacked: 0 });
+  });
+
+  it('a stop spends no attempt: the message of a command stopped by SIGTERM runs again as attempt 1, even with --max-attempts 1', async () => {
+    const queue = await freshQueue('copy-stop', queueArgs);
+    const dlq = `${queue}.dead`;
+    forget(dlq);
+    await publish(queue, ['item']);
+    const dir = tempDir();
+    const ready = join(dir, 'ready');
+    const worker = join(dir, 'worker.sh');
+    writeFileSync(worker, `#!/bin/sh\necho "$WQ_DELIVERY_COUNT" > "${ready}"\nexec sleep 30\n`, { mode: 0o755 });
+    const child = start('wq-consume', ['-q', queue, '--max-attempts', '1', '--grace', '5', '--', worker]);
+    await waitFor(() => existsSync(ready), 'the worker to start');
+    child.kill('SIGTERM');
+    const stopped = toRun(await child);
+    expect(stopped.exitCode).toBe(143);
+    expect(stopped.logs.some((l) => /stopped and was killed by SIGTERM: message handed back/.test(l.msg))).toBe(true);
+    expect(await queueState(queue)).toMatchObject({ ready: 1, unacked: 0 });
+
+    const out = tempDir();
+    const again = await cli('wq-consume', ['-q', queue, '--max-attempts', '1', '--', FIXTURE('record.sh')], { env: { OUT: out } });
+    expect(again.exitCode, again.stderr.slice(-1500)).toBe(0);
+    expect(recorded(out).map((r) => [r.body.toString(), r.env.WQ_DELIVERY_COUNT])).toEqual([['item', '1']]);
+    expect(await queueState(queue)).toMatchObject({ ready: 0, unacked: 0 });
+    expect(await drainMessages(dlq)).toEqual([]);
+  });
+});
