@@ -27,3 +27,9 @@ export function cancelledError(queue: string, queueExists: boolean): WqError {
     `the broker cancelled the consumer of queue "${queue}", which still exists: on RabbitMQ 4.3+ that is a quorum queue's delivery acknowledgement timeout (30 min by default); the message in progress went back to the queue. Raise consumer_timeout in rabbitmq.conf (or the queue's x-consumer-timeout), or split the work.`,
   );
 }
+
+/** The end-of-drain check failed: the queue was deleted meanwhile (78), or the broker could not answer (69). */
+export function drainCheckError(queue: string, err: Error & { code?: unknown }): WqError {
+  if (err.code === 404) return new QueueConfigError(`queue "${queue}" was deleted while wq-consume checked whether it is drained. Re-create the queue and publish the work again.`, err);
+  return new BrokerUnavailableError(`could not check whether queue "${queue}" is drained: ${oneLine(err.message)}`, err);
+}

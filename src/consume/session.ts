@@ -5,7 +5,7 @@ import { EXIT, signalExitCode } from '../exit-codes.js';
 import type { Logger } from '../log.js';
 import { exitStatusOf, type Outcome } from '../process/outcome.js';
 import { checkDrained, type QueueProbe } from './drain-end.js';
-import { cancelledError } from './lost-error.js';
+import { cancelledError, drainCheckError } from './lost-error.js';
 import { deliveryCounts } from './message-env.js';
 import { logReplaced, logSettled } from './report.js';
 import type { ResultPublisher } from './results.js';
@@ -126,7 +126,7 @@ export class ConsumeSession {
     this.slots.dropWaiting();
     const exists = await this.probe().then(
       () => true,
-      () => false,
+      (err: { code?: unknown }) => err?.code !== 404, // only NOT_FOUND says it is gone
     );
     this.fatal(cancelledError(this.config.queue, exists));
   }
@@ -186,7 +186,7 @@ export class ConsumeSession {
     const check = checkDrained({ probe: this.probe, stillChecking: () => this.state === 'probing', ownRetriesDueMs: () => this.ownRetriesDueMs, config: this.config, log: this.log });
     this.abortDrainCheck = check.abort;
     const result = await check.result.catch((err: Error) => {
-      if (this.state === 'probing') this.fatal(new WqError('BROKER_UNAVAILABLE', `could not check whether queue "${this.config.queue}" is drained: ${err.message}`, EXIT.BROKER_UNAVAILABLE, { cause: err }));
+      if (this.state === 'probing') this.fatal(drainCheckError(this.config.queue, err));
       return 'stopped' as const;
     });
     if (result === 'ready') await this.open();

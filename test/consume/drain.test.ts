@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, inject, it } from 'vitest';
 import { waitQueueName } from '../../src/consume/wait-queue.js';
-import { admin, forget, freshQueue, publish, queueState, readyCount } from '../helpers/broker.js';
+import { admin, forget, freshQueue, publish, queueExists, queueState, readyCount } from '../helpers/broker.js';
 import { cli, start, toRun } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
 import { waitFor } from '../helpers/wait.js';
@@ -56,6 +56,25 @@ describe(`--until-empty waits for its peers (RabbitMQ ${broker})`, () => {
     for (const k of ['durationP50Ms', 'durationP95Ms', 'durationMaxMs', 'wallMs']) expect(typeof last?.[k]).toBe('number');
     expect(Number(last?.durationMaxMs)).toBeGreaterThanOrEqual(Number(last?.durationP50Ms));
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('the queue deleted while the drain waits for a peer that holds a message: exit 78 and one line, not 69', async () => {
+    const queue = await freshQueue('drain-deleted');
+    await publish(queue, ['held']);
+    const holder = await (await admin()).createChannel();
+    await holder.prefetch(1);
+    await holder.consume(queue, () => {}, { noAck: false }); // holds the message unacked: a peer
+    await waitFor(async () => (await queueState(queue)).unacked === 1, 'the peer to hold the message');
+    const child = start('wq-consume', ['-q', queue, '--until-empty', '--idle', '0.3', '--', 'true']);
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    await waitFor(() => /other consumers may still hand messages back/.test(stderr), 'the drain to wait for its peer');
+    await holder.deleteQueue(queue);
+    const run = toRun(await child);
+    await holder.close().catch(() => undefined);
+    expect(run.exitCode, run.stderr.slice(-1500)).toBe(78);
+    expect(run.logs.filter((l) => l.level >= 50).map((l) => l.msg)).toEqual([expect.stringMatching(/was deleted while wq-consume checked whether it is drained/)]);
+    expect(await queueExists(queue)).toBe(false);
   });
 });
 
