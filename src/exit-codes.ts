@@ -40,3 +40,17 @@ export function signalExitCode(signal: NodeJS.Signals | string): number {
   const numeric = /^SIG(\d+)$/.exec(signal)?.[1]; // a real-time signal the table has no name for
   return numeric === undefined ? EXIT.INTERNAL : 128 + Number(numeric);
 }
+
+/** Signals that stop wq-consume's commands with themselves (SIGTERM: Kubernetes deleting a pod). */
+export const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'] as const;
+/**
+ * Signals whose default action would end wq at once, its commands left running (and their messages
+ * requeued under them): handled like SIGTERM, with the commands stopped by SIGTERM; exit 128 + N.
+ * SIGUSR1 is left to Node (it starts the inspector).
+ */
+export const OTHER_FATAL_SIGNALS = ['SIGUSR2', 'SIGALRM', 'SIGVTALRM', 'SIGPROF', 'SIGIO', 'SIGPWR', 'SIGSTKFLT'] as const;
+
+/** The signal that stops the commands when wq-consume got `signal`. */
+export function stopSignalFor(signal: string): NodeJS.Signals {
+  return (STOP_SIGNALS as readonly string[]).includes(signal) ? (signal as NodeJS.Signals) : 'SIGTERM';
+}

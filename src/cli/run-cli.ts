@@ -1,6 +1,8 @@
 import type { CliRequest } from '../config/args.js';
 import type { LogFormat, LogLevel } from '../log.js';
+import { constants } from 'node:os';
 import { toWqError } from '../errors.js';
+import { OTHER_FATAL_SIGNALS, STOP_SIGNALS } from '../exit-codes.js';
 import { createLogger, type Logger } from '../log.js';
 import { VERSION } from './version.js';
 
@@ -36,8 +38,8 @@ export function runCli<C extends { logLevel: LogLevel; logFormat: LogFormat }>(c
     log = createLogger(cli.name, request.config.logLevel, request.config.logFormat);
     const controller = new AbortController();
     const onSignal = (signal: NodeJS.Signals) => controller.abort(signal);
-    // SIGHUP and SIGQUIT too: left to Node they end the process at once, without stopping the commands.
-    for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'] as const) process.on(signal, onSignal);
+    // SIGHUP, SIGQUIT and the rest too: left to Node they end the process at once, without stopping the commands.
+    for (const signal of [...STOP_SIGNALS, ...OTHER_FATAL_SIGNALS]) if (signal in constants.signals) process.on(signal, onSignal);
     return cli.run(request.config, log, controller.signal);
   };
   main().then((code) => process.exit(code), fail);

@@ -2,12 +2,15 @@ import { UsageError } from '../errors.js';
 
 // Parsers for option values, shared by both CLIs' configs. Each names the flag in its error.
 
-/** A non-negative number of seconds (fractions allowed), or the default. */
+/** The longest time a Node timer can wait (2^31 - 1 ms): past it, setTimeout fires at once. */
+export const MAX_SECONDS = 2_147_483;
+
+/** A number of seconds from 0 to MAX_SECONDS (fractions allowed), or the default. */
 export function seconds(value: unknown, flag: string, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (typeof value !== 'string' || value.trim() === '' || !Number.isFinite(n) || n < 0) {
-    throw new UsageError(`--${flag} needs a number of seconds >= 0; got "${String(value)}".`);
+  if (typeof value !== 'string' || value.trim() === '' || !Number.isFinite(n) || n < 0 || n > MAX_SECONDS) {
+    throw new UsageError(`--${flag} needs a number of seconds from 0 to ${MAX_SECONDS} (24 days); got "${String(value)}".`);
   }
   return n;
 }

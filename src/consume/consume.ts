@@ -3,6 +3,7 @@ import { batchSocketWrites } from '../amqp/batch-writes.js';
 import { brokerError, brokerVersion, closeQuietly, connect, type Connection } from '../amqp/broker.js';
 import { declareQueue, existingQueueType, queueExists } from '../amqp/queue.js';
 import type { ConsumeConfig } from '../config/consume.js';
+import { MAX_SECONDS } from '../config/values.js';
 import { ConfigError, QueueConfigError, type WqError } from '../errors.js';
 import { signalExitCode } from '../exit-codes.js';
 import type { Logger } from '../log.js';
@@ -22,7 +23,8 @@ import { retryDelaysMs, waitQueueName } from './wait-queue.js';
  * - it fails                        -> a confirmed retry copy (attempts recorded), then the ack; or,
  *                                      after --max-attempts or on a --dead-letter-on status, a confirmed
  *                                      dead-letter copy, then the ack
- * - wq stopped it (a signal)        -> basic.nack with requeue, whatever its exit status
+ * - wq stopped it (a signal)        -> put back: a confirmed fresh copy (no attempt spent), then the ack;
+ *                                      a nack with requeue if the copy fails; whatever its exit status
  * - the connection or channel is lost -> the broker has already requeued it; no ack on a stale tag
  * Nothing is acked before the command succeeded or its copy was confirmed, and nothing is dropped.
  */
@@ -80,7 +82,7 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
     let cut = false;
     const onStop = () => {
       session.signal(String(stop.reason ?? 'SIGTERM'));
-      deadline = setTimeout(() => (cut = cutConnection(conn, config, log)), (config.graceSeconds + config.shutdownMarginSeconds) * 1000);
+      deadline = setTimeout(() => (cut = cutConnection(conn, config, log)), Math.min(config.graceSeconds + config.shutdownMarginSeconds, MAX_SECONDS) * 1000);
     };
     stop.addEventListener('abort', onStop, { once: true });
     if (stop.aborted) onStop();

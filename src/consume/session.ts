@@ -1,7 +1,7 @@
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { ConsumeConfig } from '../config/consume.js';
 import { NoMessageError, WqError } from '../errors.js';
-import { EXIT, signalExitCode } from '../exit-codes.js';
+import { EXIT, signalExitCode, stopSignalFor } from '../exit-codes.js';
 import type { Logger } from '../log.js';
 import { exitStatusOf, type Outcome } from '../process/outcome.js';
 import { checkDrained, type QueueProbe } from './drain-end.js';
@@ -26,8 +26,7 @@ export type { StartCommand } from './slots.js';
  * highest rank stays. One method per event: deliver, signal, channelLost, consumerCancelled, quiet (the
  * --wait / --idle timer) and commandExited (a result is sent and confirmed first, results.ts, while the
  * next command starts). A message's fate is decided by verdict() alone and applied by settle().
- * `channelOpen` is set by the close handlers: once the broker has closed the channel it has requeued
- * every unacked message, so nothing is acked on a stale delivery tag.
+ * `channelOpen` is set by the close handlers: a closed channel's unacked messages are requeued, never acked.
  */
 
 export type SessionState = 'opening' | 'consuming' | 'probing' | 'finishing' | 'stopping' | 'closed';
@@ -135,7 +134,7 @@ export class ConsumeSession {
     const running = this.slots.commandsRunning;
     this.log.warn({ queue: this.config.queue, signal, running }, running ? `received ${signal}: stopping the command and handing its message back` : `received ${signal} while waiting: exiting`);
     this.escalate({ kind: 'signal', exitCode: signalExitCode(signal) });
-    this.stop(signal as NodeJS.Signals);
+    this.stop(stopSignalFor(signal));
   }
 
   channelLost(err: WqError): void {
@@ -156,25 +155,26 @@ export class ConsumeSession {
   }
 
   async commandExited(slot: Slot, ran: Outcome): Promise<void> {
-    this.stats.commandEnded(ran.durationMs);
-    const result = await this.results?.sendFor(slot.msg, ran, slot.attempt, () => this.startWaiting());
-    if (result?.error) (result.lost ? this.channelLost(result.error) : this.fatal(result.error));
-    const outcome = result?.rejected ?? ran;
-    const decision: Verdict = result?.error ? { action: 'hand-back' } : verdict(outcome, slot.attempt, this.end.kind === 'signal' || !this.channelOpen, this.config);
-    if (decision.action === 'refresh') {
-      // The system is short of processes, files or memory: stop taking (the pod's restart backs off).
-      this.escalate({ kind: 'failed', exitCode: EXIT.START_FAILED });
-      this.stop();
-    } else if (decision.action === 'retry' && this.failureEndsRun()) {
-      // Stop taking before the copy, so that it is not pushed to us and bounced back redelivered.
-      this.escalate({ kind: 'failed', exitCode: exitStatusOf(outcome) });
-      this.stop();
+    // The slot ends whatever happens here: a throw is an internal error (guard()), and the run must still close.
+    try {
+      this.stats.commandEnded(ran.durationMs);
+      const result = await this.results?.sendFor(slot.msg, ran, slot.attempt, () => this.startWaiting());
+      if (result?.error) (result.lost ? this.channelLost(result.error) : this.fatal(result.error));
+      const outcome = result?.rejected ?? ran;
+      const decision: Verdict = result?.error ? { action: 'hand-back' } : verdict(outcome, slot.attempt, this.end.kind === 'signal' || !this.channelOpen, this.config);
+      // Short of processes, files or memory (refresh), or a failure that ends the run: stop taking before the
+      // copy, so that it is not pushed to us and bounced back redelivered (the pod's restart backs off).
+      if (decision.action === 'refresh' || (decision.action === 'retry' && this.failureEndsRun())) {
+        this.escalate({ kind: 'failed', exitCode: decision.action === 'refresh' ? EXIT.START_FAILED : exitStatusOf(outcome) });
+        this.stop();
+      }
+      this.startWaiting(); // the next command starts before this message is settled
+      const settled = await this.settleSafely(slot.msg, decision);
+      this.stats.count(settled);
+      logSettled(this.log, this.config, slot, outcome, decision, settled, result);
+    } finally {
+      this.release(slot);
     }
-    this.startWaiting(); // the next command starts before this message is settled
-    const settled = await this.settleSafely(slot.msg, decision);
-    this.stats.count(settled);
-    logSettled(this.log, this.config, slot, outcome, decision, settled, result);
-    this.release(slot);
   }
 
   // Quiet for --idle: stop consuming (so that peers see one consumer fewer), then end only when nothing

@@ -103,6 +103,7 @@ function errnoName(errno: number): string {
 
 let signalNames: Map<number, NodeJS.Signals> | undefined;
 function signalName(signal: number): NodeJS.Signals {
-  signalNames ??= new Map(Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
+  // The first name of a number (SIGABRT, not its alias SIGIOT), as node:child_process reports it.
+  signalNames ??= new Map(Object.entries(constants.signals).reverse().map(([name, n]) => [n, name as NodeJS.Signals]));
   return signalNames.get(signal) ?? (`SIG${signal}` as NodeJS.Signals);
 }

@@ -43,6 +43,20 @@ describe.each(SPAWNS)('with %s', (_spawn, spawnEnv) => {
       expect(await queueState(queue)).toMatchObject({ ready: 1, unacked: 0 });
     });
 
+    it('SIGUSR2, whose default would end wq at once: the command is stopped with SIGTERM and its message put back (exit 140), nothing left running', async () => {
+      const queue = await freshQueue('edge-usr2', queueArgs);
+      await publish(queue, ['work']);
+      const pidFile = join(tempDir(), 'pid');
+      const child = start('wq-consume', ['-q', queue, '--', 'sh', '-c', `trap 'echo term > ${pidFile}.term; exit 1' TERM; echo $$ > ${pidFile}; sleep 300 & wait`], { env: spawnEnv });
+      await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').length > 0, 'the command to start');
+      child.kill('SIGUSR2');
+      const run = toRun(await child);
+      expect(run.exitCode).toBe(140);
+      expect(readFileSync(`${pidFile}.term`, 'utf8')).toBe('term\n');
+      expect(alive(Number(readFileSync(pidFile, 'utf8')))).toBe(false);
+      expect(await queueState(queue)).toMatchObject({ ready: 1, unacked: 0 });
+    });
+
     it('a 60,000-byte binary header and NUL bytes in a header and the message id: the command runs, with one warning line', async () => {
       const queue = await freshQueue('edge-headers', queueArgs);
       await publish(queue, ['big'], { messageId: 'id\0with-nul', headers: { blob: randomBytes(60_000), 'small-one': 'a\0b', n: 7 } });

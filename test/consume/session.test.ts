@@ -132,6 +132,22 @@ describe.each(QUEUE_TYPES)('ConsumeSession on a %s queue', (_type, queueArgs) =>
     expect(s.stats.summary()).toMatchObject({ acked: 1 });
     expect(await queueState(queue)).toMatchObject({ ready: 2, unacked: 0 });
   });
+
+  it('a bug that throws after a command ended (here its log line) ends the run as an internal error (70) instead of hanging', async () => {
+    const queue = await freshQueue('session-throw-after', queueArgs);
+    await publish(queue, ['work']);
+    const { s, runs, finish } = await session(queue, []);
+    await waitFor(() => runs.length === 1, 'the command running');
+    (s as unknown as { log: { info: () => void } }).log.info = () => {
+      throw new Error('a bug after the exit');
+    };
+    runs[0]!.end({ kind: 'exited', exitCode: 0 });
+    const ended = await Promise.race([finish().then(() => 'closed'), sleep(10_000).then(() => 'still open after 10 s')]);
+    expect(ended).toBe('closed');
+    expect(s.end.exitCode).toBe(70);
+    expect(s.end.error?.message).toContain('a bug after the exit');
+    expect(await queueState(queue)).toMatchObject({ ready: 0, unacked: 0 }); // acked before the log line
+  });
 });
 
 describe('ConsumeSession: a drain and its own retries', () => {

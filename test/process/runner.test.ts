@@ -59,6 +59,8 @@ describe.each(backends)('runCommand with %s', (_name, addon) => {
   it('reports the exit status, and a death by signal by name', async () => {
     expect(await run('sh', ['-c', 'exit 7']).done).toMatchObject({ kind: 'exited', exitCode: 7, timedOut: false, stopped: false });
     expect(await run('sh', ['-c', 'kill -USR1 $$']).done).toMatchObject({ kind: 'signaled', signal: 'SIGUSR1' });
+    // The first name of signal 6, on both paths (the addon said SIGIOT, its alias).
+    expect(await run('sh', ['-c', 'kill -ABRT $$']).done).toMatchObject({ kind: 'signaled', signal: 'SIGABRT' });
   });
 
   it('a command that ignores a 1 MB stdin and exits 0 is a success, not an EPIPE', async () => {
