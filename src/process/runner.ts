@@ -1,6 +1,7 @@
 import { nowMs } from './clock.js';
 import type { NativeSpawn } from './native-spawn.js';
 import { TRANSIENT_START_ERRORS, type Outcome } from './outcome.js';
+import { sessionStragglers } from './session-members.js';
 import { startCommand, type StartSpec } from './start.js';
 
 // Run the command on one message: start it (start.ts: the addon or node:child_process, one contract),
@@ -31,9 +32,9 @@ export interface Running {
 const liveGroups = new Set<number>();
 let exitHookInstalled = false;
 
-/** SIGKILL every running command's process group, now (the 'exit' handler; tests). */
+/** SIGKILL every running command's process group and session, now (the 'exit' handler; tests). */
 export function killAllCommands(): void {
-  for (const pgid of liveGroups) signalGroup(pgid, 'SIGKILL');
+  for (const pgid of liveGroups) signalSession(pgid, 'SIGKILL');
   liveGroups.clear();
 }
 
@@ -57,10 +58,10 @@ export function runCommand(opts: RunOptions): Running {
       stopped = true;
       return;
     }
-    signalGroup(pid, signal);
+    signalSession(pid, signal);
     if (stopped) return;
     stopped = true;
-    killTimer = setTimeout(() => signalGroup(pid, 'SIGKILL'), opts.graceMs);
+    killTimer = setTimeout(() => signalSession(pid, 'SIGKILL'), opts.graceMs);
   };
 
   const done = child.exit.then((exit): Outcome => {
@@ -74,6 +75,8 @@ export function runCommand(opts: RunOptions): Running {
       // the message's next attempt. A command that must leave a daemon behind starts it with setsid. The
       // addon has done it already, before reaping the command: the group's id could not be anyone else's.
       if (!child.groupKilledAtExit) signalGroup(pid, 'SIGKILL');
+      // A stopped command's descendants outside its group (session-members.ts) had the stop signal: they end now.
+      if (stopped) for (const straggler of sessionStragglers(pid)) signalPid(straggler, 'SIGKILL');
     }
     const durationMs = nowMs() - started;
     if ('error' in exit) return { kind: 'start-failed', error: exit.error, transient: TRANSIENT_START_ERRORS.includes(exit.error.code), durationMs, timedOut: false, stopped };
@@ -91,12 +94,22 @@ export function runCommand(opts: RunOptions): Running {
   return { pid, done, stop };
 }
 
-// Only ever the group: the command is a session leader, so its group is its pid. Never the pid alone,
+// The group: the command is a session leader, so its group is its pid. Never the command's pid alone,
 // which, once reaped, may be another process's.
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  signalPid(-pid, signal);
+}
+
+/** The group, and the descendants that left it but not the session (GNU timeout, job control). */
+function signalSession(pid: number, signal: NodeJS.Signals): void {
+  signalGroup(pid, signal);
+  for (const straggler of sessionStragglers(pid)) signalPid(straggler, signal);
+}
+
+function signalPid(pid: number, signal: NodeJS.Signals): void {
   try {
-    process.kill(-pid, signal);
+    process.kill(pid, signal);
   } catch {
-    // the group is gone
+    // gone
   }
 }

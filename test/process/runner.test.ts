@@ -136,6 +136,36 @@ describe.each(backends)('runCommand with %s', (_name, addon) => {
     await waitFor(() => !alive(shell!) && !alive(sleeper!), 'the command and its child to be gone', 3000);
   });
 
+  it('stop() reaches what left the group but not the session (GNU timeout calls setpgid): SIGTERM, then SIGKILL', async () => {
+    const out = join(tempDir(), 'pids');
+    // timeout moves itself and its child to a group of their own; the child ignores SIGTERM and SIGUSR1
+    // (timeout's signal to it), so only the SIGKILL after the grace period ends the two.
+    const running = run('sh', ['-c', 'timeout -s USR1 300 sh -c \'trap "" TERM USR1; echo $PPID $$ > "$OUT"; exec sleep 300\''], {
+      env: { PATH: process.env.PATH, OUT: out },
+      graceMs: 300,
+    });
+    await waitFor(() => existsSync(out) && readFileSync(out, 'utf8').includes(' '), 'timeout and its child to start');
+    const [timeoutPid, childPid] = readFileSync(out, 'utf8').trim().split(' ').map(Number);
+    expect(readFileSync(`/proc/${timeoutPid}/stat`, 'latin1').split(') ')[1]!.split(' ')[2]).not.toBe(String(running.pid)); // its own group
+    running.stop('SIGTERM');
+    expect(await running.done).toMatchObject({ stopped: true });
+    await waitFor(() => !alive(timeoutPid!) && !alive(childPid!), 'timeout and its child to be gone', 3000);
+  });
+
+  it('stop() gives what left the group its SIGTERM too: GNU timeout passes it on, and the work ends cleanly', async () => {
+    const out = join(tempDir(), 'pids');
+    const running = run('sh', ['-c', 'timeout 300 sh -c \'trap "echo term >> \\"$OUT.log\\"; exit 0" TERM; echo $PPID $$ > "$OUT"; while :; do sleep 0.05; done\''], {
+      env: { PATH: process.env.PATH, OUT: out },
+      graceMs: 5000,
+    });
+    await waitFor(() => existsSync(out) && readFileSync(out, 'utf8').includes(' '), 'timeout and its child to start');
+    const [timeoutPid, childPid] = readFileSync(out, 'utf8').trim().split(' ').map(Number);
+    running.stop('SIGTERM');
+    await running.done;
+    await waitFor(() => !alive(timeoutPid!) && !alive(childPid!), 'timeout and its child to be gone', 3000);
+    expect(readFileSync(`${out}.log`, 'utf8')).toBe('term\n');
+  });
+
   it('kills what a command left running in its process group when it exits on its own', async () => {
     const pid = join(tempDir(), 'pid');
     const outcome = await run('sh', ['-c', 'sleep 30 & echo $! > "$OUT"; exit 0'], { env: { PATH: process.env.PATH, OUT: pid } }).done;
