@@ -1,4 +1,4 @@
-import { closeSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
@@ -50,10 +50,30 @@ function failed(err: NodeJS.ErrnoException): Started {
   return { pid: undefined, exit: Promise.resolve({ error }) };
 }
 
+// node:child_process reports a death by a signal it has no name for (the real-time signals, 34-64) as
+// exit 0, so such a command's message would be acked. So the command runs under /bin/sh, which waits for
+// it: a death by a terminating signal N of 1-31 is raised again on the shell (which Node names), any
+// other status is the shell's exit status (a real-time signal: 128 + N, a failure). The shell catches
+// the stop signals only to wait for the command, which gets them from wq's signal to the group with
+// every disposition at its default (a caught signal is reset by exec). The command cannot be told from a
+// command that exits 128 + N itself; the exit status is the same.
+const WAITER = [
+  'trap : HUP INT QUIT TERM',
+  '"$0" "$@"',
+  's=$?',
+  'case $((s - 128)) in 1|2|3|4|5|6|7|8|9|10|11|12|13|14|15|16|24|25|26|27|29|30|31) trap - $((s - 128)); kill -$((s - 128)) $$;; esac',
+  'exit $s',
+].join('\n');
+let shell: string | null | undefined;
+
 function startChildProcess(spec: StartSpec): Started {
   // Loaded only when used: with the addon a run never needs it, and loading it costs every start.
   const { spawn } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
-  const child = spawn(spec.command, spec.args, { stdio: ['pipe', spec.stdoutFd ?? 'inherit', 'inherit'], env: spec.env, detached: true });
+  shell ??= existsSync('/bin/sh') ? '/bin/sh' : null;
+  // What the shell would say as an exit status, said as a failed start, as the addon does.
+  if (shell) accessSync(spec.file, fsConstants.X_OK);
+  const [file, args] = shell ? [shell, ['-c', WAITER, spec.file, ...spec.args]] : [spec.command, spec.args];
+  const child = spawn(file, args, { stdio: ['pipe', spec.stdoutFd ?? 'inherit', 'inherit'], env: spec.env, detached: true });
   const exit = new Promise<ChildExit>((resolve) => {
     child.once('error', (error: NodeJS.ErrnoException) => resolve({ error: { code: error.code ?? 'EINVAL', message: error.message } }));
     child.once('exit', (code, signal) => resolve({ code, signal }));

@@ -57,6 +57,15 @@ describe.each(SPAWNS)('with %s', (_spawn, spawnEnv) => {
       expect(await queueState(queue)).toMatchObject({ ready: 1, unacked: 0 });
     });
 
+    it('a worker killed by a real-time signal has failed: its message is not acked (exit 168)', async () => {
+      const queue = await freshQueue('edge-rt-signal', queueArgs);
+      await publish(queue, ['work']);
+      const run = await cli('wq-consume', ['-q', queue, '--', 'sh', '-c', 'cat > /dev/null; kill -40 $$'], { env: spawnEnv });
+      expect(run.exitCode).toBe(168);
+      expect(run.logs.map((l) => l.msg)).not.toContain('command succeeded: acked');
+      expect(await queueState(queue)).toMatchObject({ ready: 1, unacked: 0 });
+    });
+
     it('a 60,000-byte binary header and NUL bytes in a header and the message id: the command runs, with one warning line', async () => {
       const queue = await freshQueue('edge-headers', queueArgs);
       await publish(queue, ['big'], { messageId: 'id\0with-nul', headers: { blob: randomBytes(60_000), 'small-one': 'a\0b', n: 7 } });

@@ -4,6 +4,7 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadNativeSpawn, type NativeSpawn } from '../../src/process/native-spawn.js';
+import { exitStatusOf, succeeded } from '../../src/process/outcome.js';
 import { runCommand, type RunOptions } from '../../src/process/runner.js';
 import { alive, tempDir } from '../helpers/files.js';
 import { waitFor } from '../helpers/wait.js';
@@ -61,6 +62,18 @@ describe.each(backends)('runCommand with %s', (_name, addon) => {
     expect(await run('sh', ['-c', 'kill -USR1 $$']).done).toMatchObject({ kind: 'signaled', signal: 'SIGUSR1' });
     // The first name of signal 6, on both paths (the addon said SIGIOT, its alias).
     expect(await run('sh', ['-c', 'kill -ABRT $$']).done).toMatchObject({ kind: 'signaled', signal: 'SIGABRT' });
+  });
+
+  it('a death by a real-time signal is a failure with status 128 + N, never an exit 0 (node:child_process has no name for it)', async () => {
+    const outcome = await run('sh', ['-c', 'kill -40 $$']).done;
+    expect(succeeded(outcome)).toBe(false);
+    expect(exitStatusOf(outcome)).toBe(168);
+  });
+
+  it('a command that exits 143 itself is a failure with status 143 on both paths', async () => {
+    const outcome = await run('sh', ['-c', 'exit 143']).done;
+    expect(succeeded(outcome)).toBe(false);
+    expect(exitStatusOf(outcome)).toBe(143);
   });
 
   it('a command that ignores a 1 MB stdin and exits 0 is a success, not an EPIPE', async () => {
