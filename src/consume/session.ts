@@ -255,22 +255,22 @@ export class ConsumeSession {
     if (RANK[end.kind] > RANK[this.end.kind]) this.end = end;
   }
 
-  /** Take nothing more; hand back what waits; stop running commands when a signal or a fatal error ends the run. */
+  /** Take nothing more; put back what waits (a fresh copy: no attempt spent); stop the commands on a signal or a fatal error. */
   private stop(signal?: NodeJS.Signals): void {
     if (this.state === 'closed') return;
     this.state = 'stopping';
     clearTimeout(this.quietTimer);
     this.abortDrainCheck?.();
     this.cancelConsumer();
-    for (const { msg } of this.slots.dropWaiting()) {
-      try {
-        if (this.channelOpen && this.deliveriesValid) this.channel.nack(msg, false, true);
-      } catch {
-        // the channel is closing: the broker requeues the message itself
-      }
-    }
+    for (const { msg, attempt } of this.slots.dropWaiting()) if (this.channelOpen && this.deliveriesValid) this.guard(() => this.putBack(msg, attempt));
     if (signal) this.slots.stopRunning(signal);
     if (this.slots.empty) this.close();
+  }
+
+  private async putBack(msg: ConsumeMessage, attempt: number): Promise<void> {
+    const slot = this.slots.hold(msg, attempt);
+    this.stats.count(await this.settleSafely(msg, { action: 'put-back', attempts: attempt - 1 }));
+    this.release(slot);
   }
 
   private cancelConsumer(): void {

@@ -83,4 +83,28 @@ describe.each(QUEUE_TYPES)('copies on a %s queue', (_type, queueArgs) => {
     expect(await queueState(queue)).toMatchObject({ ready: 0, unacked: 0 });
     expect(await drainMessages(dlq)).toEqual([]);
   });
+
+  it('a stop puts back the message that waited unstarted too: no attempt spent for either', async () => {
+    const queue = await freshQueue('copy-stop-waiting', queueArgs);
+    const dlq = `${queue}.dead`;
+    forget(dlq);
+    await publish(queue, ['one', 'two']);
+    const dir = tempDir();
+    const ready = join(dir, 'ready');
+    const worker = join(dir, 'worker.sh');
+    writeFileSync(worker, `#!/bin/sh\ncat > /dev/null\ntouch "${ready}"\nexec sleep 30\n`, { mode: 0o755 });
+    const child = start('wq-consume', ['-q', queue, '--until-empty', '--max-attempts', '1', '--grace', '5', '--', worker]);
+    await waitFor(() => existsSync(ready), 'the first command to start');
+    await waitFor(async () => (await queueState(queue)).unacked === 2, 'the second message to wait in wq-consume');
+    child.kill('SIGTERM');
+    expect(toRun(await child).exitCode).toBe(143);
+    expect(await queueState(queue)).toMatchObject({ ready: 2, unacked: 0 });
+
+    const out = tempDir();
+    const again = await cli('wq-consume', ['-q', queue, '--until-empty', '--idle', '0.5', '--max-attempts', '1', '--', FIXTURE('record.sh')], { env: { OUT: out } });
+    expect(again.exitCode, again.stderr.slice(-1500)).toBe(0);
+    expect(recorded(out).map((r) => [r.body.toString(), r.env.WQ_DELIVERY_COUNT]).sort()).toEqual([['one', '1'], ['two', '1']]);
+    expect(await queueState(queue)).toMatchObject({ ready: 0, unacked: 0 });
+    expect(await drainMessages(dlq)).toEqual([]);
+  });
 });

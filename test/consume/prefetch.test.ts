@@ -69,7 +69,7 @@ describe('--prefetch above --concurrency', () => {
     const run = await cli('wq-consume', ['-q', queue, '--until-empty', '--prefetch', '2', '--timeout', '1', '--', 'sh', '-c', script]);
     expect(run.exitCode).toBe(124);
     expect(readFileSync(`${dir}/bodies`, 'utf8').split('\n').filter(Boolean)).toEqual(['one']);
-    // 'one' is back as a retry copy (its attempt counted), 'two' was handed back without running.
+    // 'one' is back as a retry copy (its attempt counted), 'two' was put back (a fresh copy) without running.
     expect(await queueState(queue)).toEqual({ ready: 2, unacked: 0, consumers: 0 });
   });
 
