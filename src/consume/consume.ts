@@ -3,7 +3,6 @@ import { batchSocketWrites } from '../amqp/batch-writes.js';
 import { brokerError, brokerVersion, closeQuietly, connect, type Connection } from '../amqp/broker.js';
 import { declareQueue, existingQueueType, queueExists } from '../amqp/queue.js';
 import type { ConsumeConfig } from '../config/consume.js';
-import { MAX_SECONDS } from '../config/values.js';
 import { ConfigError, QueueConfigError, type WqError } from '../errors.js';
 import { signalExitCode } from '../exit-codes.js';
 import type { Logger } from '../log.js';
@@ -82,7 +81,8 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
     let cut = false;
     const onStop = () => {
       session.signal(String(stop.reason ?? 'SIGTERM'));
-      deadline = setTimeout(() => (cut = cutConnection(conn, config, log)), Math.min(config.graceSeconds + config.shutdownMarginSeconds, MAX_SECONDS) * 1000);
+      // At most a Node timer's longest wait (2^31 - 1 ms): past it, setTimeout fires at once.
+      deadline = setTimeout(() => (cut = cutConnection(conn, config, log)), Math.min((config.graceSeconds + config.shutdownMarginSeconds) * 1000, 2 ** 31 - 1));
     };
     stop.addEventListener('abort', onStop, { once: true });
     if (stop.aborted) onStop();
