@@ -3,30 +3,27 @@ import type { ConsumeConfig } from '../config/consume.js';
 import { NoMessageError, WqError } from '../errors.js';
 import { EXIT, signalExitCode, stopSignalFor } from '../exit-codes.js';
 import type { Logger } from '../log.js';
-import { exitStatusOf, type Outcome } from '../process/outcome.js';
+import { exitStatusOf, succeeded, type Outcome } from '../process/outcome.js';
 import { checkDrained, type QueueProbe } from './drain-end.js';
 import { cancelledError, drainCheckError } from './lost-error.js';
 import { deliveryCounts } from './message-env.js';
 import { logReplaced, logSettled } from './report.js';
 import type { ResultPublisher } from './results.js';
 import { RunStats } from './run-stats.js';
-import { settle, settleContext, type SettleContext, type Settled } from './settle.js';
+import { copyRefused, settle, settleContext, type SettleContext, type Settled } from './settle.js';
 import { Slots, type Slot, type StartCommand } from './slots.js';
 import { admission, verdict, type Verdict } from './verdict.js';
 
 export type { QueueProbe } from './drain-end.js';
 export type { StartCommand } from './slots.js';
-
 /*
  * One consume run as a small state machine:
  *   opening -> consuming -> finishing (--count reached, basic.cancel sent) -> closed
  *                        -> probing   (--until-empty: quiet for --idle; consuming again if work comes)
  *                        -> stopping  (a signal, a lost channel, a failure, the drain is over) -> closed
- * `end` says why the run ends and only escalates: done < failed < signal < fatal; the first of the
- * highest rank stays. One method per event: deliver, signal, channelLost, consumerCancelled, quiet (the
- * --wait / --idle timer) and commandExited (a result is sent and confirmed first, results.ts, while the
- * next command starts). A message's fate is decided by verdict() alone and applied by settle().
- * `channelOpen` is set by the close handlers: a closed channel's unacked messages are requeued, never acked.
+ * `end` only escalates (done < failed < signal < fatal). One method per event: deliver, signal, channelLost,
+ * consumerCancelled, quiet (--wait / --idle) and commandExited. verdict() decides a message's fate, settle()
+ * applies it; a closed channel's unacked messages are requeued by the broker, never acked (`channelOpen`).
  */
 
 export type SessionState = 'opening' | 'consuming' | 'probing' | 'finishing' | 'stopping' | 'closed';
@@ -164,12 +161,10 @@ export class ConsumeSession {
       const decision: Verdict = result?.error ? { action: 'hand-back' } : verdict(outcome, slot.attempt, this.end.kind === 'signal' || !this.channelOpen, this.config);
       // Short of processes, files or memory (refresh), or a failure that ends the run: stop taking before the
       // copy, so that it is not pushed to us and bounced back redelivered (the pod's restart backs off).
-      if (decision.action === 'refresh' || (decision.action === 'retry' && this.failureEndsRun())) {
-        this.escalate({ kind: 'failed', exitCode: decision.action === 'refresh' ? EXIT.START_FAILED : exitStatusOf(outcome) });
-        this.stop();
-      }
+      if (decision.action === 'refresh' || (decision.action === 'retry' && this.failureEndsRun())) this.failed(decision.action === 'refresh' ? EXIT.START_FAILED : exitStatusOf(outcome));
       this.startWaiting(); // the next command starts before this message is settled
       const settled = await this.settleSafely(slot.msg, decision);
+      if (copyRefused(decision, settled)) this.failed(succeeded(outcome) ? EXIT.BROKER_UNAVAILABLE : exitStatusOf(outcome));
       this.stats.count(settled);
       logSettled(this.log, this.config, slot, outcome, decision, settled, result);
     } finally {
@@ -203,6 +198,7 @@ export class ConsumeSession {
     const slot = this.slots.hold(msg, admit.attempts);
     if (admit.action === 'dead-letter' && this.config.count > 0 && ++this.taken >= this.config.count) this.finishTaking();
     const settled = await this.settleSafely(msg, admit);
+    if (copyRefused(admit, settled)) this.failed(EXIT.BROKER_UNAVAILABLE);
     logReplaced(this.log, this.config, msg, admit, settled);
     this.stats.count(settled);
     this.release(slot);
@@ -216,8 +212,7 @@ export class ConsumeSession {
     }
   }
 
-  // Without --max-attempts or --retry-delay a failure ends the run with the command's status, as one
-  // message per pod expects; with them the failure is handled on purpose and the run goes on.
+  // Without --max-attempts or --retry-delay a failure ends the run with the command's status (one message per pod).
   private failureEndsRun(): boolean {
     return this.config.maxAttempts === 0 && this.config.retryDelaySeconds === 0;
   }
@@ -233,6 +228,11 @@ export class ConsumeSession {
   private finishTaking(): void {
     this.state = 'finishing';
     this.cancelConsumer();
+  }
+
+  private failed(exitCode: number): void {
+    this.escalate({ kind: 'failed', exitCode });
+    this.stop();
   }
 
   private fatal(err: WqError): void {
@@ -293,7 +293,7 @@ export class ConsumeSession {
     this.wake();
   }
 
-  /** Waits for our basic.cancel (if sent) so that the channel can be closed cleanly. */
+  /** Our basic.cancel (if sent) is through: the channel can be closed cleanly. */
   async cancelDone(): Promise<void> {
     await this.cancelled;
   }

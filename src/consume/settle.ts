@@ -49,6 +49,16 @@ export async function settle(ctx: SettleContext, msg: ConsumeMessage, decision: 
   }
 }
 
+/**
+ * The broker refused a copy (a nack: a full queue with reject-publish, say), so the message was handed
+ * back. The run must end: a nack counts towards a quorum queue's delivery limit, and a run that went on
+ * would take the message again at once, until the broker drops it. Each pod spends one count, with the
+ * restart's back-off between them.
+ */
+export function copyRefused(decision: { action: string }, settled: Settled): boolean {
+  return settled === 'handed-back' && decision.action !== 'hand-back' && decision.action !== 'put-back';
+}
+
 function handBack(ctx: SettleContext, msg: ConsumeMessage): Settled {
   if (!ctx.channelOpen()) return 'stale';
   ctx.ch.nack(msg, false, true);
@@ -73,6 +83,6 @@ export function settleContext(
       if (seconds > 0) session.retryDueMs(Date.now() + (seconds + config.drainPollSeconds) * 1000);
       return seconds;
     },
-    onCopyFailed: (err, what) => log.error({ queue: config.queue, err: err.message }, `could not publish ${what}: handing the message back instead`),
+    onCopyFailed: (err, what) => log.error({ queue: config.queue, err: err.message }, `could not publish ${what}: handing the message back and ending the run, so that it does not come straight back`),
   };
 }

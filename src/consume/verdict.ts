@@ -23,7 +23,8 @@ import { exitStatusOf, outcomeShort, succeeded, type Outcome } from '../process/
  *   over --result-max-bytes)
  * - any other failure                               -> retry: a confirmed copy carrying the attempt count
  *                                                      (after --retry-delay, if set), then ack
- * A copy that is not confirmed is never followed by an ack: the message is handed back instead.
+ * A copy that is not confirmed is never followed by an ack: the message is handed back instead, and the
+ * run ends (copyRefused() in settle.ts).
  */
 
 export type Verdict =

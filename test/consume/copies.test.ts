@@ -1,7 +1,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { drainMessages, forget, freshQueue, publish, queueState } from '../helpers/broker.js';
+import { admin, drainMessages, forget, freshQueue, publish, queueState } from '../helpers/broker.js';
 import { cli, FIXTURE, start, toRun } from '../helpers/cli.js';
 import { recorded, tempDir } from '../helpers/files.js';
 import { QUEUE_TYPES } from '../helpers/matrix.js';
@@ -13,7 +13,22 @@ import { waitFor } from '../helpers/wait.js';
 //   was handed back and run again without end (thousands of runs in seconds, --max-attempts never reached);
 // - the sender-selected distribution (CC): each copy went to the CC'd queues again;
 // - a stop spent an attempt (a nack counts on a quorum queue, and through the redelivered flag on a classic
-//   one), so pod evictions alone could dead-letter a message that never failed.
+//   one), so pod evictions alone could dead-letter a message that never failed;
+// - a copy the broker refused (a full queue with reject-publish): the message was handed back and the run
+//   went on, so it came straight back, each nack one more towards a quorum queue's delivery limit (then the
+//   broker drops it), and a one-message pod exited 0 with its message not handled.
+
+/** A fanout exchange whose only queue is full and refuses more (reject-publish): every publish is nacked. */
+async function refusingExchange(): Promise<{ exchange: string; full: string }> {
+  const full = await freshQueue('copy-full', { 'x-max-length': 1, 'x-overflow': 'reject-publish' });
+  await publish(full, ['filler']);
+  const exchange = `${full}-x`;
+  const ch = await (await admin()).createChannel();
+  await ch.assertExchange(exchange, 'fanout', { durable: false, autoDelete: true });
+  await ch.bindQueue(full, exchange, '');
+  await ch.close();
+  return { exchange, full };
+}
 
 /** wq-consume, killed if it runs longer than `ms`: a run that loops shows as a kill, not a hung test. */
 async function bounded(args: string[], env: Record<string, string>, ms = 20_000) {
@@ -106,5 +121,21 @@ describe.each(QUEUE_TYPES)('copies on a %s queue', (_type, queueArgs) => {
     expect(recorded(out).map((r) => [r.body.toString(), r.env.WQ_DELIVERY_COUNT]).sort()).toEqual([['one', '1'], ['two', '1']]);
     expect(await queueState(queue)).toMatchObject({ ready: 0, unacked: 0 });
     expect(await drainMessages(dlq)).toEqual([]);
+  });
+  it.each([
+    ['a one-message pod', ['--max-attempts', '1']],
+    ['a drain', ['--until-empty', '--idle', '0.5', '--max-attempts', '1']],
+  ])('a dead-letter copy the broker refuses, %s: the message stays, the run ends with the command\'s status', async (_label, flags) => {
+    const queue = await freshQueue('copy-refused', queueArgs);
+    const { exchange, full } = await refusingExchange();
+    await publish(queue, ['item']);
+    const out = tempDir();
+    const run = await bounded(['-q', queue, ...flags, '--dead-letter-exchange', exchange, '--', FIXTURE('record.sh')], { OUT: out, EXIT: '3' });
+    expect(run.signal, 'wq-consume looped until killed').toBeUndefined();
+    expect(run.exitCode, run.stderr.slice(-1500)).toBe(3);
+    expect(run.stderr).toMatch(/could not publish the dead-letter copy/);
+    expect(recorded(out)).toHaveLength(1);
+    expect(await queueState(queue)).toMatchObject({ ready: 1, unacked: 0 });
+    expect(await queueState(full)).toMatchObject({ ready: 1, unacked: 0 });
   });
 });
