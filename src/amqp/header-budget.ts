@@ -7,21 +7,33 @@
 /** amqplib's encoding buffer for one field table (lib/defs.js), less room for publishTracked's header. */
 export const COPY_HEADERS_MAX_BYTES = 65536 - 512;
 export const HEADERS_DROPPED = 'x-wq-headers-dropped';
+export const PROPERTIES_DROPPED = 'x-wq-properties-dropped';
+
+/**
+ * AMQP carries a property value (reply_to, message_id...) and a table key as a short string: 255 bytes
+ * at most. amqplib decodes one as UTF-8, so 255 bytes that are not UTF-8 come back as up to 765: such a
+ * value cannot be sent again. The value, or undefined when it could not be.
+ */
+export function shortString<T>(value: T): T | undefined {
+  return typeof value === 'string' && Buffer.byteLength(value) > 255 ? undefined : value;
+}
 
 /**
  * `original` with its largest headers left out until, with `own` (which is always kept), the table
  * encodes within `maxBytes`; the names left out, comma-separated, in HEADERS_DROPPED.
  */
 export function fitHeaders(original: Record<string, unknown>, own: Record<string, unknown>, maxBytes = COPY_HEADERS_MAX_BYTES): Record<string, unknown> {
-  const all = { ...original, ...own };
-  let total = tableBytes(all);
-  if (total <= maxBytes) return all;
-  const sizes = Object.keys(original)
+  const kept = { ...original };
+  // A key that cannot be encoded goes first, whatever the size.
+  const dropped = Object.keys(original).filter((key) => shortString(key) === undefined && !(key in own));
+  for (const key of dropped) delete kept[key];
+  let total = tableBytes({ ...kept, ...own });
+  if (dropped.length === 0 && total <= maxBytes) return { ...kept, ...own };
+  const sizes = Object.keys(kept)
     .filter((key) => !(key in own))
     .map((key) => [key, entryBytes(key, original[key])] as const)
     .sort((a, b) => b[1] - a[1]);
-  const kept = { ...original };
-  const dropped: string[] = [];
+  for (let i = 0; i < dropped.length; i++) dropped[i] = dropped[i]!.slice(0, 64).replaceAll(',', '%2C');
   // The list of names costs its own bytes: a long string's tag, length and text.
   const listBytes = () => (dropped.length === 0 ? 0 : entryBytes(HEADERS_DROPPED, dropped.join(',')));
   for (const [key, size] of sizes) {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import type { Connection } from '../amqp/broker.js';
 import { publishTracked } from '../amqp/confirmed-copy.js';
+import { shortString } from '../amqp/header-budget.js';
 import { mapFailure } from '../amqp/failures.js';
 import { BrokerUnavailableError, QueueConfigError, type WqError } from '../errors.js';
 import { succeeded, type Outcome } from '../process/outcome.js';
@@ -36,8 +37,10 @@ export interface ResultTarget {
 /** Where a message's result goes, or undefined: its command's stdout then passes through. */
 export function resultTarget(msg: ConsumeMessage, config: { resultQueue: string; reply: boolean }): ResultTarget | undefined {
   const { replyTo, correlationId, messageId } = msg.properties as { replyTo?: string; correlationId?: string; messageId?: string };
-  if (config.reply && replyTo) return { queue: String(replyTo), correlationId: correlationId || messageId || undefined, reply: true, messageId: undefined };
-  if (config.resultQueue) return { queue: config.resultQueue, correlationId: messageId || undefined, reply: false, messageId: messageId || undefined };
+  // An id that could not be sent again (shortString) is left out of the result.
+  const id = shortString(messageId) || undefined;
+  if (config.reply && replyTo) return { queue: String(replyTo), correlationId: shortString(correlationId) || id, reply: true, messageId: undefined };
+  if (config.resultQueue) return { queue: config.resultQueue, correlationId: id, reply: false, messageId: id };
   return undefined;
 }
 
@@ -73,6 +76,8 @@ export class ResultPublisher {
     const target = ran.kind === 'exited' && succeeded(ran) ? resultTarget(msg, this.config) : undefined;
     if (!target || ran.kind !== 'exited') return undefined;
     beforeSend();
+    // No queue can have that name (a queue name is a short string): as a requester that is gone.
+    if (shortString(target.queue) === undefined) return { target, note: 'its reply_to is over 255 bytes as UTF-8, so no queue has that name: the result was dropped' };
     const output = ran.output ?? Buffer.alloc(0);
     const id = target.messageId ?? randomUUID();
     const headers = { 'x-wq-exit-code': 0, 'x-wq-duration-ms': Math.round(ran.durationMs), 'x-wq-source-queue': this.config.queue, 'x-wq-attempt': attempt };

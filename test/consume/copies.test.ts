@@ -1,7 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { admin, drainMessages, forget, freshQueue, publish, queueState } from '../helpers/broker.js';
+import { admin, brokerUrl, drainMessages, forget, freshQueue, publish, queueState } from '../helpers/broker.js';
 import { cli, FIXTURE, start, toRun } from '../helpers/cli.js';
 import { recorded, tempDir } from '../helpers/files.js';
 import { QUEUE_TYPES } from '../helpers/matrix.js';
@@ -17,6 +18,12 @@ import { waitFor } from '../helpers/wait.js';
 // - a copy the broker refused (a full queue with reject-publish): the message was handed back and the run
 //   went on, so it came straight back, each nack one more towards a quorum queue's delivery limit (then the
 //   broker drops it), and a one-message pod exited 0 with its message not handled.
+
+/** With Debian's amqp-publish: a reply_to and a header name of 100 bytes 0xff each, legal AMQP but not UTF-8. */
+function publishNotUtf8(queue: string): void {
+  const ff = `"$(printf '\\377%.0s' $(seq 1 100))"`;
+  execFileSync('sh', ['-c', `amqp-publish --url "$URL" -r "$Q" -p -t ${ff} -H ${ff}': v' -H 'kept: yes' -b item`], { env: { ...process.env, URL: brokerUrl(), Q: queue } });
+}
 
 /** A fanout exchange whose only queue is full and refuses more (reject-publish): every publish is nacked. */
 async function refusingExchange(): Promise<{ exchange: string; full: string }> {
@@ -137,5 +144,31 @@ describe.each(QUEUE_TYPES)('copies on a %s queue', (_type, queueArgs) => {
     expect(recorded(out)).toHaveLength(1);
     expect(await queueState(queue)).toMatchObject({ ready: 1, unacked: 0 });
     expect(await queueState(full)).toMatchObject({ ready: 1, unacked: 0 });
+  });
+  it('a reply_to and a header name that are not UTF-8: the copies leave them out and name them, --max-attempts dead-letters the message', async () => {
+    const queue = await freshQueue('copy-not-utf8', queueArgs);
+    const dlq = `${queue}.dead`;
+    forget(dlq);
+    publishNotUtf8(queue);
+    const out = tempDir();
+    const run = await bounded(['-q', queue, '--until-empty', '--idle', '0.5', '--max-attempts', '2', '--', FIXTURE('record.sh')], { OUT: out, EXIT: '3' });
+    expect(run.signal, 'wq-consume looped until killed').toBeUndefined();
+    expect(run.exitCode, run.stderr.slice(-1500)).toBe(0);
+    expect(recorded(out)).toHaveLength(2);
+    const dead = await drainMessages(dlq);
+    expect(dead.map((m) => m.content.toString())).toEqual(['item']);
+    expect(dead[0]!.properties.replyTo).toBeUndefined();
+    expect(dead[0]!.properties.headers).toMatchObject({ kept: 'yes', 'x-wq-properties-dropped': 'replyTo', 'x-wq-attempts': 2 });
+    expect(String(dead[0]!.properties.headers?.['x-wq-headers-dropped'])).toMatch(/^\uFFFD+$/);
+    expect(await queueState(queue)).toMatchObject({ ready: 0, unacked: 0 });
+  });
+
+  it('--reply to a reply_to that is not UTF-8: no queue has that name, so the result is dropped and the message acked', async () => {
+    const queue = await freshQueue('reply-not-utf8', queueArgs);
+    publishNotUtf8(queue);
+    const run = await bounded(['-q', queue, '--reply', '--', 'cat'], {});
+    expect(run.exitCode, run.stderr.slice(-1500)).toBe(0);
+    expect(run.stderr).toMatch(/no queue has that name: the result was dropped/);
+    expect(await queueState(queue)).toMatchObject({ ready: 0, unacked: 0 });
   });
 });
