@@ -152,7 +152,8 @@ async function openSession(conn: Connection, config: ConsumeConfig, log: Logger,
     // right after) carries the reason, such as the broker's shutdown: wait one turn for it.
     ch.on('close', () => (channelError ? onLost(channelError) : setImmediate(() => onLost())));
     if (config.declare) await declareQueue(ch, config.queue, config.queueType);
-    if (config.deadLetter.kind === 'queue' && needsDeadLetter(config)) await ch.assertQueue(config.deadLetter.queue, { durable: true });
+    // Declared only when missing: a dead-letter queue of the user's own (a length cap, say) is used as it is.
+    if (config.deadLetter.kind === 'queue' && needsDeadLetter(config) && !(await queueExists(conn, config.deadLetter.queue))) await ch.assertQueue(config.deadLetter.queue, { durable: true });
     if (config.deadLetter.kind === 'exchange' && needsDeadLetter(config)) await ch.checkExchange(config.deadLetter.exchange);
     if (config.resultQueue) await resultQueueReady(conn, config, log);
     const results = config.resultQueue || config.reply ? new ResultPublisher(conn, config) : undefined;

@@ -171,4 +171,13 @@ describe.each(QUEUE_TYPES)('copies on a %s queue', (_type, queueArgs) => {
     expect(run.stderr).toMatch(/no queue has that name: the result was dropped/);
     expect(await queueState(queue)).toMatchObject({ ready: 0, unacked: 0 });
   });
+  it('a dead-letter queue of the user\'s own, with arguments of its own (a length cap): used as it is', async () => {
+    const queue = await freshQueue('copy-own-dlq', queueArgs);
+    const dlq = await freshQueue('copy-own-dlq-dead', { 'x-max-length': 1000 });
+    await publish(queue, ['item']);
+    const run = await bounded(['-q', queue, '--max-attempts', '1', '--dead-letter-queue', dlq, '--', 'false'], {});
+    expect(run.exitCode, run.stderr.slice(-1500)).toBe(0);
+    expect((await drainMessages(dlq)).map((m) => m.content.toString())).toEqual(['item']);
+    expect(await queueState(queue)).toMatchObject({ ready: 0, unacked: 0 });
+  });
 });
