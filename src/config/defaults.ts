@@ -85,6 +85,11 @@ export const DEFAULTS = {
    */
   publishWindow: 4000,
   /**
+   * wq-publish --window at most: each unconfirmed message's body is kept in memory until its confirm, and
+   * past this a larger window gains nothing. @default 1000000
+   */
+  publishWindowMax: 1_000_000,
+  /**
    * wq-publish without --run-id: a random run id of this many bytes, in hex (12 digits); message ids are
    * RUNID-000042, the item's position. @default 6
    */

@@ -15,12 +15,13 @@ export function seconds(value: unknown, flag: string, fallback: number): number 
   return n;
 }
 
-/** A non-negative integer, or the default. */
-export function integer(value: unknown, flag: string, fallback: number, min = 0): number {
+/** A non-negative integer from min (to max, when given), or the default. */
+export function integer(value: unknown, flag: string, fallback: number, min = 0, max?: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (typeof value !== 'string' || !/^\d+$/.test(value) || n < min) {
-    throw new UsageError(`--${flag} needs a whole number >= ${min}; got "${String(value)}".`);
+  if (typeof value !== 'string' || !/^\d+$/.test(value) || n < min || (max !== undefined && n > max)) {
+    const range = max === undefined ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new UsageError(`--${flag} needs a whole number ${range}; got "${String(value)}".`);
   }
   return n;
 }

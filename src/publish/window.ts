@@ -45,7 +45,7 @@ export class ConfirmWindow {
     readonly stats: PublishStats,
     private readonly stop: AbortSignal,
   ) {
-    this.resumeAt = config.window >> 1;
+    this.resumeAt = Math.floor(config.window / 2);
     this.options = {
       persistent: config.persistent,
       mandatory: true,

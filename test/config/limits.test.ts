@@ -49,3 +49,17 @@ describe('wq-publish headers fit in amqplib\'s 64 KiB table', () => {
     expectUsage(() => publish(['-q', 'q', '-H', `${'n'.repeat(256)}=v`]), /header names are at most 255 bytes/);
   });
 });
+
+describe('wq-publish --window is at most 1000000', () => {
+  it('takes 1 and 1000000 and refuses 0, 1000001 and larger (a window past 2^31 once overflowed and hung the run)', () => {
+    const window = (n: string) => {
+      const r = publish(['-q', 'q', '--window', n]);
+      return r.kind === 'run' ? r.config.window : undefined;
+    };
+    expect(window('1')).toBe(1);
+    expect(window('1000000')).toBe(1_000_000);
+    for (const n of ['0', '1000001', '3000000000', '100000000000000000000']) {
+      expectUsage(() => publish(['-q', 'q', '--window', n]), new RegExp(`^--window needs a whole number from 1 to 1000000; got "${n}"\\.$`));
+    }
+  });
+});

@@ -7,7 +7,7 @@ import type { ConsumeMessage } from 'amqplib';
 import { execa } from 'execa';
 import { describe, expect, it, inject } from 'vitest';
 import { admin, brokerUrl, drain, freshQueue, queueExists, queueState, readyCount, uniqueQueue } from '../helpers/broker.js';
-import { cli, DIST, errors, FIXTURE, NODE, toRun } from '../helpers/cli.js';
+import { cli, DIST, errors, FIXTURE, NODE, start, toRun } from '../helpers/cli.js';
 import { recorded, tempDir } from '../helpers/files.js';
 import { startProxy, urlVia } from '../helpers/proxy.js';
 
@@ -86,6 +86,28 @@ describe('wq-publish fills a queue, confirmed', () => {
     for (let i = 0; i < 100 && (await queueState(queue)).ready === 0; i++) await sleep(200);
     expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
   });
+});
+
+describe('--window', () => {
+  it('takes up to 1000000 and publishes, confirmed; a larger window is a usage error (exit 64) before connecting, not a run that never ends', async () => {
+    const queue = uniqueQueue('window');
+    const max = await cli('wq-publish', ['--window', '1000000', '-q', queue, 'a', 'b', 'c']);
+    expect(max.exitCode, max.stderr).toBe(0);
+    expect(summary(max.logs)).toMatchObject({ published: 3, unconfirmed: 0, ready: 3 });
+    expect(await queueState(queue)).toEqual({ ready: 3, unacked: 0, consumers: 0 });
+
+    const other = uniqueQueue('window');
+    for (const window of ['1000001', '3000000000', '100000000000000000000']) {
+      const child = start('wq-publish', ['--window', window, '-q', other, 'a', 'b', 'c']);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const pub = toRun(await child);
+      clearTimeout(timer);
+      expect(pub.exitCode, `--window ${window}`).toBe(64);
+      expect(errors(pub).map((l) => l.msg)).toEqual([`--window needs a whole number from 1 to 1000000; got "${window}".`]);
+    }
+    expect(await queueExists(other)).toBe(false);
+    expect(await queueState(queue)).toEqual({ ready: 3, unacked: 0, consumers: 0 });
+  }, 60_000);
 });
 
 describe('line mode and whole messages', () => {
