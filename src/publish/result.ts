@@ -80,10 +80,13 @@ export function outcomeError(config: PublishConfig, r: PublishResult, closedBy: 
   }
   const refusedOnly = r.lost === 0;
   const redo = refusedOnly ? ' Those messages are not in the queue: publish them again once the cause is fixed.' : r.resumeAt === undefined ? ' Publish again what must not be missing.' : '';
-  return new UnconfirmedError(`${notOk} of ${r.published} messages were not confirmed to ${target}: ${parts.join('; ')}.${redo}${rest}${refusedOnly ? '' : resumeHint(r)}`, notOk, refusedOnly, closedBy);
+  return new UnconfirmedError(`${notOk} of ${r.published} messages were not confirmed to ${target}: ${parts.join('; ')}.${redo}${rest}${refusedOnly && r.complete ? '' : resumeHint(r)}`, notOk, refusedOnly, closedBy);
 }
 
-/** Where a rerun picks up: the same input, the same run id (the same message ids), the confirmed items skipped. */
+/**
+ * Where a rerun picks up: the same input, the same run id (the same message ids), and skipped only the items
+ * before the first one not confirmed (refused ones are not confirmed); confirmed ones after it come again.
+ */
 function resumeHint(r: PublishResult): string {
   if (r.resumeAt === undefined) return '';
   return ` To resume, run again with the same input and --run-id ${r.runId} --skip ${r.resumeAt - 1}: items from ${r.resumeAt} on are published again, with the same message ids.`;

@@ -25,10 +25,11 @@ export class Unsettled {
     this.next++;
   }
 
-  /** Forget a confirmed (or refused) message; false if it was not unsettled here. */
-  settle(seq: number): boolean {
+  /** Forget a confirmed (or refused) message: its position, or undefined if it was not unsettled here. */
+  settle(seq: number): number | undefined {
     const i = seq - this.first;
-    if (i < this.head || i >= this.bodies.length || this.bodies[i] === undefined) return false;
+    if (i < this.head || i >= this.bodies.length || this.bodies[i] === undefined) return undefined;
+    const position = this.positions[i] as number;
     this.bodies[i] = undefined;
     while (this.head < this.bodies.length && this.bodies[this.head] === undefined) this.head++;
     if (this.head === this.bodies.length) {
@@ -42,7 +43,7 @@ export class Unsettled {
       this.first += this.head;
       this.head = 0;
     }
-    return true;
+    return position;
   }
 
   /** The lowest position still unsettled. */

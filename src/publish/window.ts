@@ -35,6 +35,8 @@ export class ConfirmWindow {
   /** What a lost channel did not confirm, and what came while there was none: published first on the next. */
   private again: Pending[] = [];
   private maxSize: { bytes: number; version: string } | undefined;
+  /** The lowest position the broker refused (nacked or returned): not in the queue, so a resume must include it. */
+  private lowestRefused: number | undefined;
   /** Resume reading at half the window: the reader then publishes a batch at once (fuller writes). */
   private readonly resumeAt: number;
   /** Reused for every message: amqplib encodes the properties synchronously inside publish(). */
@@ -61,7 +63,10 @@ export class ConfirmWindow {
     this.ch = ch;
     this.maxSize = maxSize;
     this.generation++;
-    ch.on('return', () => this.stats.returned++);
+    ch.on('return', (msg: { properties: { messageId?: unknown } }) => {
+      this.stats.returned++;
+      this.refused(positionOf(this.config.runId, msg.properties.messageId));
+    });
     ch.on('drain', () => this.wakeUp());
     const again = this.again;
     this.again = [];
@@ -105,10 +110,17 @@ export class ConfirmWindow {
     return this.again.length;
   }
 
-  /** The first item not known to be confirmed (or refused): where a rerun with --skip resumes. */
+  /**
+   * The first item not known to be confirmed: where a rerun with --skip resumes. Refused items (nacked or
+   * returned) count as not confirmed: they are not in the queue, and the rerun must publish them too.
+   */
   firstUnconfirmed(): number {
-    const lows = [this.unsettled.lowest(), this.again[0]?.position].filter((p): p is number => p !== undefined);
+    const lows = [this.unsettled.lowest(), this.again[0]?.position, this.lowestRefused].filter((p): p is number => p !== undefined);
     return lows.length > 0 ? Math.min(...lows) : this.position + 1;
+  }
+
+  private refused(position: number | undefined): void {
+    if (position !== undefined && (this.lowestRefused === undefined || position < this.lowestRefused)) this.lowestRefused = position;
   }
 
   /** Publish one item; a promise when the reader must wait (window full, socket busy, no channel). */
@@ -155,10 +167,14 @@ export class ConfirmWindow {
   private settled(generation: number, seq: number, err: Error | null): void {
     // "channel closed": detach() takes the message back, to publish it again.
     if (generation !== this.generation || (err !== null && err.message !== 'message nacked')) return;
-    if (!this.unsettled.settle(seq)) return;
+    const position = this.unsettled.settle(seq);
+    if (position === undefined) return;
     this.inFlight--;
     if (err === null) this.stats.confirmed++;
-    else this.stats.nacked++;
+    else {
+      this.stats.nacked++;
+      this.refused(position);
+    }
     if (this.wake !== undefined && this.inFlight <= this.resumeAt) this.wakeUp();
   }
 
@@ -191,6 +207,13 @@ export class ConfirmWindow {
       if (this.closed || this.stop.aborted) throw STOPPED;
     });
   }
+}
+
+/** The position in a message id this run gave (RUNID-000042), or undefined for any other id. */
+function positionOf(runId: string, id: unknown): number | undefined {
+  if (typeof id !== 'string' || !id.startsWith(`${runId}-`)) return undefined;
+  const n = Number(id.slice(runId.length + 1));
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
 
 function tooLarge(size: number, limit: { bytes: number; version: string }, position: number, skip: number): TooLargeError {

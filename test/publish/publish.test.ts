@@ -301,6 +301,66 @@ describe('publisher confirms: success is reported only for what the broker confi
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   }, 120_000);
 
+  it('refused messages, then a lost connection: the --skip the last line gives resumes before the first refused item, so a rerun publishes every item not confirmed', async () => {
+    const queue = await freshQueue('nackloss', { 'x-max-length': 50, 'x-overflow': 'reject-publish' });
+    const total = 120;
+    const item = (n: number) => `k${n}\n`;
+    const file = join(tempDir(), 'items.txt');
+    writeFileSync(file, Array.from({ length: total }, (_, i) => item(i + 1)).join(''));
+    const proxy = await startProxy();
+    const runId = `nackloss-${Date.now()}`;
+    const child = execa(NODE, [DIST('wq-publish'), '--url', urlVia(proxy.port), '-q', queue, '--no-progress', '--run-id', runId, '--connect-timeout', '1'], { reject: false, stdin: 'pipe' });
+    child.stdin?.on('error', () => undefined);
+    // 1-50 fill the queue and are confirmed; 51-100 are nacked (reject-publish).
+    child.stdin?.write(Array.from({ length: 100 }, (_, i) => item(i + 1)).join(''));
+    while ((await readyCount(queue)) < 50) await sleep(20);
+    await sleep(1000);
+    // 101-120 go out but their answers are held back: unconfirmed when the connection drops.
+    proxy.pause();
+    child.stdin?.write(Array.from({ length: 20 }, (_, i) => item(i + 101)).join(''));
+    await sleep(500);
+    await proxy.close();
+    const pub = toRun(await child);
+    expect(pub.exitCode, pub.stderr).toBe(69);
+    const last = pub.logs.at(-1) as { msg: string };
+    expect(last.msg).toMatch(/^70 of 120 messages were not confirmed to queue "[^"]+": 50 refused by the broker \(basic\.nack.*; 20 unconfirmed when the connection was lost/);
+    const m = / --run-id (\S+) --skip (\d+): items from (\d+) on are published again, with the same message ids\.$/.exec(last.msg);
+    expect(m, last.msg).not.toBeNull();
+    // The first refused item is 51: skipping past it would lose 51-100 for good.
+    expect(Number(m?.[2])).toBe(50);
+    expect(await queueState(queue)).toEqual({ ready: 50, unacked: 0, consumers: 0 });
+
+    // Room in the queue (the cause fixed), then the rerun the last line says.
+    const ch = await (await admin()).createChannel();
+    await ch.deleteQueue(queue);
+    await ch.close();
+    const rerun = await cli('wq-publish', ['-q', queue, '--file', file, '--run-id', runId, '--skip', m?.[2] as string]);
+    expect(rerun.exitCode).toBe(0);
+    expect(summary(rerun.logs)).toMatchObject({ published: 70, unconfirmed: 0, ready: 70 });
+    const msgs = await consumeAll(queue, 70);
+    expect(msgs.map((x) => x.properties.messageId as string)).toEqual(Array.from({ length: 70 }, (_, i) => `${runId}-${String(i + 51).padStart(6, '0')}`));
+    expect(msgs.map((x) => x.content.toString())).toEqual(Array.from({ length: 70 }, (_, i) => `k${i + 51}`));
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  }, 60_000);
+
+  it('refused messages, then a lost connection with nothing in flight: exit 65, and the last line still says where to resume (before the first refused item)', async () => {
+    const queue = await freshQueue('nackidle', { 'x-max-length': 50, 'x-overflow': 'reject-publish' });
+    const proxy = await startProxy();
+    const runId = `nackidle-${Date.now()}`;
+    const child = execa(NODE, [DIST('wq-publish'), '--url', urlVia(proxy.port), '-q', queue, '--no-progress', '--run-id', runId, '--connect-timeout', '1'], { reject: false, stdin: 'pipe' });
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.write(Array.from({ length: 100 }, (_, i) => `i${i + 1}\n`).join(''));
+    while ((await readyCount(queue)) < 50) await sleep(20);
+    await sleep(1000); // every answer in: 1-50 confirmed, 51-100 nacked
+    await proxy.close(); // the input is not over: the rest was never read
+    const pub = toRun(await child);
+    expect(pub.exitCode, pub.stderr).toBe(65);
+    const last = pub.logs.at(-1) as { msg: string };
+    expect(last.msg).toMatch(/^50 of 100 messages were not confirmed to queue "[^"]+": 50 refused by the broker \(basic\.nack/);
+    expect(last.msg).toMatch(new RegExp(`The rest of the input was not published\\. To resume, run again with the same input and --run-id ${runId} --skip 50: items from 51 on are published again, with the same message ids\\.$`));
+    expect(await queueState(queue)).toEqual({ ready: 50, unacked: 0, consumers: 0 });
+  }, 60_000);
+
   it('SIGTERM while reading stdin: exit 143 after the messages already sent are confirmed', async () => {
     const queue = uniqueQueue('sigterm');
     const child = execa(NODE, [DIST('wq-publish'), '-q', queue], { reject: false, env: { BROKER_URL: brokerUrl() }, stdin: 'pipe' });
