@@ -4,6 +4,7 @@ import { constants } from 'node:os';
 import { toWqError } from '../errors.js';
 import { OTHER_FATAL_SIGNALS, STOP_SIGNALS } from '../exit-codes.js';
 import { createLogger, type Logger } from '../log.js';
+import { redactText } from '../redact.js';
 import { VERSION } from './version.js';
 
 export interface Cli<C extends { logLevel: LogLevel; logFormat: LogFormat }> {
@@ -24,7 +25,9 @@ export function runCli<C extends { logLevel: LogLevel; logFormat: LogFormat }>(c
   let log: Logger | undefined;
   const fail = (err: unknown) => {
     const e = toWqError(err);
-    (log ?? createLogger(cli.name, 'info', earlyLogFormat(argv, process.env))).error({ code: e.code, exitCode: e.exitCode, retryable: e.retryable || undefined, detail: e.detail }, e.message);
+    // The last line goes through redaction too: a URL given where a path or a command was expected is quoted in it.
+    const detail = e.detail === undefined ? undefined : redactText(e.detail);
+    (log ?? createLogger(cli.name, 'info', earlyLogFormat(argv, process.env))).error({ code: e.code, exitCode: e.exitCode, retryable: e.retryable || undefined, detail }, redactText(e.message));
     process.exit(e.exitCode);
   };
   process.on('uncaughtException', fail);

@@ -113,3 +113,16 @@ describe('redaction of every password of a list', () => {
     expect(out).toBe('tried amqp://u1:***@h1 then u2 with *** and ***, then *** alone');
   });
 });
+
+describe('the final error line is redacted', () => {
+  it('a URL given where a path (64) or a command (127) is expected: its password is never printed', async () => {
+    const asFile = await cli('wq-consume', ['-q', 'q', '--', 'true'], { noBrokerEnv: true, env: { BROKER_URL_FILE: 'amqp://u:pw-as-file-1@127.0.0.1:1' } });
+    expect(asFile.exitCode).toBe(64);
+    expect(asFile.logs[0]?.msg).toMatch(/BROKER_URL_FILE/);
+    expect(asFile.stderr).not.toContain('pw-as-file-1');
+    const asCommand = await cli('wq-consume', ['-q', 'q', '--url', 'amqp://guest:guest@127.0.0.1:1', '--connect-timeout', '1', 'amqp://u:pw-as-command-1@h', '--', 'w']);
+    expect(asCommand.exitCode).toBe(127);
+    expect(asCommand.logs[0]?.msg).toBe('command "amqp://u:***@h" was not found (no such file). Check the path after "--".');
+    expect(asCommand.stderr).not.toContain('pw-as-command-1');
+  });
+});
