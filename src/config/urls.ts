@@ -34,7 +34,7 @@ function checkUrl(url: string, which: string): string {
   } catch {
     throw new UsageError(`${which} cannot be parsed as a URL: check its host and port, and percent-encode special characters (%40 for @) in the user name and password.`);
   }
-  if (/[\s,]/.test(url.slice(0, url.length - parsed.search.length - parsed.hash.length).replace(/^[^@]*@/, ''))) {
+  if (/[\s,]/.test(url.slice(0, url.length - parsed.search.length - parsed.hash.length).replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i, ''))) {
     throw new UsageError(`${which} has a comma or a space in its host or path: give each address of a list its own amqp:// or amqps:// URL, separated by commas.`);
   }
   if (!parsed.hostname) throw new UsageError(`${which} names no host: it should look like amqp://user:password@host:5672/vhost.`);

@@ -4,7 +4,7 @@ import { parseConsumeArgs } from '../../src/config/consume.js';
 import { parsePublishArgs } from '../../src/config/publish.js';
 import { parseUrlList } from '../../src/config/urls.js';
 import { UsageError } from '../../src/errors.js';
-import { redactText, rememberSecrets } from '../../src/redact.js';
+import { redactText, redactUrl, rememberSecrets, urlPassword } from '../../src/redact.js';
 import { cli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
 
@@ -124,5 +124,25 @@ describe('the final error line is redacted', () => {
     expect(asCommand.exitCode).toBe(127);
     expect(asCommand.logs[0]?.msg).toBe('command "amqp://u:***@h" was not found (no such file). Check the path after "--".');
     expect(asCommand.stderr).not.toContain('pw-as-command-1');
+  });
+});
+
+describe('a password with a literal "@" (the userinfo ends at the last "@" before the host)', () => {
+  const U = 'amqp://user:p@ss,w0rd-at-secret@127.0.0.1:5672/v';
+  it('redactUrl, redactText and the remembered secret hide all of it', () => {
+    expect(redactUrl(U)).toBe('amqp://user:***@127.0.0.1:5672/v');
+    expect(urlPassword(U)).toBe('p@ss,w0rd-at-secret');
+    expect(redactText(`could not reach ${U}: refused`)).toBe('could not reach amqp://user:***@127.0.0.1:5672/v: refused');
+    rememberSecrets([U]);
+    expect(redactText('the password was p@ss,w0rd-at-secret')).toBe('the password was ***');
+    expect(redactText('amqp://u@h1,amqp://v:x@y-secret@h2 and amqp://h3:5672')).toBe('amqp://u@h1,amqp://v:***@h2 and amqp://h3:5672');
+  });
+
+  it('is accepted as a URL (no "comma in its host"), and a real process never prints it', async () => {
+    expect(consume(['--url', U, '--', 'cat']).urls).toEqual([U]);
+    const run = await cli('wq-consume', ['--url', 'amqp://user:p@ss-at-secret@127.0.0.1:1/v', '--connect-timeout', '1', '-q', 'q', '--', 'cat']);
+    expect(run.exitCode).not.toBe(0);
+    expect(run.stderr).toContain('amqp://user:***@127.0.0.1:1');
+    expect(run.stderr).not.toMatch(/ss-at-secret/);
   });
 });
