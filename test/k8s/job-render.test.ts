@@ -117,6 +117,25 @@ describe('wq-publish --job renders the Job for the queue it filled', () => {
     expect(errors(leak)[0]?.msg).toMatch(/holds a broker URL with a password \(amqp:\/\/app:\*\*\*@/);
     expect(await queueExists(refused)).toBe(false);
   });
+
+  it('refuses a password with a quote in it, or written with a YAML escape, before publishing', async () => {
+    const cases = [
+      `args: ["--url", "amqp://app:pa'ssword9@rabbitmq:5672/"]`,
+      `args: ['--url', 'amqp://app:pa"ssword9@rabbitmq:5672/']`,
+      `args: ["--url", "amqp://app:pa\\x73sword9@rabbitmq:5672/"]`,
+      `args: ["sh", "-c", "wq-consume --url 'amqp://app:pa@ssword9@rabbitmq' -- w"]`,
+    ];
+    for (const args of cases) {
+      const path = template(tutorial.replace('image: wq-example', `image: wq-example\n          ${args}`));
+      const refused = uniqueQueue('job-leak-quote');
+      const leak = await cli('wq-publish', ['-q', refused, '--job', path, 'a']);
+      expect(leak.exitCode, args).toBe(64);
+      expect(leak.stdout).toBe('');
+      expect(leak.stderr).not.toMatch(/ssword9/);
+      expect(errors(leak)[0]?.msg).toMatch(/holds a broker URL with a password \(amqp:\/\/app:\*\*\*@\.\.\.\)/);
+      expect(await queueExists(refused)).toBe(false);
+    }
+  });
 });
 
 describe('renderJob (no broker)', () => {
