@@ -34,7 +34,14 @@ export function parseArgv(argv: readonly string[], specs: readonly OptionSpec[],
   const values: ParsedValues = {};
   const positionals: string[] = [];
 
+  // An option that is not repeatable, given twice, is a usage error: a second --file must not silently replace the first.
+  const given = new Set<string>();
   const set = (spec: OptionSpec, value: string | boolean) => {
+    if (!spec.multiple && given.has(spec.name)) {
+      const flag = `${spec.short ? `-${spec.short}/` : ''}--${spec.negatable ? '[no-]' : ''}${spec.name}`;
+      throw new UsageError(`${flag} was given twice: give it once (only the options --help calls repeatable can be given more than once).`);
+    }
+    given.add(spec.name);
     if (spec.multiple) {
       const list = (values[spec.name] as string[] | undefined) ?? [];
       list.push(String(value));
@@ -58,7 +65,7 @@ export function parseArgv(argv: readonly string[], specs: readonly OptionSpec[],
         const base = byLong.get(name.slice(3));
         if (base?.negatable) {
           if (eq !== -1) throw new UsageError(`option --${name} takes no value. Run with --help for usage.`);
-          values[base.name] = false;
+          set(base, false);
           continue;
         }
       }

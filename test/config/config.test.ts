@@ -2,8 +2,10 @@ import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseArgv } from '../../src/config/args.js';
 import { parseConsumeArgs } from '../../src/config/consume.js';
+import { parsePublishArgs } from '../../src/config/publish.js';
 import { UsageError } from '../../src/errors.js';
 import { redactText, redactUrl } from '../../src/redact.js';
+import { cli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
 
 const run = (argv: string[], env: Record<string, string> = {}) => {
@@ -83,6 +85,41 @@ describe('argv: everything after "--" (or the first word that is not an option) 
   ])('rejects %j with a usage error', (argv, message) => {
     expect(() => parseConsumeArgs(argv, {})).toThrow(UsageError);
     expect(() => parseConsumeArgs(argv, {})).toThrow(message);
+  });
+});
+
+describe('an option that is not repeatable, given twice, is a usage error (the second never silently replaces the first)', () => {
+  it.each([
+    [['-q', 'a', '-q', 'b', '--', 'cat'], /^-q\/--queue was given twice: give it once/],
+    [['-q', 'q', '-c', '1', '--count=2', '--', 'cat'], /^-c\/--count was given twice/],
+    [['-q', 'q', '--until-empty', '--until-empty', '--', 'cat'], /--until-empty was given twice/],
+    [['-q', 'q', '--log-format', 'json', '--log-format', 'text', '--', 'cat'], /--log-format was given twice/],
+  ])('wq-consume %j', (argv, message) => {
+    expect(() => parseConsumeArgs(argv, {})).toThrow(UsageError);
+    expect(() => parseConsumeArgs(argv, {})).toThrow(message);
+  });
+
+  it.each([
+    [['-q', 'q', '--file', 'a.txt', '--file', 'b.txt'], /^-f\/--file was given twice/],
+    [['-q', 'q', '-b', 'first', '-b', 'second'], /^-b\/--body was given twice/],
+  ])('wq-publish %j', (argv, message) => {
+    expect(() => parsePublishArgs(argv, {}, false)).toThrow(message);
+  });
+
+  it('repeatable options still collect every value', () => {
+    const { values } = parseArgv(['-H', 'a=1', '-H', 'b=2'], [{ name: 'header', short: 'H', type: 'string', multiple: true, help: '' }], false);
+    expect(values).toEqual({ header: ['a=1', 'b=2'] });
+  });
+
+  it('a real process: wq-publish --file a --file b exits 64 at once with one line, nothing published', async () => {
+    const dir = tempDir();
+    writeFileSync(`${dir}/a.txt`, 'a1\na2\n');
+    writeFileSync(`${dir}/b.txt`, 'b1\n');
+    const r = await cli('wq-publish', ['-q', 'fxr-twice', '--file', `${dir}/a.txt`, '--file', `${dir}/b.txt`]);
+    expect(r.exitCode).toBe(64);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.logs[0]?.msg).toMatch(/^-f\/--file was given twice: give it once/);
+    expect(r.logs.some((l) => /published/.test(l.msg))).toBe(false);
   });
 });
 
