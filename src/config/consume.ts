@@ -8,13 +8,13 @@ import { SPAWN_MODES, type SpawnMode } from '../process/native-spawn.js';
 export const CONSUME_OPTIONS: readonly OptionSpec[] = [
   ...CONNECTION_OPTIONS,
   { group: 'Consuming', name: 'count', short: 'c', type: 'string', arg: 'N', help: `messages to process, then exit (default ${DEFAULTS.count}; 0 = no limit)` },
-  { group: 'Consuming', name: 'prefetch', short: 'p', type: 'string', arg: 'N', help: `unacked messages the broker may push (default: --concurrency + ${DEFAULTS.prefetchAhead}, twice --concurrency + ${DEFAULTS.prefetchAhead} with results; at most --count)` },
+  { group: 'Consuming', name: 'prefetch', short: 'p', type: 'string', arg: 'N', help: `unacked messages the broker may push, 1 to ${DEFAULTS.maxPrefetch} (default: --concurrency + ${DEFAULTS.prefetchAhead}, twice --concurrency + ${DEFAULTS.prefetchAhead} with results; at most --count)` },
   { group: 'Consuming', name: 'declare', short: 'd', type: 'boolean', negatable: true, help: 'declare the queue (durable) if it does not exist; --no-declare: not --result-queue either' },
   { group: 'Consuming', name: 'queue-type', type: 'string', arg: 'TYPE', help: 'classic|quorum, for --declare (default classic)' },
   { group: 'Consuming', name: 'wait', short: 'w', type: 'string', arg: 'SECONDS', help: 'give up (exit 75) if no message arrives in time (default: wait forever)' },
   { group: 'Consuming', name: 'until-empty', type: 'boolean', help: 'drain: process messages until the queue stays empty for --idle seconds, then exit 0' },
   { group: 'Consuming', name: 'idle', type: 'string', arg: 'SECONDS', help: `with --until-empty: how long empty means empty (default ${DEFAULTS.idleSeconds})` },
-  { group: 'Consuming', name: 'concurrency', short: 'j', type: 'string', arg: 'K', help: `commands run at once (default ${DEFAULTS.concurrency})` },
+  { group: 'Consuming', name: 'concurrency', short: 'j', type: 'string', arg: 'K', help: `commands run at once, 1 to ${DEFAULTS.maxConcurrency} (default ${DEFAULTS.concurrency})` },
   { group: 'Failures and retries', name: 'timeout', short: 't', type: 'string', arg: 'SECONDS', help: 'stop a command that runs longer (exit 124; default: no limit)' },
   { group: 'Failures and retries', name: 'grace', type: 'string', arg: 'SECONDS', help: `time between SIGTERM and SIGKILL for the command (default ${DEFAULTS.graceSeconds})` },
   { group: 'Consuming', name: 'acquired-file', type: 'string', arg: 'PATH', help: 'a file that exists only while a command runs on a message (for a readinessProbe; KEDA)' },
@@ -93,7 +93,7 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
   const connection = resolveConnection(values, env);
   const [command, ...args] = positionals;
   if (!command) throw new UsageError('no command given: put the worker after "--", e.g. wq-consume -q jobs -- python3 worker.py');
-  const concurrency = integer(values.concurrency, 'concurrency', DEFAULTS.concurrency, 1);
+  const concurrency = integer(values.concurrency, 'concurrency', DEFAULTS.concurrency, 1, DEFAULTS.maxConcurrency);
   const untilEmpty = values['until-empty'] === true;
   const count = integer(values.count, 'count', untilEmpty ? 0 : DEFAULTS.count);
   if (untilEmpty && values.wait !== undefined) throw new UsageError('--wait does not apply to --until-empty; use --idle SECONDS.');
@@ -107,7 +107,7 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
       args,
       count,
       concurrency,
-      prefetch: integer(values.prefetch, 'prefetch', defaultPrefetch(concurrency, count, values['result-queue'] !== undefined || values.reply === true), 1),
+      prefetch: integer(values.prefetch, 'prefetch', defaultPrefetch(concurrency, count, values['result-queue'] !== undefined || values.reply === true), 1, DEFAULTS.maxPrefetch),
       declare: values.declare === true,
       declareResults: values.declare !== false,
       queueType: queueType(values['queue-type']),

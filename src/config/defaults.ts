@@ -22,6 +22,10 @@ export const DEFAULTS = {
    * --count), so the next message is already here when a command exits. @default 1
    */
   prefetchAhead: 1,
+  /** The largest --prefetch: AMQP carries it as a 16-bit number. @default 65535 */
+  maxPrefetch: 65_535,
+  /** The largest --concurrency: its default prefetch (twice it + prefetchAhead with results) stays <= maxPrefetch. @default 32767 */
+  maxConcurrency: 32_767,
   /** Seconds to wait for the first message; 0 = forever, as amqp-consume. @default 0 */
   waitSeconds: 0,
   /** --until-empty: seconds the queue must stay empty before exiting. @default 3 */

@@ -77,7 +77,7 @@ describe('argv: everything after "--" (or the first word that is not an option) 
     // Past 2^31 - 1 ms a Node timer fires at once: --timeout 3000000 stopped every command after 1 ms.
     [['-q', 'q', '--timeout', '3000000', '--', 'cat'], /--timeout needs a number of seconds from 0 to 2147483 \(24 days\); got "3000000"/],
     [['-q', 'q', '--grace', '2147484', '--', 'cat'], /--grace needs a number of seconds from 0 to 2147483/],
-    [['-q', 'q', '-j', '0', '--', 'cat'], /--concurrency needs a whole number >= 1/],
+    [['-q', 'q', '-j', '0', '--', 'cat'], /--concurrency needs a whole number from 1 to 32767/],
     [['-q', 'q', '--queue-type', 'stream', '--', 'cat'], /--queue-type must be classic or quorum/],
     [['-q', 'q', '--until-empty', '--wait', '1', '--', 'cat'], /--wait does not apply/],
     [['-q', 'q', '--url'], /--url needs a value/],

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConsumeArgs } from '../../src/config/consume.js';
 import { parsePublishArgs } from '../../src/config/publish.js';
 import { UsageError } from '../../src/errors.js';
+import { cli } from '../helpers/cli.js';
 
 // Names and headers AMQP (or amqplib) cannot carry are usage errors before anything connects.
 const consume = (argv: string[]) => parseConsumeArgs([...argv, '--', 'cat'], {});
@@ -61,5 +62,23 @@ describe('wq-publish --window is at most 1000000', () => {
     for (const n of ['0', '1000001', '3000000000', '100000000000000000000']) {
       expectUsage(() => publish(['-q', 'q', '--window', n]), new RegExp(`^--window needs a whole number from 1 to 1000000; got "${n}"\\.$`));
     }
+  });
+});
+
+describe('--prefetch is at most 65535 (AMQP carries it in 16 bits), and --concurrency keeps its default prefetch under that', () => {
+  it('takes the largest values and refuses one more, before connecting', () => {
+    expect(consume(['-q', 'q', '-p', '65535'])).toMatchObject({ config: { prefetch: 65535 } });
+    expectUsage(() => consume(['-q', 'q', '-p', '65536']), /--prefetch needs a whole number from 1 to 65535; got "65536"/);
+    expectUsage(() => consume(['-q', 'q', '-p', '70000']), /--prefetch needs a whole number from 1 to 65535/);
+    expect(consume(['-q', 'q', '-c', '0', '-j', '32767', '--result-queue', 'r'])).toMatchObject({ config: { prefetch: 65535 } });
+    expectUsage(() => consume(['-q', 'q', '-c', '0', '-j', '70000']), /--concurrency needs a whole number from 1 to 32767; got "70000"/);
+  });
+
+  it('a real process: wq-consume -p 70000 exits 64 at once', async () => {
+    // Before, amqplib's range error was retried as a failure to connect: a warning per try for 30 s, then 69.
+    const run = await cli('wq-consume', ['-q', 'wq-test-prefetch-never-made', '-p', '70000', '--connect-timeout', '30', '--', 'true']);
+    expect(run.exitCode).toBe(64);
+    expect(run.logs).toHaveLength(1);
+    expect(run.logs[0]?.msg).toMatch(/--prefetch needs a whole number from 1 to 65535/);
   });
 });
