@@ -34,11 +34,12 @@ export function parseArgv(argv: readonly string[], specs: readonly OptionSpec[],
   const values: ParsedValues = {};
   const positionals: string[] = [];
 
-  // An option that is not repeatable, given twice, is a usage error: a second --file must not silently replace the first.
+  // An option with a value that is not repeatable, given twice, is a usage error: a second --file must not
+  // silently replace the first. A flag may come again, the last one wins (--declare ... --no-declare).
   const given = new Set<string>();
   const set = (spec: OptionSpec, value: string | boolean) => {
-    if (!spec.multiple && given.has(spec.name)) {
-      const flag = `${spec.short ? `-${spec.short}/` : ''}--${spec.negatable ? '[no-]' : ''}${spec.name}`;
+    if (!spec.multiple && spec.type === 'string' && given.has(spec.name)) {
+      const flag = `${spec.short ? `-${spec.short}/` : ''}--${spec.name}`;
       throw new UsageError(`${flag} was given twice: give it once (only the options --help calls repeatable can be given more than once).`);
     }
     given.add(spec.name);

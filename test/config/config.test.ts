@@ -92,7 +92,6 @@ describe('an option that is not repeatable, given twice, is a usage error (the s
   it.each([
     [['-q', 'a', '-q', 'b', '--', 'cat'], /^-q\/--queue was given twice: give it once/],
     [['-q', 'q', '-c', '1', '--count=2', '--', 'cat'], /^-c\/--count was given twice/],
-    [['-q', 'q', '--until-empty', '--until-empty', '--', 'cat'], /--until-empty was given twice/],
     [['-q', 'q', '--log-format', 'json', '--log-format', 'text', '--', 'cat'], /--log-format was given twice/],
   ])('wq-consume %j', (argv, message) => {
     expect(() => parseConsumeArgs(argv, {})).toThrow(UsageError);
@@ -106,6 +105,11 @@ describe('an option that is not repeatable, given twice, is a usage error (the s
     expect(() => parsePublishArgs(argv, {}, false)).toThrow(message);
   });
 
+  it('a flag may come again: the last one wins', () => {
+    expect(parseConsumeArgs(['-q', 'q', '--until-empty', '--until-empty', '--', 'cat'], {})).toMatchObject({ config: { untilEmpty: true } });
+    expect(parseConsumeArgs(['-q', 'q', '--declare', '--no-declare', '--', 'cat'], {})).toMatchObject({ config: { declare: false } });
+  });
+
   it('repeatable options still collect every value', () => {
     const { values } = parseArgv(['-H', 'a=1', '-H', 'b=2'], [{ name: 'header', short: 'H', type: 'string', multiple: true, help: '' }], false);
     expect(values).toEqual({ header: ['a=1', 'b=2'] });
@@ -115,7 +119,7 @@ describe('an option that is not repeatable, given twice, is a usage error (the s
     const dir = tempDir();
     writeFileSync(`${dir}/a.txt`, 'a1\na2\n');
     writeFileSync(`${dir}/b.txt`, 'b1\n');
-    const r = await cli('wq-publish', ['-q', 'fxr-twice', '--file', `${dir}/a.txt`, '--file', `${dir}/b.txt`]);
+    const r = await cli('wq-publish', ['-q', 'wq-test-twice-never-made', '--file', `${dir}/a.txt`, '--file', `${dir}/b.txt`]);
     expect(r.exitCode).toBe(64);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.logs[0]?.msg).toMatch(/^-f\/--file was given twice: give it once/);
