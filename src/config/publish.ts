@@ -103,6 +103,10 @@ export function parsePublishArgs(argv: readonly string[], env: Record<string, st
   if (expandPath !== undefined && jobPath !== undefined) throw new UsageError('pass either --job (after publishing) or --expand (instead of publishing), not both.');
   if (expandPath === '') throw new UsageError('--expand needs a Job template with $ITEM in it.');
   if (values['kueue-queue'] === '') throw new UsageError('--kueue-queue needs the name of a Kueue LocalQueue.');
+  const kueueQueue = str(values['kueue-queue']);
+  if (kueueQueue !== undefined && !/^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/.test(kueueQueue)) {
+    throw new UsageError(`--kueue-queue "${kueueQueue}" is not a LocalQueue name: at most 63 lower-case letters, digits, '-' or '.', a letter or digit at both ends.`);
+  }
   for (const flag of ['job-secret', 'job-secret-key', 'job-container']) {
     if (values[flag] !== undefined && jobPath === undefined) throw new UsageError(`--${flag} only applies with --job TEMPLATE.`);
   }

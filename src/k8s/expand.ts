@@ -30,7 +30,7 @@ export function loadExpandTemplate(options: ExpandOptions): ExpandTemplate {
   const list = docs.filter((d) => d.contents !== null);
   if (list.length !== 1 || list[0]?.get('kind') !== 'Job') throw new UsageError(`--expand template ${path} must hold exactly one Job (kind: Job) and nothing else.`);
   const doc = list[0] as Document;
-  const problem = checkJob(doc.toJS());
+  const problem = checkJob(doc.toJS(), false);
   if (problem) throw new UsageError(`--expand template ${path} is not a usable batch/v1 Job: ${problem}.`);
   if (!text.includes(PLACEHOLDER)) throw new UsageError(`--expand template ${path} has no ${PLACEHOLDER}: every Job would be the same.`);
   return { path, doc, options };

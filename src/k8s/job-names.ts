@@ -13,7 +13,7 @@ export function jobName(templateName: string, item: string, max = NAME_MAX): str
   const slug = item.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
   const exact = slug === item && slug.length <= room;
   const part = exact ? slug : `${slug.slice(0, Math.max(0, room - 9)).replace(/-+$/, '')}-${hash(item)}`.replace(/^-/, '');
-  return `${before}${part}${after}`.replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '').replace(/--+/g, '-').slice(0, max) || hash(item);
+  return `${before}${part}${after}`.replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '').replace(/--+/g, '-').slice(0, max).replace(/-+$/, '') || hash(item);
 }
 
 /** An item as a label value: itself if it is one (<= 63 of [A-Za-z0-9._-], alphanumeric at both ends), else a slug and a hash. */

@@ -65,9 +65,9 @@ describe('wq-publish --expand: one Job per item, no broker', () => {
     expect(jobs(fromStdin.stdout).map((j) => j.metadata?.name)).toEqual(['process-item-a', 'process-item-b']);
   });
 
-  it('labels with $ITEM stay valid label values; a name without $ITEM gets the item appended; a repeated item a suffix', async () => {
+  it('labels with $ITEM stay valid label values; a name without $ITEM (in any case) gets the item appended; a repeated item a suffix', async () => {
     const path = join(tempDir(), 't.yaml');
-    writeFileSync(path, readFileSync(TEMPLATE, 'utf8').replace('name: process-item-$ITEM', 'name: batch').replace('    jobgroup: jobexample\nspec', '    jobgroup: jobexample\n    item: $ITEM\nspec'));
+    writeFileSync(path, readFileSync(TEMPLATE, 'utf8').replace('name: process-item-$ITEM', 'name: Batch').replace('    jobgroup: jobexample\nspec', '    jobgroup: jobexample\n    item: $ITEM\nspec'));
     const run = await cli('wq-publish', ['--expand', path, 'Apple', 'Apple', 'ok', 'has space/and:colon']);
     expect(run.exitCode).toBe(0);
     const list = jobs(run.stdout);

@@ -97,6 +97,25 @@ describe('wq-publish --job renders the Job for the queue it filled', () => {
     expect(await queueExists(queue)).toBe(false);
   });
 
+  it('a name or label the API server would refuse: exit 64 with the field, before anything is published', async () => {
+    const queue = uniqueQueue('job-names');
+    const cases: Array<[string, string[], RegExp]> = [
+      [tutorial.replace('name: job-wq-1', 'name: Job_WQ'), [], /metadata.name "Job_WQ" is not a valid name/],
+      [tutorial.replace('name: job-wq-1', `name: ${'a'.repeat(64)}`), [], /metadata.name "a{64}" is not a valid name: .*at most 63/],
+      [tutorial.replace(/- name: c\b/, '- name: Worker'), [], /containers\[0\].name "Worker" is not a valid name/],
+      [tutorial.replace('name: job-wq-1', 'name: job-wq-1\n  labels:\n    tier: "a b"'), [], /metadata.labels.tier "a b" is not a valid label value/],
+      [tutorial, ['--kueue-queue', 'Team_A'], /--kueue-queue "Team_A" is not a LocalQueue name/],
+    ];
+    for (const [text, flags, message] of cases) {
+      if (flags.length === 0) expect(text).not.toBe(tutorial); // the replacement found its line
+      const path = template(text);
+      const run = await cli('wq-publish', ['-q', queue, '--job', path, ...flags, 'a']);
+      expect(run.exitCode).toBe(64);
+      expect(errors(run)[0]?.msg).toMatch(message);
+    }
+    expect(await queueExists(queue)).toBe(false);
+  });
+
   it('never writes a literal password: a literal BROKER_URL becomes a secretKeyRef; a password elsewhere is refused before publishing', async () => {
     const literal = template(tutorial.replace(/- name: BROKER_URL\n(\s+)valueFrom:\n\s+secretKeyRef:\n\s+name: wq-broker\n\s+key: url/, '- name: BROKER_URL\n$1value: amqp://app:s3cret@rabbitmq:5672'));
     expect(readFileSync(literal, 'utf8')).toContain('s3cret');
