@@ -43,6 +43,7 @@ export async function publish(config: PublishConfig, log: Logger, stop: AbortSig
   const startedAt = performance.now();
   const read = await readAll(config, w, progress, stopReading.signal);
   await w.drain();
+  await link.reconnecting; // a signal ends a reconnect by giving up: its unconfirmed messages are counted then
   ticker.stop();
   stop.removeEventListener('abort', onAbort);
 

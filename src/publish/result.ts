@@ -1,6 +1,7 @@
 import { mapFailure } from '../amqp/failures.js';
 import { BrokerUnavailableError, TooLargeError, UnconfirmedError, UsageError, WqError, oneLine } from '../errors.js';
 import type { PublishConfig } from '../config/publish.js';
+import { signalExitCode } from '../exit-codes.js';
 
 /** The publisher's counters, read by the progress display on a timer (never per message). */
 export interface PublishStats {
@@ -80,7 +81,9 @@ export function outcomeError(config: PublishConfig, r: PublishResult, closedBy: 
   }
   const refusedOnly = r.lost === 0;
   const redo = refusedOnly ? ' Those messages are not in the queue: publish them again once the cause is fixed.' : r.resumeAt === undefined ? ' Publish again what must not be missing.' : '';
-  return new UnconfirmedError(`${notOk} of ${r.published} messages were not confirmed to ${target}: ${parts.join('; ')}.${redo}${rest}${refusedOnly && r.complete ? '' : resumeHint(r)}`, notOk, refusedOnly, closedBy);
+  // Stopped by a signal with messages unconfirmed: the signal's code (130, 143), as any stop; refused ones keep 65.
+  const exitCode = r.signal && !refusedOnly ? signalExitCode(r.signal) : undefined;
+  return new UnconfirmedError(`${notOk} of ${r.published} messages were not confirmed to ${target}: ${parts.join('; ')}.${redo}${rest}${refusedOnly && r.complete ? '' : resumeHint(r)}`, notOk, refusedOnly, closedBy, exitCode);
 }
 
 /**

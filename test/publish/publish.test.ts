@@ -373,6 +373,30 @@ describe('publisher confirms: success is reported only for what the broker confi
     expect(summary(pub.logs)?.msg).toMatch(/stopped by SIGTERM; the rest of the input was not published/);
     expect(await queueState(queue)).toEqual({ ready: 3, unacked: 0, consumers: 0 });
   });
+
+  it('SIGTERM while reconnecting: exit 143, and the summary counts the sent messages never confirmed and says where to resume', async () => {
+    const queue = await freshQueue('sigterm-reconnect');
+    const proxy = await startProxy();
+    const runId = `tr-${Date.now()}`;
+    const child = execa(NODE, [DIST('wq-publish'), '--url', urlVia(proxy.port), '-q', queue, '--no-progress', '--run-id', runId], { reject: false, stdin: 'pipe' });
+    child.stdin?.on('error', () => undefined);
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    while (!/message ids /.test(stderr)) await sleep(20);
+    proxy.pause(); // the three reach the broker; their confirms do not come back
+    child.stdin?.write('one\ntwo\nthree\n');
+    while ((await readyCount(queue)) < 3) await sleep(20);
+    await proxy.close(); // the connection drops, and nothing answers there any more: it keeps trying
+    while (!/reconnecting for up to/.test(stderr)) await sleep(20);
+    child.kill('SIGTERM');
+    const pub = toRun(await child);
+    expect(pub.exitCode).toBe(143);
+    expect(summary(pub.logs)).toMatchObject({ published: 0, unconfirmed: 3 });
+    const last = pub.logs.at(-1) as { msg: string };
+    expect(last.msg).toMatch(/3 unconfirmed when stopped by SIGTERM; each may or may not be in the queue/);
+    expect(last.msg).toMatch(new RegExp(`--run-id ${runId} --skip 0: items from 1 on are published again`));
+    expect(await queueState(queue)).toEqual({ ready: 3, unacked: 0, consumers: 0 });
+  }, 60_000);
 });
 
 describe('a large file', () => {
