@@ -5,11 +5,14 @@ import { UsageError } from '../errors.js';
 /** The longest time a Node timer can wait (2^31 - 1 ms): past it, setTimeout fires at once. */
 export const MAX_SECONDS = 2_147_483;
 
+/** Seconds as people write them: 30, 0.5, .5; not 0x10 or 1e3, which Number() would also take. */
+const DECIMAL = /^\s*(\d+(\.\d*)?|\.\d+)\s*$/;
+
 /** A number of seconds from 0 to MAX_SECONDS (fractions allowed), or the default. */
 export function seconds(value: unknown, flag: string, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (typeof value !== 'string' || value.trim() === '' || !Number.isFinite(n) || n < 0 || n > MAX_SECONDS) {
+  if (typeof value !== 'string' || !DECIMAL.test(value) || n > MAX_SECONDS) {
     throw new UsageError(`--${flag} needs a number of seconds from 0 to ${MAX_SECONDS} (24 days); got "${String(value)}".`);
   }
   return n;

@@ -62,6 +62,10 @@ describe('argv: everything after "--" (or the first word that is not an option) 
     expect([c.command, ...c.args]).toEqual(['/worker.py', '-v']);
   });
 
+  it('reads seconds as decimals: whole, with a fraction, or a fraction alone', () => {
+    expect(run(['-q', 'q', '--timeout', '30', '--grace', '0.5', '--retry-delay', '.25', '--', 'cat'])).toMatchObject({ timeoutSeconds: 30, graceSeconds: 0.5, retryDelaySeconds: 0.25 });
+  });
+
   it('reads --name=value, -qNAME and repeated options', () => {
     const { values } = parseArgv(['--queue=a', '-c3'], [
       { name: 'queue', short: 'q', type: 'string', help: '' },
@@ -77,6 +81,9 @@ describe('argv: everything after "--" (or the first word that is not an option) 
     // Past 2^31 - 1 ms a Node timer fires at once: --timeout 3000000 stopped every command after 1 ms.
     [['-q', 'q', '--timeout', '3000000', '--', 'cat'], /--timeout needs a number of seconds from 0 to 2147483 \(24 days\); got "3000000"/],
     [['-q', 'q', '--grace', '2147484', '--', 'cat'], /--grace needs a number of seconds from 0 to 2147483/],
+    // Number() reads hex and exponents: --timeout 0x10 was 16 seconds, --idle 1e3 was 1000.
+    [['-q', 'q', '--timeout', '0x10', '--', 'cat'], /--timeout needs a number of seconds from 0 to 2147483 \(24 days\); got "0x10"/],
+    [['-q', 'q', '--idle', '1e3', '--until-empty', '--', 'cat'], /--idle needs a number of seconds/],
     [['-q', 'q', '-j', '0', '--', 'cat'], /--concurrency needs a whole number from 1 to 32767/],
     [['-q', 'q', '--queue-type', 'stream', '--', 'cat'], /--queue-type must be classic or quorum/],
     [['-q', 'q', '--until-empty', '--wait', '1', '--', 'cat'], /--wait does not apply/],
