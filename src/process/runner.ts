@@ -75,8 +75,11 @@ export function runCommand(opts: RunOptions): Running {
       // the message's next attempt. A command that must leave a daemon behind starts it with setsid. The
       // addon has done it already, before reaping the command: the group's id could not be anyone else's.
       if (!child.groupKilledAtExit) signalGroup(pid, 'SIGKILL');
-      // A stopped command's descendants outside its group (session-members.ts) had the stop signal: they end now.
-      if (stopped) for (const straggler of sessionStragglers(pid)) signalPid(straggler, 'SIGKILL');
+      // Its descendants that left the group but not the session (session-members.ts) end now too if it was
+      // stopped or failed, so that none runs beside its message's next attempt. One read of /proc, so not
+      // after a success: what a succeeded command leaves there lives on, as a daemon would.
+      const failed = !('error' in exit) && (Boolean(exit.signal) || exit.code !== 0);
+      if (stopped || failed) for (const straggler of sessionStragglers(pid)) signalPid(straggler, 'SIGKILL');
     }
     const durationMs = nowMs() - started;
     if ('error' in exit) return { kind: 'start-failed', error: exit.error, transient: TRANSIENT_START_ERRORS.includes(exit.error.code), durationMs, timedOut: false, stopped };

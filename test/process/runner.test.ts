@@ -187,6 +187,17 @@ describe.each(backends)('runCommand with %s', (_name, addon) => {
     await waitFor(() => !alive(sleeper), 'the background child to be gone', 3000);
   });
 
+  it('kills what left the group but not the session when the command fails on its own, so it cannot run beside the next attempt', async () => {
+    const out = join(tempDir(), 'pids');
+    // GNU timeout, in the background, moves itself and its child to a group of their own; the shell fails.
+    const outcome = await run('sh', ['-c', 'timeout 300 sh -c \'echo $PPID $$ > "$OUT"; exec sleep 300\' & while [ ! -s "$OUT" ]; do sleep 0.02; done; exit 3'], {
+      env: { PATH: process.env.PATH, OUT: out },
+    }).done;
+    expect(outcome).toMatchObject({ kind: 'exited', exitCode: 3, stopped: false });
+    const [timeoutPid, childPid] = readFileSync(out, 'utf8').trim().split(' ').map(Number);
+    await waitFor(() => !alive(timeoutPid!) && !alive(childPid!), 'timeout and its child to be gone', 3000);
+  });
+
   it('--timeout stops the command and says so', async () => {
     const outcome = await run('sleep', ['5'], { timeoutMs: 200 }).done;
     expect(outcome).toMatchObject({ kind: 'signaled', signal: 'SIGTERM', timedOut: true, stopped: true });
