@@ -8,7 +8,7 @@ import { SPAWN_MODES, type SpawnMode } from '../process/native-spawn.js';
 export const CONSUME_OPTIONS: readonly OptionSpec[] = [
   ...CONNECTION_OPTIONS,
   { group: 'Consuming', name: 'count', short: 'c', type: 'string', arg: 'N', help: `messages to process, then exit (default ${DEFAULTS.count}; 0 = no limit)` },
-  { group: 'Consuming', name: 'prefetch', short: 'p', type: 'string', arg: 'N', help: `unacked messages the broker may push, 1 to ${DEFAULTS.maxPrefetch} (default: --concurrency + ${DEFAULTS.prefetchAhead}, twice --concurrency + ${DEFAULTS.prefetchAhead} with results; at most --count)` },
+  { group: 'Consuming', name: 'prefetch', short: 'p', type: 'string', arg: 'N', help: `unacked messages the broker may push, 1 to ${DEFAULTS.maxPrefetch}, never more than --count has left (default: --concurrency + ${DEFAULTS.prefetchAhead}, twice --concurrency + ${DEFAULTS.prefetchAhead} with results)` },
   { group: 'Consuming', name: 'declare', short: 'd', type: 'boolean', negatable: true, help: 'declare the queue (durable) if it does not exist; --no-declare: not --result-queue either' },
   { group: 'Consuming', name: 'queue-type', type: 'string', arg: 'TYPE', help: 'classic|quorum, for --declare (default classic)' },
   { group: 'Consuming', name: 'wait', short: 'w', type: 'string', arg: 'SECONDS', help: 'give up (exit 75) if no message arrives in time (default: wait forever)' },

@@ -11,7 +11,7 @@ import { logReplaced, logSettled } from './report.js';
 import type { ResultPublisher } from './results.js';
 import { RunStats } from './run-stats.js';
 import { copyRefused, settle, settleContext, type SettleContext, type Settled } from './settle.js';
-import { Slots, type Slot, type StartCommand } from './slots.js';
+import { sessionPrefetch, Slots, type Slot, type StartCommand } from './slots.js';
 import { admission, verdict, type Verdict } from './verdict.js';
 
 export type { QueueProbe } from './drain-end.js';
@@ -86,7 +86,7 @@ export class ConsumeSession {
     this.cancelled = undefined;
     const tag = (this.consumerTag = `wq-consume-${process.pid}-${Date.now().toString(36)}`);
     await Promise.all([
-      this.channel.prefetch(this.config.prefetch),
+      this.channel.prefetch(sessionPrefetch(this.config, this.taken)),
       this.channel.consume(this.config.queue, (msg) => this.guard(() => (msg === null ? this.consumerCancelled() : this.deliver(msg))), { noAck: false, consumerTag: tag, arguments: this.consumeArgs }),
     ]);
     this.log.debug({ queue: this.config.queue, consumerTag: tag }, 'waiting for messages');

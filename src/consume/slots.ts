@@ -91,3 +91,13 @@ export class Slots {
     });
   }
 }
+
+/**
+ * The prefetch a session asks for, having taken `taken` of --count: never more than are left to take,
+ * whatever --prefetch says, and after a reconnect too (the session's count is what is left). A delivery
+ * past --count is handed straight back with a nack, and a classic queue marks it redelivered: it would
+ * count as an attempt it never had.
+ */
+export function sessionPrefetch(config: { prefetch: number; count: number }, taken: number): number {
+  return config.count > 0 ? Math.max(1, Math.min(config.prefetch, config.count - taken)) : config.prefetch;
+}

@@ -24,7 +24,7 @@ describe('--prefetch above --concurrency', () => {
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
 
-  it('runs exactly --count messages even when more were pushed ahead', async () => {
+  it('runs exactly --count messages, and takes no more than that whatever --prefetch says', async () => {
     const queue = await freshQueue('prefetch-count');
     await publish(queue, ['one', 'two', 'three', 'four', 'five']);
     const dir = tempDir();
@@ -32,6 +32,12 @@ describe('--prefetch above --concurrency', () => {
     expect(run.exitCode).toBe(0);
     expect(readFileSync(`${dir}/bodies`, 'utf8').split('\n').filter(Boolean)).toEqual(['one', 'two']);
     expect(await queueState(queue)).toEqual({ ready: 3, unacked: 0, consumers: 0 });
+    // No more than --count was taken: none of the rest came back marked redelivered, which a classic
+    // queue would count as an attempt (WQ_DELIVERY_COUNT 2, and --max-attempts would dead-letter early).
+    const rest = await cli('wq-consume', ['-q', queue, '--until-empty', '--idle', '0.5', '--', 'sh', '-c', `echo "$(cat) $WQ_REDELIVERED $WQ_DELIVERY_COUNT" >> "${dir}/rest"`]);
+    expect(rest.exitCode).toBe(0);
+    expect(readFileSync(`${dir}/rest`, 'utf8').trim().split('\n')).toEqual(['three false 1', 'four false 1', 'five false 1']);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
 
   it('hands the waiting messages back when a command fails', async () => {
