@@ -62,41 +62,54 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
     if (stats.reconnects === 0 && config.timeoutSeconds === 0 && (config.untilEmpty || config.count !== 1)) {
       log.info({ queue: config.queue, broker: brokerVersion(conn) }, 'no --timeout: a command that runs past the broker\'s delivery acknowledgement timeout (consumer_timeout, 30 min by default; a queue may set x-consumer-timeout) has its message taken back and run again. Set --timeout for long commands');
     }
-    const left = config.count > 0 ? config.count - stats.settledOnPurpose() : 0;
-    let session: ConsumeSession;
-    try {
-      session = await openSession(conn, { ...config, count: left }, log, start, stats);
-      setupDeadline = undefined;
-    } catch (err) {
-      // A node that has just come back, or a queue whose leader is being elected, may refuse a consumer
-      // for a moment: a retryable failure is tried again within --connect-timeout.
-      const e = err as WqError;
-      setupDeadline ??= Date.now() + config.connectTimeoutSeconds * 1000;
-      if (!e.retryable || stop.aborted || Date.now() > setupDeadline) throw err;
-      log.warn({ queue: config.queue, detail: e.detail }, `${e.message} Trying again.`);
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      continue;
-    }
+    // One watcher for the connection's whole life, its setup and its close included: a signal stops the
+    // session's commands, and if the broker has not let the run end within --grace and the margin (a
+    // resource alarm blocks a connection that publishes: no confirm, no close-ok), the connection is cut.
+    let session: ConsumeSession | undefined;
+    // amqplib leaves a channel's close() pending for ever once the socket is gone (a cut connection): the
+    // close waits for this too, or the event loop would empty and the process exit 0 in the middle.
+    const gone = new Promise<void>((resolve) => conn.once('close', () => resolve()));
     let deadline: NodeJS.Timeout | undefined;
     let cut = false;
     const onStop = () => {
-      session.signal(String(stop.reason ?? 'SIGTERM'));
+      session?.signal(String(stop.reason ?? 'SIGTERM'));
       // At most a Node timer's longest wait (2^31 - 1 ms): past it, setTimeout fires at once.
-      deadline = setTimeout(() => (cut = cutConnection(conn, config, log)), Math.min((config.graceSeconds + config.shutdownMarginSeconds) * 1000, 2 ** 31 - 1));
+      deadline ??= setTimeout(() => (cut = cutConnection(conn, config, log)), Math.min((config.graceSeconds + config.shutdownMarginSeconds) * 1000, 2 ** 31 - 1));
     };
     stop.addEventListener('abort', onStop, { once: true });
     if (stop.aborted) onStop();
-    await session.closed;
-    stop.removeEventListener('abort', onStop);
-    if (session.channelOpen) {
-      await session.cancelDone();
-      await session.channel.close().catch(() => undefined); // flushes the acks (amqplib buffers frames per channel)
+    try {
+      const left = config.count > 0 ? config.count - stats.settledOnPurpose() : 0;
+      try {
+        session = await openSession(conn, { ...config, count: left }, log, start, stats);
+        setupDeadline = undefined;
+      } catch (err) {
+        if (stop.aborted) return signalled();
+        // A node that has just come back, or a queue whose leader is being elected, may refuse a consumer
+        // for a moment: a retryable failure is tried again within --connect-timeout.
+        const e = err as WqError;
+        setupDeadline ??= Date.now() + config.connectTimeoutSeconds * 1000;
+        if (!e.retryable || Date.now() > setupDeadline) throw err;
+        log.warn({ queue: config.queue, detail: e.detail }, `${e.message} Trying again.`);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        continue;
+      }
+      if (stop.aborted) session.signal(String(stop.reason ?? 'SIGTERM')); // the signal came during the setup
+      await session.closed;
+      if (session.channelOpen) {
+        await Promise.race([session.cancelDone(), gone]);
+        await Promise.race([session.channel.close().catch(() => undefined), gone]); // flushes the acks (amqplib buffers frames per channel)
+      }
+      await Promise.race([closeQuietly(conn), gone]);
+    } finally {
+      stop.removeEventListener('abort', onStop);
+      clearTimeout(deadline);
     }
-    await closeQuietly(conn);
-    clearTimeout(deadline);
-    if (cut) return signalled(); // the signal ended the run; the cut connection is not a failure of its own
+    // A signal ended the run: a connection cut or lost meanwhile is not a failure of its own (the broker
+    // has put back what was not acked), so the exit status is the signal's.
+    if (cut || (stop.aborted && session.lost)) return signalled();
     const lost = reconnectable(session);
-    if (lost && !stop.aborted && !(config.count > 0 && stats.settledOnPurpose() >= config.count)) {
+    if (lost && !(config.count > 0 && stats.settledOnPurpose() >= config.count)) {
       stats.reconnects++;
       log.warn({ queue: config.queue, reconnects: stats.reconnects, detail: lost.detail }, `${lostSentence(lost)}; reconnecting (to the next address, if there are several) within --connect-timeout ${config.connectTimeoutSeconds}s`);
       continue;

@@ -182,6 +182,46 @@ describe('the broker comes and goes', () => {
     await waitFor(async () => (await queueState(queue)).ready === 1, 'the broker to requeue the message');
     expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
   });
+
+  it('a connection lost while SIGTERM stops the command: exit 143, as for any stop, and the message back', async () => {
+    const queue = await freshQueue('lost-while-stopping');
+    await publish(queue, ['in flight']);
+    const proxy = await startProxy();
+    const marker = `${tempDir()}/started`;
+    // The command takes its time over SIGTERM; the connection drops meanwhile.
+    const script = `trap 'sleep 1; exit 1' TERM; cat >/dev/null; touch ${marker}; while :; do sleep 0.05; done`;
+    const child = start('wq-consume', ['--url', urlVia(proxy.port), '-q', queue, '--grace', '5', '--', 'sh', '-c', script]);
+    await waitFor(() => existsSync(marker), 'the command to start');
+    process.kill(child.pid as number, 'SIGTERM'); // not child.kill(): execa would SIGKILL it 5 s later
+    await new Promise((r) => setTimeout(r, 300));
+    proxy.cutAll();
+    const run = toRun(await child);
+    expect(run.exitCode, run.stderr).toBe(143); // it was 69: the lost connection outranked the signal
+    await waitFor(async () => (await queueState(queue)).ready === 1, 'the broker to requeue the message');
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
+  it('SIGTERM after the last message, while the broker no longer answers: the connection is cut after --grace + 5 s, exit 143', async () => {
+    const queue = await freshQueue('silent-close');
+    await publish(queue, ['item']);
+    // The proxy passes everything up to the ack (class 60, method 80) and nothing after it: the command
+    // succeeds, the ack and the channel's close never reach the broker, and its close-ok never comes.
+    const proxy = await startProxy({ holdClientFrom: { classId: 60, methodId: 80 } });
+    const child = start('wq-consume', ['--url', urlVia(proxy.port), '-q', queue, '--grace', '1', '--heartbeat', '0', '--', 'cat']);
+    await waitFor(() => proxy.holding(), 'wq-consume to ack');
+    await new Promise((r) => setTimeout(r, 300));
+    const signalled = Date.now();
+    process.kill(child.pid as number, 'SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const run = toRun(await child);
+    clearTimeout(killer);
+    expect(Date.now() - signalled).toBeLessThan(15_000); // --grace 1 + 5, and room for a busy machine; it waited for ever
+    expect(run.exitCode, run.stderr).toBe(143);
+    expect(run.logs.map((l) => l.msg)).toContain('the broker has not answered within 6s of the signal (a resource alarm?): closing the connection; the broker puts back every message not acked');
+    // The ack never reached the broker: the message is back, to run again (a duplicate, never a loss).
+    await waitFor(async () => (await queueState(queue)).ready === 1, 'the broker to requeue the message');
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  }, 40_000);
 });
 
 describe('secrets stay secret', () => {
