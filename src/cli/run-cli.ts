@@ -45,7 +45,16 @@ export function runCli<C extends { logLevel: LogLevel; logFormat: LogFormat }>(c
     for (const signal of [...STOP_SIGNALS, ...OTHER_FATAL_SIGNALS]) if (signal in constants.signals) process.on(signal, onSignal);
     return cli.run(request.config, log, controller.signal);
   };
-  main().then((code) => process.exit(code), fail);
+  // A promise that never settles, with nothing else left to wait for, would let Node exit 0 in the middle
+  // of the run (a Job would count it a success): it is an internal error, 70, instead.
+  let finished = false;
+  process.on('beforeExit', () => {
+    if (!finished) fail(new Error('the run stopped making progress: nothing was left to wait for, and it had not finished'));
+  });
+  main().then((code) => {
+    finished = true;
+    process.exit(code);
+  }, fail);
 }
 
 // A failure before the configuration is complete (a usage error) still honours --log-format and

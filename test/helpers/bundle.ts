@@ -2,6 +2,7 @@ import { buildSync } from 'esbuild';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BUNDLE_OPTIONS } from '../../scripts/esbuild-options.mjs';
 import { tempDir } from './files.js';
 
 const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
@@ -15,6 +16,7 @@ export function bundleScript(code: string): string {
   const entry = join(dir, 'entry.ts');
   writeFileSync(entry, code.replaceAll('@src/', SRC));
   const out = join(dir, 'script.mjs');
-  buildSync({ entryPoints: [entry], outfile: out, bundle: true, platform: 'node', format: 'esm', logLevel: 'error' });
+  // The banner of dist/'s bundles: bundled CommonJS dependencies (pino) get a working require().
+  buildSync({ entryPoints: [entry], outfile: out, bundle: true, platform: 'node', format: 'esm', logLevel: 'error', banner: { js: BUNDLE_OPTIONS.banner.js.replace(/^#!.*\n/, '') } });
   return out;
 }
