@@ -1,8 +1,8 @@
 import { nowMs } from './clock.js';
 import type { NativeSpawn } from './native-spawn.js';
-import { TRANSIENT_START_ERRORS, type Outcome } from './outcome.js';
+import { succeeded, TRANSIENT_START_ERRORS, type Outcome } from './outcome.js';
 import { sessionStragglers } from './session-members.js';
-import { startCommand, type StartSpec } from './start.js';
+import { startCommand, type ChildExit, type StartSpec } from './start.js';
 
 // Run the command on one message: start it (start.ts: the addon or node:child_process, one contract),
 // stop it on request or at --timeout (the signal to its process group, SIGKILL after the grace period),
@@ -68,6 +68,7 @@ export function runCommand(opts: RunOptions): Running {
     exited = true;
     clearTimeout(killTimer);
     clearTimeout(timeoutTimer);
+    const outcome = outcomeOf(exit, nowMs() - started, timedOut, stopped);
     if (pid !== undefined) {
       liveGroups.delete(pid);
       // The command has ended, so has its process group: whatever it left running there (a background
@@ -75,17 +76,12 @@ export function runCommand(opts: RunOptions): Running {
       // the message's next attempt. A command that must leave a daemon behind starts it with setsid. The
       // addon has done it already, before reaping the command: the group's id could not be anyone else's.
       if (!child.groupKilledAtExit) signalGroup(pid, 'SIGKILL');
-      // Its descendants that left the group but not the session (session-members.ts) end now too if it was
-      // stopped or failed, so that none runs beside its message's next attempt. One read of /proc, so not
-      // after a success: what a succeeded command leaves there lives on, as a daemon would.
-      const failed = !('error' in exit) && (Boolean(exit.signal) || exit.code !== 0);
-      if (stopped || failed) for (const straggler of sessionStragglers(pid)) signalPid(straggler, 'SIGKILL');
+      // Its descendants that left the group but not the session (session-members.ts) end now too unless it
+      // succeeded, so that none runs beside its message's next attempt. One read of /proc, so not after a
+      // success: what a succeeded command leaves there lives on, as a daemon would.
+      if (!succeeded(outcome)) for (const straggler of sessionStragglers(pid)) signalPid(straggler, 'SIGKILL');
     }
-    const durationMs = nowMs() - started;
-    if ('error' in exit) return { kind: 'start-failed', error: exit.error, transient: TRANSIENT_START_ERRORS.includes(exit.error.code), durationMs, timedOut: false, stopped };
-    if (exit.signal) return { kind: 'signaled', signal: exit.signal, durationMs, timedOut, stopped };
-    // code -1 from the addon: the child was reaped by someone else and its status is unknown: a failure.
-    return { kind: 'exited', exitCode: exit.code === null || exit.code < 0 ? 255 : exit.code, durationMs, timedOut, stopped };
+    return outcome;
   });
 
   if (opts.timeoutMs > 0 && pid !== undefined) {
@@ -95,6 +91,13 @@ export function runCommand(opts: RunOptions): Running {
     }, opts.timeoutMs);
   }
   return { pid, done, stop };
+}
+
+function outcomeOf(exit: ChildExit, durationMs: number, timedOut: boolean, stopped: boolean): Outcome {
+  if ('error' in exit) return { kind: 'start-failed', error: exit.error, transient: TRANSIENT_START_ERRORS.includes(exit.error.code), durationMs, timedOut: false, stopped };
+  if (exit.signal) return { kind: 'signaled', signal: exit.signal, durationMs, timedOut, stopped };
+  // code -1 from the addon: the child was reaped by someone else and its status is unknown: a failure.
+  return { kind: 'exited', exitCode: exit.code === null || exit.code < 0 ? 255 : exit.code, durationMs, timedOut, stopped };
 }
 
 // The group: the command is a session leader, so its group is its pid. Never the command's pid alone,
