@@ -167,7 +167,10 @@ describe.each(backends)('runCommand with %s', (_name, addon) => {
 
   it('stop() gives what left the group its SIGTERM too: GNU timeout passes it on, and the work ends cleanly', async () => {
     const out = join(tempDir(), 'pids');
-    const running = run('sh', ['-c', 'timeout 300 sh -c \'trap "echo term >> \\"$OUT.log\\"; exit 0" TERM; echo $PPID $$ > "$OUT"; while :; do sleep 0.05; done\''], {
+    // The command itself ignores SIGTERM and waits for timeout: only the signal to what left the group
+    // reaches timeout, and the command ends after its child has (were it to end first, its end would
+    // SIGKILL the rest before the child's trap ran).
+    const running = run('sh', ['-c', 'trap "" TERM; timeout 300 sh -c \'trap "echo term >> \\"$OUT.log\\"; exit 0" TERM; echo $PPID $$ > "$OUT"; while :; do sleep 0.05; done\''], {
       env: { PATH: process.env.PATH, OUT: out },
       graceMs: 5000,
     });
