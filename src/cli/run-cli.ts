@@ -42,7 +42,7 @@ export function runCli<C extends { logLevel: LogLevel; logFormat: LogFormat }>(c
     const controller = new AbortController();
     const onSignal = (signal: NodeJS.Signals) => controller.abort(signal);
     // SIGHUP, SIGQUIT and the rest too: left to Node they end the process at once, without stopping the commands.
-    for (const signal of [...STOP_SIGNALS, ...OTHER_FATAL_SIGNALS]) if (signal in constants.signals) process.on(signal, onSignal);
+    for (const signal of [...STOP_SIGNALS, ...OTHER_FATAL_SIGNALS]) if (signal in constants.signals && !profilersOwn(signal)) process.on(signal, onSignal);
     return cli.run(request.config, log, controller.signal);
   };
   // A promise that never settles, with nothing else left to wait for, would let Node exit 0 in the middle
@@ -67,4 +67,9 @@ function earlyLogFormat(argv: readonly string[], env: NodeJS.ProcessEnv): LogFor
     else if (arg.startsWith('--log-format=')) value = arg.slice('--log-format='.length);
   }
   return value === 'text' || value === 'json' ? value : 'auto';
+}
+
+/** Under `node --cpu-prof` or `--prof`, SIGPROF is V8's sampling tick: a handler would take it over, and stop the run. */
+function profilersOwn(signal: string): boolean {
+  return signal === 'SIGPROF' && /(^|\s)--(cpu-)?prof(\s|=|$)/.test([...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' '));
 }
