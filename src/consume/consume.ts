@@ -66,9 +66,11 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
     // session's commands, and if the broker has not let the run end within --grace and the margin (a
     // resource alarm blocks a connection that publishes: no confirm, no close-ok), the connection is cut.
     let session: ConsumeSession | undefined;
-    // amqplib leaves a channel's close() pending for ever once the socket is gone (a cut connection): the
-    // close waits for this too, or the event loop would empty and the process exit 0 in the middle.
-    const gone = new Promise<void>((resolve) => conn.once('close', () => resolve()));
+    // amqplib leaves a close() pending for ever once the socket is gone (a cut connection): the setup and
+    // the close wait for this too, or the event loop would empty and the process exit in the middle.
+    const gone = new Promise<Error | undefined>((resolve) => conn.once('close', resolve));
+    const lostInSetup = gone.then((err) => Promise.reject(lostError(err, config.url)));
+    lostInSetup.catch(() => undefined); // read only by the setup's race
     let deadline: NodeJS.Timeout | undefined;
     let cut = false;
     const onStop = () => {
@@ -81,7 +83,7 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
     try {
       const left = config.count > 0 ? config.count - stats.settledOnPurpose() : 0;
       try {
-        session = await openSession(conn, { ...config, count: left }, log, start, stats);
+        session = await Promise.race([openSession(conn, { ...config, count: left }, log, start, stats), lostInSetup]);
         setupDeadline = undefined;
       } catch (err) {
         if (stop.aborted) return signalled();
@@ -179,7 +181,7 @@ async function openSession(conn: Connection, config: ConsumeConfig, log: Logger,
       conn.removeListener('close', onLost);
       return openSession(conn, config, log, start, stats, null); // a classic queue
     }
-    await closeQuietly(conn);
+    void closeQuietly(conn); // not awaited: a close-ok that never comes must not hold the error (the caller's race)
     throw brokerError(raw, config.url, 'consume setup', config.queue);
   }
 }

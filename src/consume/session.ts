@@ -6,7 +6,7 @@ import type { Logger } from '../log.js';
 import { exitStatusOf, succeeded, type Outcome } from '../process/outcome.js';
 import { checkDrained, type QueueProbe } from './drain-end.js';
 import { cancelledError, drainCheckError } from './lost-error.js';
-import { deliveryCounts } from './message-env.js';
+import { deliveryCount, deliveryCounts } from './message-env.js';
 import { logReplaced, logSettled } from './report.js';
 import type { ResultPublisher } from './results.js';
 import { RunStats } from './run-stats.js';
@@ -29,11 +29,7 @@ export type { StartCommand } from './slots.js';
 export type SessionState = 'opening' | 'consuming' | 'probing' | 'finishing' | 'stopping' | 'closed';
 
 const RANK = { done: 0, failed: 1, signal: 2, fatal: 3 } as const;
-export interface End {
-  kind: keyof typeof RANK;
-  exitCode: number;
-  error?: WqError;
-}
+export type End = { kind: keyof typeof RANK; exitCode: number; error?: WqError };
 
 export class ConsumeSession {
   state: SessionState = 'opening';
@@ -95,9 +91,10 @@ export class ConsumeSession {
 
   deliver(msg: ConsumeMessage): void {
     if (this.state !== 'consuming') {
-      // Pushed before our basic.cancel took effect: hand it straight back.
-      if (this.channelOpen && this.deliveriesValid) this.channel.nack(msg, false, true);
-      return;
+      // Pushed before our basic.cancel took effect: put back as a fresh copy, since a nack would count an
+      // attempt; once closed, the channel's close requeues it anyway (a copy could race that close).
+      if (!this.channelOpen || !this.deliveriesValid) return;
+      return this.state === 'closed' ? this.channel.nack(msg, false, true) : this.guard(() => this.putBack(msg, deliveryCount(msg)));
     }
     clearTimeout(this.quietTimer);
     const admit = admission(deliveryCounts(msg), this.config);
@@ -139,7 +136,9 @@ export class ConsumeSession {
     this.channelOpen = false;
     this.lost = err;
     this.slots.dropWaiting(); // the broker has requeued them already
-    if (this.state !== 'closed') this.fatal(err);
+    if (this.state === 'closed') return;
+    if (this.end.kind === 'failed') this.stop('SIGTERM'); // a failure had ended the run: its status stands, and no other session follows
+    else this.fatal(err);
   }
 
   /** The --wait or --idle timer: nothing arrived for that long. */
@@ -178,6 +177,8 @@ export class ConsumeSession {
     this.state = 'probing';
     this.cancelConsumer();
     await this.cancelled;
+    // A delivery that raced our basic.cancel is being put back (deliver()): that is work, so consume again.
+    if (this.state === 'probing' && !this.slots.empty) return this.open();
     const check = checkDrained({ probe: this.probe, stillChecking: () => this.state === 'probing', ownRetriesDueMs: () => this.ownRetriesDueMs, config: this.config, log: this.log });
     this.abortDrainCheck = check.abort;
     const result = await check.result.catch((err: Error) => {
@@ -294,7 +295,5 @@ export class ConsumeSession {
   }
 
   /** Our basic.cancel (if sent) is through: the channel can be closed cleanly. */
-  async cancelDone(): Promise<void> {
-    await this.cancelled;
-  }
+  cancelDone = (): Promise<unknown> => this.cancelled ?? Promise.resolve();
 }

@@ -16,6 +16,8 @@ export interface Proxy {
   resume(): void;
   /** With `holdClientFrom`: has the client sent that method (everything from it on is held back)? */
   holding(): boolean;
+  /** With `holdClientFrom`: send the broker what was held back, and pass everything on from now. */
+  release(): void;
 }
 
 /** An AMQP method, by class and method id (basic.ack: 60, 80). */
@@ -31,7 +33,7 @@ afterAll(async () => {
 
 /**
  * `holdClientFrom`: read the client's frames, and from the first frame that is this method on, send the
- * broker nothing more: the client believes it has sent (say) an ack that the broker never sees.
+ * broker nothing more (until release()): the client believes it has sent (say) an ack that the broker never sees.
  */
 export async function startProxy(opts: { port?: number; tls?: TlsOptions; holdClientFrom?: AmqpMethod } = {}): Promise<Proxy> {
   const target = new URL(brokerUrl());
@@ -39,6 +41,7 @@ export async function startProxy(opts: { port?: number; tls?: TlsOptions; holdCl
   const upstreams = new Set<Socket>();
   let paused = false;
   let holding = false;
+  const releases = new Set<() => void>();
   const onClient = (client: Socket) => {
     const upstream = netConnect({ host: target.hostname, port: Number(target.port || 5672) });
     sockets.add(client).add(upstream);
@@ -52,8 +55,11 @@ export async function startProxy(opts: { port?: number; tls?: TlsOptions; holdCl
     };
     client.on('error', end).on('close', end);
     upstream.on('error', end).on('close', end);
-    if (opts.holdClientFrom) client.on('data', frameGate(opts.holdClientFrom, upstream, () => (holding = true)));
-    else client.pipe(upstream);
+    if (opts.holdClientFrom) {
+      const gate = frameGate(opts.holdClientFrom, upstream, () => (holding = true));
+      client.on('data', gate.data);
+      releases.add(gate.release);
+    } else client.pipe(upstream);
     upstream.pipe(client);
     if (paused) upstream.pause();
   };
@@ -84,21 +90,31 @@ export async function startProxy(opts: { port?: number; tls?: TlsOptions; holdCl
       for (const u of upstreams) u.resume();
     },
     holding: () => holding,
+    release: () => {
+      for (const release of releases) release();
+    },
   };
   open.push(proxy);
   return proxy;
 }
 
 // Client bytes to the broker frame by frame (after the 8-byte protocol header), until `method`: that frame
-// and all after it are dropped. An AMQP frame: type (1 = method), channel (2), size (4), payload, 0xCE;
-// a method's payload starts with its class id (2) and method id (2).
-function frameGate(method: AmqpMethod, upstream: Socket, onHold: () => void): (chunk: Buffer) => void {
+// and all after it are held back until release(). An AMQP frame: type (1 = method), channel (2), size (4),
+// payload, 0xCE; a method's payload starts with its class id (2) and method id (2).
+function frameGate(method: AmqpMethod, upstream: Socket, onHold: () => void): { data: (chunk: Buffer) => void; release: () => void } {
   let pending = Buffer.alloc(0);
   let headerLeft = 8;
   let held = false;
-  return (chunk: Buffer) => {
-    if (held) return;
+  let released = false;
+  const release = () => {
+    released = true;
+    if (pending.length > 0 && !upstream.destroyed) upstream.write(pending);
+    pending = Buffer.alloc(0);
+  };
+  const data = (chunk: Buffer) => {
+    if (released) return void (upstream.destroyed || upstream.write(chunk));
     pending = Buffer.concat([pending, chunk]);
+    if (held) return;
     let pass = Math.min(headerLeft, pending.length);
     headerLeft -= pass;
     while (headerLeft === 0 && pending.length - pass >= 7) {
@@ -112,8 +128,9 @@ function frameGate(method: AmqpMethod, upstream: Socket, onHold: () => void): (c
       pass += 8 + size;
     }
     if (pass > 0) upstream.write(pending.subarray(0, pass));
-    pending = held ? Buffer.alloc(0) : pending.subarray(pass);
+    pending = pending.subarray(pass);
   };
+  return { data, release };
 }
 
 /** A free loopback port, for a proxy that starts later. */
