@@ -23,8 +23,12 @@ describe.each(QUEUE_TYPES)('on a %s queue', (_type, queueArgs) => {
     // "fail" exits 3 at once; "slow" runs until it is stopped. Either succeeds if it ever runs again.
     const script = `b=$(cat); [ -e ${dir}/$b ] && exit 0; touch ${dir}/$b; [ "$b" = fail ] && exit 3; sleep 30`;
     const child = start('wq-consume', ['--url', urlVia(proxy.port), '-q', queue, '-c', '2', '-j', '2', '--grace', '1', '--', 'sh', '-c', script]);
-    // The failure's retry copy is confirmed (ready 1) while "slow" runs.
-    await waitFor(async () => existsSync(`${dir}/slow`) && (await readyCount(queue)) === 1, 'the failure to be settled while the other command runs');
+    // The failure's retry copy is confirmed and its original acked (ready 1, unacked 1) while "slow" runs.
+    await waitFor(async () => {
+      if (!existsSync(`${dir}/slow`)) return false;
+      const { ready, unacked } = await queueState(queue);
+      return ready === 1 && unacked === 1;
+    }, 'the failure to be settled while the other command runs');
     proxy.cutAll();
     const run = toRun(await child);
     expect(run.exitCode, run.stderr).toBe(3); // it was 0: the run reconnected, ran "slow" again and acked it
