@@ -1,4 +1,4 @@
-import { accessSync, closeSync, constants as fsConstants, existsSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, existsSync, openSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
@@ -93,7 +93,8 @@ function startNative(native: NativeSpawn, spec: StartSpec): Started {
   const out = spec.stdoutFd ?? -1;
   let result = native.spawn(spec.file, [spec.command, ...spec.args], envp, spec.body, onExit, out);
   // A script without a #! line: execvp (node:child_process) hands it to /bin/sh; posix_spawn does not.
-  if (result === -(constants.errno.ENOEXEC ?? 8)) result = native.spawn('/bin/sh', ['/bin/sh', spec.file, ...spec.args], envp, spec.body, onExit, out);
+  // A binary the kernel refused (another machine's ELF) stays a failed start (126), as the shells say.
+  if (result === -(constants.errno.ENOEXEC ?? 8) && !isBinary(spec.file)) result = native.spawn('/bin/sh', ['/bin/sh', spec.file, ...spec.args], envp, spec.body, onExit, out);
   if (typeof result === 'number') {
     const code = errnoName(-result);
     return failed(Object.assign(new Error(`spawn ${spec.command} ${code}`), { code }));
@@ -112,6 +113,22 @@ function startNative(native: NativeSpawn, spec: StartSpec): Started {
     }
   }
   return { pid, exit, groupKilledAtExit: true };
+}
+
+// What bash checks before it runs a file as a script: a NUL byte in its first line (of 80 bytes at most).
+function isBinary(file: string): boolean {
+  const head = Buffer.alloc(80);
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    const line = head.subarray(0, readSync(fd, head, 0, head.length, 0));
+    const end = line.indexOf(0x0a);
+    return line.subarray(0, end < 0 ? line.length : end).includes(0);
+  } catch {
+    return false; // unreadable: /bin/sh says why
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 // os.constants.errno rather than util.getSystemErrorName: libuv 1.46 has no name for ENOEXEC.

@@ -136,6 +136,15 @@ describe.each(backends)('runCommand with %s', (_name, addon) => {
     expect(readFileSync(join(dir, 'out'), 'utf8')).toBe('ran\n');
   });
 
+  it('a binary the kernel cannot run (an ELF for another machine) is status 126, never handed to /bin/sh', async () => {
+    const file = join(tempDir(), 'true-arm');
+    const elf = readFileSync('/bin/true');
+    elf.writeUInt16LE(0x28, 18); // e_machine: ARM, so execve fails with ENOEXEC ("exec format error")
+    writeFileSync(file, elf, { mode: 0o755 });
+    const outcome = await run(file, []).done;
+    expect(exitStatusOf(outcome), JSON.stringify(outcome)).toBe(126); // it was 2: /bin/sh read the ELF as a script
+  });
+
   it('stop() sends SIGTERM to the group, then SIGKILL after the grace period, children included', async () => {
     const pids = join(tempDir(), 'pids');
     const running = run('sh', ['-c', 'trap "" TERM; sleep 30 & echo $$ $! > "$OUT"; while :; do sleep 0.05; done'], {
