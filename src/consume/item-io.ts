@@ -107,7 +107,7 @@ export class ItemFiles {
       if (capture) {
         const path = this.path('stdout');
         made.push(path);
-        stdoutFd = openSync(path, 'wx+', 0o600);
+        stdoutFd = openSync(path, 'ax+', 0o600); // appended: what reopens /dev/stdout writes at the end too, never over it
         unlinkSync(path);
         made.pop();
       }

@@ -46,6 +46,20 @@ describe.each(QUEUE_TYPES)('on a %s queue', (type, queueArgs) => {
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
 
+  it('output written through /dev/stdout as well as fd 1 keeps its order, with no hole of NUL bytes', async () => {
+    const queue = await freshQueue('res-devstdout', queueArgs);
+    const results = uniqueQueue('res-devstdout-out');
+    await publish(queue, ['appended', 'truncated']);
+    // stdout is a file: what reopens /dev/stdout gets its own offset. Appended, as through a pipe; truncated
+    // by the command itself, as `cmd > file` would be, but never a hole where the earlier bytes were.
+    const script = 'b=$(cat); echo aaaa; if [ "$b" = appended ]; then echo b >> /dev/stdout; else echo b > /dev/stdout; fi; echo c';
+    const run = await cli('wq-consume', ['-q', queue, '-c', '2', '--result-queue', results, '--', 'sh', '-c', script]);
+    expect(run.exitCode, run.stderr).toBe(0);
+    // They were "aaaa\nc\n" (fd 1 wrote over the appended line) and "b\n\0\0\0c\n".
+    expect((await drainMessages(results)).map((m) => m.content.toString())).toEqual(['aaaa\nb\nc\n', 'b\nc\n']);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
   it('a failed command sends no result: its message is retried, its stdout passes through', async () => {
     const queue = await freshQueue('res-fail', queueArgs);
     const results = uniqueQueue('res-fail-out');
