@@ -94,7 +94,11 @@ function startNative(native: NativeSpawn, spec: StartSpec): Started {
   let result = native.spawn(spec.file, [spec.command, ...spec.args], envp, spec.body, onExit, out);
   // A script without a #! line: execvp (node:child_process) hands it to /bin/sh; posix_spawn does not.
   // A binary the kernel refused (another machine's ELF) stays a failed start (126), as the shells say.
-  if (result === -(constants.errno.ENOEXEC ?? 8) && !isBinary(spec.file)) result = native.spawn('/bin/sh', ['/bin/sh', spec.file, ...spec.args], envp, spec.body, onExit, out);
+  const enoexec = -(constants.errno.ENOEXEC ?? 8);
+  if (result === enoexec && isBinary(spec.file)) {
+    return failed(Object.assign(new Error(`${spec.file} is a binary this machine cannot run (exec format error): build it, or pull the image, for this CPU and OS`), { code: 'ENOEXEC' }));
+  }
+  if (result === enoexec) result = native.spawn('/bin/sh', ['/bin/sh', spec.file, ...spec.args], envp, spec.body, onExit, out);
   if (typeof result === 'number') {
     const code = errnoName(-result);
     return failed(Object.assign(new Error(`spawn ${spec.command} ${code}`), { code }));
