@@ -1,4 +1,5 @@
 import type { ConsumeMessage } from 'amqplib';
+import { Environment } from '../process/environment.js';
 import type { DeliveryCounts } from './verdict.js';
 
 /** Where messageEnv() had to change a value so that the command can start (one warning line per message). */
@@ -10,19 +11,24 @@ export const ATTEMPTS_HEADER = 'x-wq-attempts';
 /** Variables that hold the broker's credentials: the command does not get them. */
 const BROKER_SECRETS = ['BROKER_URL', 'BROKER_URL_FILE', 'AMQP_URL'];
 
-/** wq-consume's environment minus the broker's credentials, computed once per run. */
-export function commandBaseEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const out = { ...env };
-  for (const name of BROKER_SECRETS) delete out[name];
-  return out;
-}
-
 /** Every variable messageEnv() may set. */
 export const MESSAGE_ENV_KEYS = [
   'WQ_QUEUE', 'WQ_DELIVERY_TAG', 'WQ_EXCHANGE', 'WQ_ROUTING_KEY', 'WQ_REDELIVERED', 'WQ_DELIVERY_COUNT', 'WQ_BODY_BYTES',
   'WQ_MESSAGE_ID', 'WQ_CORRELATION_ID', 'WQ_CONTENT_TYPE', 'WQ_CONTENT_ENCODING', 'WQ_TYPE', 'WQ_APP_ID', 'WQ_REPLY_TO',
   'WQ_PRIORITY', 'WQ_TIMESTAMP', 'WQ_HEADERS', 'WQ_HEADERS_TRUNCATED',
 ] as const;
+
+/** The variables item-io.ts sets for a message's files. */
+const ITEM_ENV_KEYS = ['WQ_BODY_FILE'];
+
+/**
+ * The environment every command starts from, once per run: wq-consume's own, minus the broker's
+ * credentials and minus every per-message variable, so that one this process inherited (a wq-consume
+ * started by another one's command) never passes for the message's own when the message has none.
+ */
+export function commandBaseEnv(env: NodeJS.ProcessEnv): Environment {
+  return Environment.of(env, [...BROKER_SECRETS, ...MESSAGE_ENV_KEYS, ...ITEM_ENV_KEYS]);
+}
 
 // Message metadata the command receives as environment variables (docs/consume.md "Message metadata").
 // Unset properties are left out, so `${WQ_MESSAGE_ID:-}` works in a shell worker. No property can stop

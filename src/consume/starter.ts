@@ -20,7 +20,7 @@ export function commandStarter(config: ConsumeConfig, file: string, native: Nati
   const files = new ItemFiles(config.args, config);
   return (msg: ConsumeMessage, attempt: number) => {
     const notes: EnvNote[] = [];
-    const env = { ...base, ...messageEnv(msg, config.queue, attempt, config.headersMaxBytes, notes) };
+    const vars = messageEnv(msg, config.queue, attempt, config.headersMaxBytes, notes);
     if (notes.length > 0) log.warn({ queue: config.queue, deliveryTag: msg.fields.deliveryTag, messageId: msg.properties.messageId }, `message metadata changed so that the command can start: ${notes.join('; ')}`);
     let io: ItemIo;
     try {
@@ -33,7 +33,7 @@ export function commandStarter(config: ConsumeConfig, file: string, native: Nati
     }
     if (io.rejected !== undefined) return ended(rejected(io.rejected, 0));
     acquired.hold();
-    const run = runCommand({ command: config.command, file, native, args: io.args, body: io.stdin, env: { ...env, ...io.env }, stdoutFd: io.stdoutFd, timeoutMs: config.timeoutSeconds * 1000, graceMs: config.graceSeconds * 1000 });
+    const run = runCommand({ command: config.command, file, native, args: io.args, body: io.stdin, env: base.with({ ...vars, ...io.env }), stdoutFd: io.stdoutFd, timeoutMs: config.timeoutSeconds * 1000, graceMs: config.graceSeconds * 1000 });
     const done = run.done.then((outcome): Outcome => {
       acquired.release();
       return afterExit(outcome, io, config.resultMaxBytes);

@@ -2,6 +2,7 @@ import { accessSync, closeSync, constants as fsConstants, existsSync, openSync, 
 import { createRequire } from 'node:module';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
+import type { Environment } from './environment.js';
 import type { NativeSpawn } from './native-spawn.js';
 import type { StartError } from './outcome.js';
 
@@ -31,8 +32,8 @@ export interface StartSpec {
   file: string;
   args: readonly string[];
   body: Buffer;
-  /** Exactly the command's environment (undefined values are left out). */
-  env: Readonly<Record<string, string | undefined>>;
+  /** Exactly the command's environment. */
+  env: Environment;
   /** The command's stdout: this descriptor (a file wq reads the result from), or wq's own when undefined. */
   stdoutFd?: number;
 }
@@ -73,7 +74,7 @@ function startChildProcess(spec: StartSpec): Started {
   // What the shell would say as an exit status, said as a failed start, as the addon does.
   if (shell) accessSync(spec.file, fsConstants.X_OK);
   const [file, args] = shell ? [shell, ['-c', WAITER, spec.file, ...spec.args]] : [spec.command, spec.args];
-  const child = spawn(file, args, { stdio: ['pipe', spec.stdoutFd ?? 'inherit', 'inherit'], env: spec.env, detached: true });
+  const child = spawn(file, args, { stdio: ['pipe', spec.stdoutFd ?? 'inherit', 'inherit'], env: spec.env.record(), detached: true });
   const exit = new Promise<ChildExit>((resolve) => {
     child.once('error', (error: NodeJS.ErrnoException) => resolve({ error: { code: error.code ?? 'EINVAL', message: error.message } }));
     child.once('exit', (code, signal) => resolve({ code, signal }));
@@ -88,8 +89,7 @@ function startNative(native: NativeSpawn, spec: StartSpec): Started {
   let resolve!: (exit: ChildExit) => void;
   const exit = new Promise<ChildExit>((r) => (resolve = r));
   const onExit = (code: number, signal: number) => resolve(signal ? { code: null, signal: signalName(signal) } : { code, signal: null });
-  const envp: string[] = [];
-  for (const key in spec.env) if (spec.env[key] !== undefined) envp.push(`${key}=${spec.env[key]}`);
+  const envp = spec.env.strings();
   const out = spec.stdoutFd ?? -1;
   let result = native.spawn(spec.file, [spec.command, ...spec.args], envp, spec.body, onExit, out);
   // A script without a #! line: execvp (node:child_process) hands it to /bin/sh; posix_spawn does not.

@@ -117,6 +117,19 @@ describe('the ack contract', () => {
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
 
+  // A wq-consume started by another one's command inherits that message's variables: a message without
+  // an id or headers must not pass them on as its own.
+  it.each(['native', 'child_process'])("gives the command only its own message's WQ_* variables, never inherited ones (WQ_SPAWN=%s)", async (mode) => {
+    const queue = await freshQueue(`inherited-${mode}`);
+    await publish(queue, ['x']);
+    const show = 'echo "id=${WQ_MESSAGE_ID-unset} headers=${WQ_HEADERS-unset} file=${WQ_BODY_FILE-unset} queue=$WQ_QUEUE keep=$KEEP_ME"';
+    const inherited = { WQ_MESSAGE_ID: 'outer-id', WQ_HEADERS: '{"from":"outer"}', WQ_BODY_FILE: '/outer/body', WQ_QUEUE: 'outer-queue', KEEP_ME: 'yes' };
+    const run = await cli('wq-consume', ['-q', queue, '--', 'sh', '-c', show], { env: { WQ_SPAWN: mode, ...inherited } });
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toBe(`id=unset headers=unset file=unset queue=${queue} keep=yes\n`);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
   it('passes the command stdout and stderr through untouched, apart from its own JSON logs', async () => {
     const queue = await freshQueue('stdio');
     await publish(queue, ['hello']);

@@ -20,13 +20,14 @@ const node = (script: string, backend: string, prefix: string[] = []) =>
   spawnSync(prefix[0] ?? process.execPath, [...prefix.slice(1), ...(prefix.length ? [process.execPath] : []), script, ADDON, backend], { encoding: 'utf8', timeout: 20_000 });
 
 const RUN = `
+import { Environment } from '@src/process/environment.js';
 import { runCommand } from '@src/process/runner.js';
 import { loadNativeSpawn } from '@src/process/native-spawn.js';
 const [addonFile, backend] = process.argv.slice(2);
 const native = backend === 'native' ? loadNativeSpawn(addonFile) : undefined;
 if (typeof native === 'string') throw new Error(native);
 export const run = (command, args, env = {}) =>
-  runCommand({ command, file: command, args, body: Buffer.alloc(0), env: { PATH: process.env.PATH, ...env }, timeoutMs: 0, graceMs: 5000, native });
+  runCommand({ command, file: command, args, body: Buffer.alloc(0), env: Environment.of({ PATH: process.env.PATH, ...env }), timeoutMs: 0, graceMs: 5000, native });
 `;
 
 describe.each(backends)('with %s', (backend) => {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadNativeSpawn, type NativeSpawn } from '../../src/process/native-spawn.js';
 import { exitStatusOf, succeeded } from '../../src/process/outcome.js';
+import { Environment } from '../../src/process/environment.js';
 import { runCommand, type RunOptions } from '../../src/process/runner.js';
 import { alive, tempDir } from '../helpers/files.js';
 import { waitFor } from '../helpers/wait.js';
@@ -36,7 +37,7 @@ const options = (command: string, args: string[], addon: NativeSpawn | undefined
   file: command.includes('/') ? command : `/bin/${command}`,
   args,
   body: Buffer.alloc(0),
-  env: { PATH: process.env.PATH },
+  env: Environment.of({ PATH: process.env.PATH }),
   timeoutMs: 0,
   graceMs: 5000,
   native: addon,
@@ -52,7 +53,7 @@ describe.each(backends)('runCommand with %s', (_name, addon) => {
   ])('writes %s to stdin, byte for byte, then EOF', async (_what, size) => {
     const out = join(tempDir(), 'body');
     const body = randomBytes(size);
-    const outcome = await run('sh', ['-c', 'cat > "$OUT"'], { body, env: { PATH: process.env.PATH, OUT: out } }).done;
+    const outcome = await run('sh', ['-c', 'cat > "$OUT"'], { body, env: Environment.of({ PATH: process.env.PATH, OUT: out }) }).done;
     expect(outcome).toMatchObject({ kind: 'exited', exitCode: 0 });
     expect(readFileSync(out).equals(body)).toBe(true);
   });
@@ -83,7 +84,7 @@ describe.each(backends)('runCommand with %s', (_name, addon) => {
 
   it('passes exactly the given environment', async () => {
     const out = join(tempDir(), 'env');
-    await run('sh', ['-c', 'env > "$OUT"'], { env: { PATH: process.env.PATH, OUT: out, WQ_MESSAGE_ID: 'id-1' } }).done;
+    await run('sh', ['-c', 'env > "$OUT"'], { env: Environment.of({ PATH: process.env.PATH, OUT: out, WQ_MESSAGE_ID: 'id-1' }) }).done;
     const env = readFileSync(out, 'utf8');
     expect(env).toContain('WQ_MESSAGE_ID=id-1\n');
     expect(env).not.toMatch(/^HOME=/m);
@@ -94,7 +95,7 @@ describe.each(backends)('runCommand with %s', (_name, addon) => {
     // Fields 5-7 of /proc/PID/stat: process group, session, controlling terminal (0: none, so it can
     // never be stopped by SIGTTOU at a terminal with `stty tostop`). exec: grep reports the shell's signal state.
     const running = run('sh', ['-c', 'cut -d" " -f5-7 /proc/$$/stat > "$OUT"; exec grep -E "^Sig(Ign|Blk)" /proc/self/status >> "$OUT"'], {
-      env: { PATH: process.env.PATH, OUT: out },
+      env: Environment.of({ PATH: process.env.PATH, OUT: out }),
     });
     expect(await running.done).toMatchObject({ kind: 'exited', exitCode: 0 });
     const [ids, ...sig] = readFileSync(out, 'utf8').trim().split('\n');
@@ -103,10 +104,10 @@ describe.each(backends)('runCommand with %s', (_name, addon) => {
   });
 
   it.each([
-    ['a NUL byte in an environment string', { env: { PATH: process.env.PATH, WQ_MESSAGE_ID: 'a\0b' } }, 'EINVAL|ERR_INVALID_ARG_VALUE'],
-    ['an environment string over 128 KiB', { env: { PATH: process.env.PATH, WQ_HEADERS: 'x'.repeat(200_000) } }, 'E2BIG'],
+    ['a NUL byte in an environment string', { env: Environment.of({ PATH: process.env.PATH, WQ_MESSAGE_ID: 'a\0b' }) }, 'EINVAL|ERR_INVALID_ARG_VALUE'],
+    ['an environment string over 128 KiB', { env: Environment.of({ PATH: process.env.PATH, WQ_HEADERS: 'x'.repeat(200_000) }) }, 'E2BIG'],
   ])('%s is a failed start, never a throw', async (_what, extra, code) => {
-    const running = run('true', [], extra as Partial<RunOptions>);
+    const running = run('true', [], extra);
     const outcome = await running.done;
     expect(outcome).toMatchObject({ kind: 'start-failed', transient: false });
     expect(outcome.kind === 'start-failed' && outcome.error.code).toMatch(new RegExp(`^(${code})$`));
@@ -120,7 +121,7 @@ describe.each(backends)('runCommand with %s', (_name, addon) => {
 
   it('a command that exits 0 after wq stopped it is reported as stopped (its message must go back)', async () => {
     const ready = join(tempDir(), 'ready');
-    const running = run('sh', ['-c', 'trap "exit 0" TERM; touch "$OUT"; while :; do sleep 0.02; done'], { env: { PATH: process.env.PATH, OUT: ready } });
+    const running = run('sh', ['-c', 'trap "exit 0" TERM; touch "$OUT"; while :; do sleep 0.02; done'], { env: Environment.of({ PATH: process.env.PATH, OUT: ready }) });
     await waitFor(() => existsSync(ready));
     running.stop('SIGTERM');
     expect(await running.done).toMatchObject({ kind: 'exited', exitCode: 0, stopped: true, timedOut: false });
@@ -131,7 +132,7 @@ describe.each(backends)('runCommand with %s', (_name, addon) => {
     const script = join(dir, 'no-shebang');
     writeFileSync(script, 'echo ran > "$OUT"\n');
     chmodSync(script, 0o755);
-    const outcome = await run(script, [], { env: { PATH: process.env.PATH, OUT: join(dir, 'out') } }).done;
+    const outcome = await run(script, [], { env: Environment.of({ PATH: process.env.PATH, OUT: join(dir, 'out') }) }).done;
     expect(outcome).toMatchObject({ kind: 'exited', exitCode: 0 });
     expect(readFileSync(join(dir, 'out'), 'utf8')).toBe('ran\n');
   });
@@ -148,7 +149,7 @@ describe.each(backends)('runCommand with %s', (_name, addon) => {
   it('stop() sends SIGTERM to the group, then SIGKILL after the grace period, children included', async () => {
     const pids = join(tempDir(), 'pids');
     const running = run('sh', ['-c', 'trap "" TERM; sleep 30 & echo $$ $! > "$OUT"; while :; do sleep 0.05; done'], {
-      env: { PATH: process.env.PATH, OUT: pids },
+      env: Environment.of({ PATH: process.env.PATH, OUT: pids }),
       graceMs: 300,
     });
     await waitFor(() => existsSync(pids) && readFileSync(pids, 'utf8').includes(' '));
@@ -163,7 +164,7 @@ describe.each(backends)('runCommand with %s', (_name, addon) => {
     // timeout moves itself and its child to a group of their own; the child ignores SIGTERM and SIGUSR1
     // (timeout's signal to it), so only the SIGKILL after the grace period ends the two.
     const running = run('sh', ['-c', 'timeout -s USR1 300 sh -c \'trap "" TERM USR1; echo $PPID $$ > "$OUT"; exec sleep 300\''], {
-      env: { PATH: process.env.PATH, OUT: out },
+      env: Environment.of({ PATH: process.env.PATH, OUT: out }),
       graceMs: 300,
     });
     await waitFor(() => existsSync(out) && readFileSync(out, 'utf8').includes(' '), 'timeout and its child to start');
@@ -180,7 +181,7 @@ describe.each(backends)('runCommand with %s', (_name, addon) => {
     // reaches timeout, and the command ends after its child has (were it to end first, its end would
     // SIGKILL the rest before the child's trap ran).
     const running = run('sh', ['-c', 'trap "" TERM; timeout 300 sh -c \'trap "echo term >> \\"$OUT.log\\"; exit 0" TERM; echo $PPID $$ > "$OUT"; while :; do sleep 0.05; done\''], {
-      env: { PATH: process.env.PATH, OUT: out },
+      env: Environment.of({ PATH: process.env.PATH, OUT: out }),
       graceMs: 5000,
     });
     await waitFor(() => existsSync(out) && readFileSync(out, 'utf8').includes(' '), 'timeout and its child to start');
@@ -193,7 +194,7 @@ describe.each(backends)('runCommand with %s', (_name, addon) => {
 
   it('kills what a command left running in its process group when it exits on its own', async () => {
     const pid = join(tempDir(), 'pid');
-    const outcome = await run('sh', ['-c', 'sleep 30 & echo $! > "$OUT"; exit 0'], { env: { PATH: process.env.PATH, OUT: pid } }).done;
+    const outcome = await run('sh', ['-c', 'sleep 30 & echo $! > "$OUT"; exit 0'], { env: Environment.of({ PATH: process.env.PATH, OUT: pid }) }).done;
     expect(outcome).toMatchObject({ kind: 'exited', exitCode: 0, stopped: false });
     const sleeper = Number(readFileSync(pid, 'utf8'));
     await waitFor(() => !alive(sleeper), 'the background child to be gone', 3000);
@@ -203,7 +204,7 @@ describe.each(backends)('runCommand with %s', (_name, addon) => {
     const out = join(tempDir(), 'pids');
     // GNU timeout, in the background, moves itself and its child to a group of their own; the shell fails.
     const outcome = await run('sh', ['-c', 'timeout 300 sh -c \'echo $PPID $$ > "$OUT"; exec sleep 300\' & while [ ! -s "$OUT" ]; do sleep 0.02; done; exit 3'], {
-      env: { PATH: process.env.PATH, OUT: out },
+      env: Environment.of({ PATH: process.env.PATH, OUT: out }),
     }).done;
     expect(outcome).toMatchObject({ kind: 'exited', exitCode: 3, stopped: false });
     const [timeoutPid, childPid] = readFileSync(out, 'utf8').trim().split(' ').map(Number);
