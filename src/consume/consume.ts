@@ -83,7 +83,9 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
     try {
       const left = config.count > 0 ? config.count - stats.settledOnPurpose() : 0;
       try {
-        session = await Promise.race([openSession(conn, { ...config, count: left }, log, start, stats), lostInSetup]);
+        // onStop knows the session as soon as it exists: a signal during its setup stops it before it consumes.
+        const made = (s: ConsumeSession) => ((session = s), stop.aborted && s.signal(String(stop.reason ?? 'SIGTERM')));
+        session = await Promise.race([openSession(conn, { ...config, count: left }, log, start, stats, made), lostInSetup]);
         setupDeadline = undefined;
       } catch (err) {
         if (stop.aborted) return signalled();
@@ -96,7 +98,6 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
         await new Promise((resolve) => setTimeout(resolve, 500));
         continue;
       }
-      if (stop.aborted) session.signal(String(stop.reason ?? 'SIGTERM')); // the signal came during the setup
       await session.closed;
       if (session.channelOpen) {
         await Promise.race([session.cancelDone(), gone]);
@@ -150,7 +151,7 @@ function consumerTimeoutArgs(conn: Connection, config: ConsumeConfig): Record<st
   return { 'x-consumer-timeout': Math.round((config.timeoutSeconds + config.graceSeconds + config.consumerTimeoutMarginSeconds) * 1000) };
 }
 
-async function openSession(conn: Connection, config: ConsumeConfig, log: Logger, start: StartCommand, stats: RunStats, timeoutArgs = consumerTimeoutArgs(conn, config)): Promise<ConsumeSession> {
+async function openSession(conn: Connection, config: ConsumeConfig, log: Logger, start: StartCommand, stats: RunStats, made: (s: ConsumeSession) => void, timeoutArgs = consumerTimeoutArgs(conn, config)): Promise<ConsumeSession> {
   let session: ConsumeSession | undefined;
   let lost: WqError | undefined;
   const onLost = (err?: Error) => {
@@ -173,13 +174,14 @@ async function openSession(conn: Connection, config: ConsumeConfig, log: Logger,
     if (config.resultQueue) await resultQueueReady(conn, config, log);
     const results = config.resultQueue || config.reply ? new ResultPublisher(conn, config) : undefined;
     session = new ConsumeSession(config, log, ch as ConfirmChannel, start, () => probeQueue(conn, config), stats, results);
+    made(session);
     await session.open(timeoutArgs ?? undefined);
     if (timeoutArgs) log.debug({ queue: config.queue, ...timeoutArgs }, 'the consumer\'s delivery acknowledgement timeout is above --timeout + --grace');
     return session;
   } catch (raw) {
     if (timeoutArgs && /invalid arg 'x-consumer-timeout'/.test(String((raw as Error)?.message))) {
       conn.removeListener('close', onLost);
-      return openSession(conn, config, log, start, stats, null); // a classic queue
+      return openSession(conn, config, log, start, stats, made, null); // a classic queue
     }
     void closeQuietly(conn); // not awaited: a close-ok that never comes must not hold the error (the caller's race)
     throw brokerError(raw, config.url, 'consume setup', config.queue);

@@ -20,10 +20,11 @@ export type { StartCommand } from './slots.js';
  * One consume run as a small state machine:
  *   opening -> consuming -> finishing (--count reached, basic.cancel sent) -> closed
  *                        -> probing   (--until-empty: quiet for --idle; consuming again if work comes)
- *                        -> stopping  (a signal, a lost channel, a failure, the drain is over) -> closed
- * `end` only escalates (done < failed < signal < fatal). One method per event: deliver, signal, channelLost,
- * consumerCancelled, quiet (--wait / --idle) and commandExited. verdict() decides a message's fate, settle()
- * applies it; a closed channel's unacked messages are requeued by the broker, never acked (`channelOpen`).
+ *   (any but closed)     -> stopping  (a signal, during the setup too; a lost channel, a failure, the drain is over) -> closed
+ * Closed once nothing is in hand and our basic.cancel is through (closeWhenIdle): a delivery that raced the cancel
+ * is put back as a fresh copy. `end` only escalates (done < failed < signal < fatal). One method per event: deliver,
+ * signal, channelLost, consumerCancelled, quiet (--wait / --idle) and commandExited. verdict() decides a message's
+ * fate, settle() applies it; a closed channel's unacked messages are requeued by the broker, never acked (`channelOpen`).
  */
 
 export type SessionState = 'opening' | 'consuming' | 'probing' | 'finishing' | 'stopping' | 'closed';
@@ -72,11 +73,9 @@ export class ConsumeSession {
     });
   }
 
-  /**
-   * basic.qos, then basic.consume with our own tag (known before the first delivery, which can beat
-   * consume-ok), and `args` (x-consumer-timeout, from consume.ts) the first time.
-   */
+  /** basic.qos, then basic.consume with our own tag (known before the first delivery, which can beat consume-ok), and `args` (x-consumer-timeout) the first time. */
   async open(args?: Record<string, unknown>): Promise<void> {
+    if (this.state !== 'opening' && this.state !== 'probing') return; // stopped meanwhile (a signal during the setup)
     this.consumeArgs = args ?? this.consumeArgs;
     this.state = 'consuming';
     this.cancelled = undefined;
@@ -117,10 +116,7 @@ export class ConsumeSession {
     this.consumerTag = undefined; // nothing left to cancel
     this.deliveriesValid = false;
     this.slots.dropWaiting();
-    const exists = await this.probe().then(
-      () => true,
-      (err: { code?: unknown }) => err?.code !== 404, // only NOT_FOUND says it is gone
-    );
+    const exists = await this.probe().then(() => true, (err: { code?: unknown }) => err?.code !== 404); // only NOT_FOUND says it is gone
     this.fatal(cancelledError(this.config.queue, exists));
   }
 
@@ -221,8 +217,8 @@ export class ConsumeSession {
   private release(slot: Slot): void {
     this.slots.release(slot);
     this.startWaiting();
-    if (this.slots.empty && (this.state === 'finishing' || this.state === 'stopping')) this.close();
-    else this.armQuiet();
+    this.closeWhenIdle();
+    this.armQuiet();
   }
 
   /** --count reached: no more deliveries wanted; what is in hand still runs. */
@@ -242,14 +238,10 @@ export class ConsumeSession {
   }
 
   // Nothing may throw past the session: a bug in an event handler ends the run as an internal error,
-  // with its commands stopped and their messages handed back, instead of vanishing in a callback.
+  // with its commands stopped and their messages handed back, instead of vanishing in a callback. fn runs
+  // now, in the executor: a synchronous throw and a rejection both reach the catch.
   private guard(fn: () => void | Promise<void>): void {
-    const internal = (err: unknown) => this.fatal(new WqError('INTERNAL', `internal error in wq-consume: ${(err as Error)?.stack ?? String(err)}`, EXIT.INTERNAL, { cause: err }));
-    try {
-      void Promise.resolve(fn()).catch(internal);
-    } catch (err) {
-      internal(err);
-    }
+    new Promise<void>((resolve) => resolve(fn())).catch((err: unknown) => this.fatal(new WqError('INTERNAL', `internal error in wq-consume: ${(err as Error)?.stack ?? String(err)}`, EXIT.INTERNAL, { cause: err })));
   }
 
   private escalate(end: End): void {
@@ -265,7 +257,7 @@ export class ConsumeSession {
     this.cancelConsumer();
     for (const { msg, attempt } of this.slots.dropWaiting()) if (this.channelOpen && this.deliveriesValid) this.guard(() => this.putBack(msg, attempt));
     if (signal) this.slots.stopRunning(signal);
-    if (this.slots.empty) this.close();
+    this.closeWhenIdle();
   }
 
   private async putBack(msg: ConsumeMessage, attempt: number): Promise<void> {
@@ -286,6 +278,13 @@ export class ConsumeSession {
     if (this.state !== 'consuming' || !this.slots.empty) return;
     const seconds = this.config.untilEmpty ? this.config.idleSeconds : this.taken === 0 ? this.config.waitSeconds : 0;
     if (seconds > 0 || this.config.untilEmpty) this.quietTimer = setTimeout(() => this.guard(() => this.quiet()), seconds * 1000);
+  }
+
+  private closeWhenIdle(): void {
+    const idle = () => this.slots.empty && (this.state === 'finishing' || this.state === 'stopping');
+    if (!idle()) return;
+    if (!this.cancelled || !this.channelOpen) return this.close();
+    void this.cancelled.then(() => idle() && this.close());
   }
 
   private close(): void {

@@ -9,10 +9,11 @@ import { startProxy, urlVia } from '../helpers/proxy.js';
 import { waitFor } from '../helpers/wait.js';
 
 // A connection that goes, or a delivery that comes, at the edges of a run: after a failure has ended it,
-// during its setup, and while it cancels its consumer. Each test failed on the code before its fix.
+// during its setup (a lost connection, a signal), and while it cancels its consumer. Each test failed on the code before its fix.
 
 const CHANNEL_CLOSE = { classId: 20, methodId: 40 };
 const BASIC_CANCEL = { classId: 60, methodId: 30 };
+const BASIC_CONSUME = { classId: 60, methodId: 20 };
 
 describe.each(QUEUE_TYPES)('on a %s queue', (_type, queueArgs) => {
   it('a connection lost after a failure has ended the run: the exit status is the failure\'s, and no other session takes work', async () => {
@@ -56,6 +57,32 @@ describe.each(QUEUE_TYPES)('on a %s queue', (_type, queueArgs) => {
     expect(run.stdout).toBe('item');
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
     expect(await queueState(dlq)).toMatchObject({ ready: 0, unacked: 0 });
+  });
+
+  it('a signal during the setup stops the session before it runs anything: the message stays, and no attempt is spent', async () => {
+    const queue = await freshQueue('signal-in-setup', queueArgs);
+    await publish(queue, ['m']);
+    const dir = tempDir();
+    // The proxy holds back basic.consume (and what follows it): the setup waits for its consume-ok when
+    // the signal comes, and the broker delivers the message once the proxy lets it through.
+    const proxy = await startProxy({ holdClientFrom: BASIC_CONSUME });
+    const child = start('wq-consume', ['--url', urlVia(proxy.port), '-q', queue, '--', 'sh', '-c', `touch ${dir}/started; cat`]);
+    await waitFor(() => proxy.holding(), 'the setup to send basic.consume');
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.kill('SIGTERM');
+    // Handled: said at once since the fix. The code before it said nothing until the setup was done, so
+    // the test goes on after 2 s without it (and then sees the command start).
+    await waitFor(() => /received SIGTERM/.test(stderr), 'the signal to be handled', 2000).catch(() => undefined);
+    proxy.release();
+    const run = toRun(await child);
+    expect(run.exitCode, run.stderr).toBe(143);
+    expect(existsSync(join(dir, 'started'))).toBe(false); // it started, and was stopped at once
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+    // Put back as a fresh copy, not requeued: its next run is its first attempt.
+    const next = toRun(await start('wq-consume', ['-q', queue, '--', 'sh', '-c', 'cat >/dev/null; echo "$WQ_DELIVERY_COUNT $WQ_REDELIVERED"']));
+    expect(next.stdout).toBe('1 false\n');
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
 
   it('a delivery that races the drain\'s basic.cancel is put back as a fresh copy: its first run is attempt 1', async () => {
