@@ -14,8 +14,8 @@ export class Environment {
   /** `env` without the variables named in `omit` (undefined values are left out too). */
   static of(env: Readonly<Record<string, string | undefined>>, omit: Iterable<string> = []): Environment {
     const left = new Set(omit);
-    const base: Record<string, string> = {};
-    for (const [name, value] of Object.entries(env)) if (value !== undefined && !left.has(name)) base[name] = value;
+    // fromEntries makes every name an own key, `__proto__` too (an assignment would set the prototype).
+    const base = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && !left.has(e[0])));
     return new Environment(base, Object.entries(base).map(([name, value]) => `${name}=${value}`), {});
   }
 

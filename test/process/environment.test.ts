@@ -11,6 +11,13 @@ describe('Environment', () => {
     expect(env.strings().sort()).toEqual(['EMPTY=', 'PATH=/bin']);
   });
 
+  it('keeps a variable named like an Object property, __proto__ included, in both forms', () => {
+    // As process.env holds it: an own key (an object literal's `__proto__:` would set the prototype instead).
+    const env = Environment.of(Object.fromEntries([['PATH', '/bin'], ['__proto__', 'p'], ['constructor', 'c'], ['toString', 't']]));
+    expect(env.strings().sort()).toEqual(['PATH=/bin', '__proto__=p', 'constructor=c', 'toString=t']);
+    expect(Object.entries(env.with({ X: '1' }).record()).sort()).toEqual([['PATH', '/bin'], ['X', '1'], ['__proto__', 'p'], ['constructor', 'c'], ['toString', 't']]);
+  });
+
   it("puts a message's variables over the base, each name once, in both forms", () => {
     const base = Environment.of({ PATH: '/bin', A: 'base', B: 'kept=with=equals' });
     const env = base.with({ A: 'message', C: 'new' });
