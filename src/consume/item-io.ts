@@ -3,6 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
 
+/** The variable that names the body file; message-env.ts keeps an inherited one out of the command's environment. */
+export const BODY_FILE_ENV = 'WQ_BODY_FILE';
+
 /*
  * The command's input and output for one message (docs/consume.md "Input and results"):
  * - with -I, `{}` in an argument becomes the body as text (one argument, never split by a shell), and
@@ -102,7 +105,7 @@ export class ItemFiles {
       if (bodyPath !== undefined) {
         made.push(bodyPath);
         writeFileSync(bodyPath, body, { mode: 0o600, flag: 'wx' });
-        env.WQ_BODY_FILE = bodyPath;
+        env[BODY_FILE_ENV] = bodyPath;
       }
       if (capture) {
         const path = this.path('stdout');

@@ -1,5 +1,6 @@
 import type { ConsumeMessage } from 'amqplib';
 import { Environment } from '../process/environment.js';
+import { BODY_FILE_ENV } from './item-io.js';
 import type { DeliveryCounts } from './verdict.js';
 
 /** Where messageEnv() had to change a value so that the command can start (one warning line per message). */
@@ -18,16 +19,13 @@ export const MESSAGE_ENV_KEYS = [
   'WQ_PRIORITY', 'WQ_TIMESTAMP', 'WQ_HEADERS', 'WQ_HEADERS_TRUNCATED',
 ] as const;
 
-/** The variables item-io.ts sets for a message's files. */
-const ITEM_ENV_KEYS = ['WQ_BODY_FILE'];
-
 /**
  * The environment every command starts from, once per run: wq-consume's own, minus the broker's
  * credentials and minus every per-message variable, so that one this process inherited (a wq-consume
  * started by another one's command) never passes for the message's own when the message has none.
  */
 export function commandBaseEnv(env: NodeJS.ProcessEnv): Environment {
-  return Environment.of(env, [...BROKER_SECRETS, ...MESSAGE_ENV_KEYS, ...ITEM_ENV_KEYS]);
+  return Environment.of(env, [...BROKER_SECRETS, ...MESSAGE_ENV_KEYS, BODY_FILE_ENV]);
 }
 
 // Message metadata the command receives as environment variables (docs/consume.md "Message metadata").
