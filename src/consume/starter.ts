@@ -1,3 +1,4 @@
+import { fstatSync, ftruncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import type { ConsumeMessage } from 'amqplib';
 import type { ConsumeConfig } from '../config/consume.js';
@@ -34,9 +35,11 @@ export function commandStarter(config: ConsumeConfig, file: string, native: Nati
     if (io.rejected !== undefined) return ended(rejected(io.rejected, 0));
     acquired.hold();
     const run = runCommand({ command: config.command, file, native, args: io.args, body: io.stdin, env: base.with({ ...vars, ...io.env }), stdoutFd: io.stdoutFd, timeoutMs: config.timeoutSeconds * 1000, graceMs: config.graceSeconds * 1000 });
+    const watch = io.stdoutFd !== undefined && run.pid !== undefined ? watchOutput(io.stdoutFd, config.resultMaxBytes, () => run.stop('SIGTERM')) : undefined;
     const done = run.done.then((outcome): Outcome => {
+      watch?.end();
       acquired.release();
-      return afterExit(outcome, io, config.resultMaxBytes);
+      return afterExit(outcome, io, config.resultMaxBytes, watch?.passed());
     });
     return { pid: run.pid, done, stop: run.stop };
   };
@@ -44,9 +47,12 @@ export function commandStarter(config: ConsumeConfig, file: string, native: Nati
 
 // Once the command has ended: its files removed and its stdout read back; the result, or why there is
 // none. Never a throw (the runner's promise of an outcome holds).
-function afterExit(outcome: Outcome, io: ItemIo, resultMaxBytes: number): Outcome {
+function afterExit(outcome: Outcome, io: ItemIo, resultMaxBytes: number, passed: number | undefined): Outcome {
   try {
     const captured = io.finish();
+    if (passed !== undefined) {
+      return rejected(`its output passed --result-max-bytes ${resultMaxBytes} while it ran (${passed} bytes): it was stopped, and no result sent`, outcome.durationMs);
+    }
     // The body in the arguments made the command line longer than the kernel takes: the body's fault, not the command's.
     if (outcome.kind === 'start-failed' && outcome.error.code === 'E2BIG' && io.argBytes !== undefined) {
       return rejected(`its arguments with the body in them ({} with -I) are ${io.argBytes} bytes: with the environment, over the kernel's limit for a command line (E2BIG) (pass it as {file} or on stdin)`, 0);
@@ -63,6 +69,29 @@ function afterExit(outcome: Outcome, io: ItemIo, resultMaxBytes: number): Outcom
   } catch (err) {
     return succeeded(outcome) ? rejected(`the command succeeded, but its output could not be read back: ${(err as Error).message}`, outcome.durationMs) : outcome;
   }
+}
+
+/** How often a captured stdout's size is checked while its command runs. */
+const OUTPUT_CHECK_MS = 100;
+
+// A captured stdout over --result-max-bytes can never be a result, so its command is stopped as soon as
+// that is seen (SIGTERM, SIGKILL after --grace), its message refused (65) when it has ended, and what it
+// writes meanwhile is cut: a runaway output cannot fill TMPDIR, the pod's disk. `passed`: the size first
+// seen over the limit.
+function watchOutput(fd: number, max: number, stop: () => void): { passed: () => number | undefined; end: () => void } {
+  let passed: number | undefined;
+  const timer = setInterval(() => {
+    try {
+      const size = fstatSync(fd).size;
+      if (size <= max) return;
+      if (passed === undefined) stop();
+      passed ??= size;
+      ftruncateSync(fd, 0);
+    } catch {
+      // the command has ended and its files are being removed
+    }
+  }, OUTPUT_CHECK_MS);
+  return { passed: () => passed, end: () => clearInterval(timer) };
 }
 
 // wq-consume's own stdout may be closed (a pipe to `head`): a failed write is nothing to stop for.

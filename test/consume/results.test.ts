@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { admin, brokerUser, consumerCount, ctl, drainMessages, freshQueue, publish, queueExists, queueState, readyCount, uniqueQueue } from '../helpers/broker.js';
 import { cli, errors, start, toRun } from '../helpers/cli.js';
@@ -80,6 +83,25 @@ describe.each(QUEUE_TYPES)('on a %s queue', (type, queueArgs) => {
     expect(run.logs.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual([
       'refused (status 65): the command succeeded, but its output of 20971520 bytes is over --result-max-bytes 16777216 (no result sent) on attempt 1: queued for another attempt',
     ]);
+    expect(await readyCount(results)).toBe(0);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
+  it('a stdout that passes --result-max-bytes while its command runs stops the command then: refused (65), one line, the input retried', async () => {
+    const queue = await freshQueue('res-runaway', queueArgs);
+    const results = uniqueQueue('res-runaway-out');
+    const dir = mkdtempSync(join(tmpdir(), 'wq-test-'));
+    const marker = join(dir, 'finished');
+    await publish(queue, ['x']);
+    // A runaway output would fill TMPDIR if it ran on: this one stops writing, and would finish 5 s later.
+    const script = 'cat > /dev/null; head -c 2000000 /dev/zero; sleep 5; touch "$0"';
+    const run = await cli('wq-consume', ['-q', queue, '--result-queue', results, '--result-max-bytes', '1000000', '--', 'sh', '-c', script, marker]);
+    expect(run.exitCode).toBe(65);
+    expect(run.logs.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual([
+      'refused (status 65): its output passed --result-max-bytes 1000000 while it ran (2000000 bytes): it was stopped, and no result sent on attempt 1: queued for another attempt',
+    ]);
+    expect(existsSync(marker)).toBe(false);
+    rmSync(dir, { recursive: true });
     expect(await readyCount(results)).toBe(0);
     expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
   });
