@@ -65,6 +65,8 @@ interface ResultChannel {
 
 export class ResultPublisher {
   private current: Promise<ResultChannel> | undefined;
+  /** The broker's max message size, once it has refused a result over it: a larger one is not sent again. */
+  private brokerMaxBytes: number | undefined;
 
   constructor(
     private readonly conn: Connection,
@@ -82,6 +84,10 @@ export class ResultPublisher {
     const id = target.messageId ?? randomUUID();
     const headers = { 'x-wq-exit-code': 0, 'x-wq-duration-ms': Math.round(ran.durationMs), 'x-wq-source-queue': this.config.queue, 'x-wq-attempt': attempt };
     const options = { persistent: true, mandatory: true, messageId: id, correlationId: target.correlationId, timestamp: Math.floor(Date.now() / 1000), headers };
+    const known = this.brokerMaxBytes;
+    if (known !== undefined && output.length > known) {
+      return { target, rejected: refused(`its result of ${output.length} bytes is over the broker's max message size ${known}, seen when it refused an earlier one (set --result-max-bytes ${known} at most)`, ran) };
+    }
     let returned = false;
     for (let tries = 1; ; tries++) {
       const sent = await this.publish(target.queue, output, options);
@@ -91,6 +97,7 @@ export class ResultPublisher {
       }
       const text = String(sent.failure.message ?? sent.failure);
       const limit = /message size \d+ is larger than configured max size (\d+)/.exec(text)?.[1];
+      if (limit !== undefined) this.brokerMaxBytes = Number(limit);
       if (limit !== undefined && output.length > Number(limit)) {
         return { target, rejected: refused(`the broker refused its result of ${output.length} bytes, over its max message size ${limit} (set --result-max-bytes ${limit} at most)`, ran) };
       }
@@ -123,15 +130,23 @@ export class ResultPublisher {
     }
   }
 
-  // Opened on the first result and again after the broker closed it (a refused result).
+  // Opened on the first result, and again when the broker has closed it (a refused result).
   private channel(): Promise<ResultChannel> {
-    if (this.current) return this.current;
+    this.current ??= this.open();
+    return this.current;
+  }
+
+  private open(): Promise<ResultChannel> {
     const opening = this.conn.createConfirmChannel().then((ch) => {
       const rc: ResultChannel = { ch: ch as ConfirmChannel };
       // 'error' comes before 'close', which fails the pending publishes; no new one goes to this channel.
+      // The broker closed it, maybe while a refused result's body was still being written: amqplib frees
+      // its number after this event, and those frames still go out under that number. A channel opened
+      // on it later would have its own frames mixed with them, and the broker would close the connection
+      // (505). The next channel is opened now, so it takes another number.
       ch.on('error', (err: Error) => {
         rc.error = err;
-        if (this.current === opening) this.current = undefined;
+        if (this.current === opening) this.current = this.open();
       });
       ch.on('close', () => {
         if (this.current === opening) this.current = undefined;
@@ -141,7 +156,6 @@ export class ResultPublisher {
     opening.catch(() => {
       if (this.current === opening) this.current = undefined;
     });
-    this.current = opening;
     return opening;
   }
 }

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
-import { admin, brokerUser, consumerCount, ctl, drainMessages, freshQueue, publish, queueExists, queueState, readyCount, uniqueQueue } from '../helpers/broker.js';
+import { admin, brokerUser, consumerCount, ctl, drainMessages, forget, freshQueue, publish, queueExists, queueState, readyCount, uniqueQueue } from '../helpers/broker.js';
 import { cli, errors, start, toRun } from '../helpers/cli.js';
 import { startProxy, urlVia } from '../helpers/proxy.js';
 import { QUEUE_TYPES, SPAWNS } from '../helpers/matrix.js';
@@ -119,6 +119,25 @@ describe.each(QUEUE_TYPES)('on a %s queue', (type, queueArgs) => {
     // The refused result closed its channel; the next result went out on a new one.
     expect((await drainMessages(results)).map((m) => m.content.toString())).toEqual(['small\n']);
     expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
+  it.skipIf(!broker.startsWith('4'))('results the broker refuses as too large, among others at -j 3: each refused (65) and dead-lettered, every other result sent, the connection kept', async () => {
+    const queue = await freshQueue('res-broker-mix', queueArgs);
+    forget(`${queue}.dead`);
+    const results = uniqueQueue('res-broker-mix-out');
+    const bodies = Array.from({ length: 12 }, (_, i) => ['big', 'fail', 'ok'][i % 3] + String(i));
+    await publish(queue, bodies);
+    // A refused result's channel is closed while its body frames are still on their way: the next result's
+    // channel must not take that channel's number (the broker closed the connection: 505, exit 70).
+    const script = 'b=$(cat); case $b in big*) head -c 17000000 /dev/zero;; fail*) exit 3;; *) echo "$b";; esac';
+    const run = await cli('wq-consume', ['-q', queue, '-j', '3', '--until-empty', '--idle', '1', '--max-attempts', '2', '--result-queue', results, '--result-max-bytes', String(20_000_000), '--', 'sh', '-c', script]);
+    expect(errors(run).map((l) => l.msg)).toEqual([]);
+    expect(run.exitCode).toBe(0);
+    const sent = (await drainMessages(results)).map((m) => m.content.toString()).sort();
+    expect(sent).toEqual(['ok11\n', 'ok2\n', 'ok5\n', 'ok8\n']);
+    const dead = (await drainMessages(`${queue}.dead`)).map((m) => m.content.toString()).sort();
+    expect(dead).toEqual(bodies.filter((b) => !b.startsWith('ok')).sort());
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
 
   it('a result queue at its length limit (reject-publish) nacks the result: refused (65), one line, the input retried', async () => {
