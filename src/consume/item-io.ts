@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, mkdtempSync, openSync, readSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdtempSync, openSync, readSync, rmSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
@@ -56,7 +56,12 @@ export interface Captured {
   output?: Buffer;
   /** The whole output's size: over --result-max-bytes, `output` is its beginning. */
   bytes: number;
+  /** TMPDIR was full when the command ended: a write to its stdout may have failed (ENOSPC), cutting it short. */
+  full?: boolean;
 }
+
+/** Less room than this left in TMPDIR when a command ends: its captured stdout may have been cut. */
+const FULL_BELOW_BYTES = 64 * 1024;
 
 export class ItemFiles {
   private dir: string | undefined;
@@ -110,7 +115,7 @@ export class ItemFiles {
       if (capture) {
         const path = this.path('stdout');
         made.push(path);
-        stdoutFd = openSync(path, 'ax+', 0o600); // appended: what reopens /dev/stdout writes at the end too, never over it
+        stdoutFd = openSync(path, 'ax+', 0o600); // appended: fd 1, and /dev/stdout reopened to append, write at the end
         unlinkSync(path);
         made.pop();
       }
@@ -121,7 +126,7 @@ export class ItemFiles {
     const max = this.opts.resultMaxBytes;
     const finish = () => {
       try {
-        return stdoutFd === undefined ? { bytes: 0 } : readCaptured(stdoutFd, max);
+        return stdoutFd === undefined ? { bytes: 0 } : { ...readCaptured(stdoutFd, max), full: roomLeft(this.directory()) < FULL_BELOW_BYTES };
       } finally {
         cleanUp();
       }
@@ -154,6 +159,16 @@ function readCaptured(fd: number, max: number): Captured {
     done += n;
   }
   return { output: output.subarray(0, done), bytes };
+}
+
+// What an unprivileged writer can still write there; a filesystem that cannot say counts as roomy.
+function roomLeft(dir: string): number {
+  try {
+    const fs = statfsSync(dir);
+    return fs.bavail * fs.bsize;
+  } catch {
+    return Infinity;
+  }
 }
 
 // A command may have changed what it was given (a file made a directory, its mode): never a throw.

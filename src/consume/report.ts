@@ -18,7 +18,7 @@ export function logSettled(log: Logger, config: ConsumeConfig, slot: Slot, outco
   if (settled === 'acked') (result?.note ? log.warn(fields, `${what}: acked`) : log.info(fields, `${what}: acked`));
   else if (settled === 'stale') log.warn(fields, `${what}; the channel is gone: the broker has requeued this message; not acking on a stale delivery tag`);
   else if (settled === 'handed-back') log.warn(fields, `${what}: message handed back to the queue`);
-  else if (settled === 'refreshed') log.warn(fields, `${what}: message handed back (a fresh copy, no attempt spent); is the pod at its process or file limit?`);
+  else if (settled === 'refreshed') log.warn(fields, `${what}: message handed back (a fresh copy, no attempt spent); ${shortOf(outcome)}`);
   else if (settled === 'dead-lettered') log.warn({ ...fields, reason: decision.action === 'dead-letter' ? decision.reason : undefined }, `${what} on attempt ${slot.attempt}: moved to the dead-letter ${config.deadLetter.kind}`);
   else log.warn(fields, `${what} on attempt ${slot.attempt}${config.maxAttempts ? ` of ${config.maxAttempts}` : ''}: queued for another attempt${delayText(config, slot.attempt)}`);
 }
@@ -32,4 +32,9 @@ export function logReplaced(log: Logger, config: ConsumeConfig, msg: ConsumeMess
 function delayText(config: ConsumeConfig, attempts: number): string {
   const s = retryDelaySeconds(config, attempts);
   return s > 0 ? ` in ${s}s` : '';
+}
+
+// What a refresh asks the reader to check: the pod's disk or its limits.
+function shortOf(outcome: Outcome): string {
+  return outcome.kind === 'start-failed' && outcome.error.code === 'ENOSPC' ? 'is TMPDIR (the pod\'s disk, an emptyDir) full?' : 'is the pod at its process or file limit?';
 }

@@ -50,6 +50,11 @@ export function commandStarter(config: ConsumeConfig, file: string, native: Nati
 function afterExit(outcome: Outcome, io: ItemIo, resultMaxBytes: number, passed: number | undefined): Outcome {
   try {
     const captured = io.finish();
+    // Its stdout may have been cut by a full TMPDIR: no result, and not the message's fault (no attempt spent).
+    if (captured.full) {
+      const error = { code: 'ENOSPC', message: `${tmpdir()} was full when the command ended, so its output may have been cut short` };
+      return { kind: 'start-failed', error, transient: true, durationMs: outcome.durationMs, timedOut: false, stopped: outcome.stopped };
+    }
     if (passed !== undefined) {
       return rejected(`its output passed --result-max-bytes ${resultMaxBytes} while it ran (${passed} bytes): it was stopped, and no result sent`, outcome.durationMs);
     }

@@ -66,5 +66,6 @@ export function outcomeText(outcome: Outcome): string {
   }
   if (outcome.kind === 'exited') return outcome.exitCode === 0 ? 'command succeeded' : `command exited with status ${outcome.exitCode}`;
   if (outcome.kind === 'signaled') return `command was killed by ${outcome.signal}`;
+  if (outcome.transient) return `the system was short of a resource (${outcome.error.code}: ${outcome.error.message})`;
   return `command could not start (${outcome.error.code}: ${outcome.error.message})`;
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
@@ -104,6 +105,33 @@ describe.each(QUEUE_TYPES)('on a %s queue', (type, queueArgs) => {
     rmSync(dir, { recursive: true });
     expect(await readyCount(results)).toBe(0);
     expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
+  // A small tmpfs as TMPDIR (mounting one needs root, as the test machines have).
+  it.skipIf(process.getuid?.() !== 0)('a TMPDIR that fills while the command writes its stdout: no cut result, the message handed back with no attempt spent (exit 71)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wq-test-full-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k', 'tmpfs', dir]);
+    try {
+      writeFileSync(join(dir, 'filler'), Buffer.alloc(400 * 1024));
+      // exit 0 whatever head says: a command that ignores a failed write to its stdout.
+      for (const script of ['cat > /dev/null; head -c 300000 /dev/zero; exit 0', 'cat > /dev/null; head -c 300000 /dev/zero']) {
+        const queue = await freshQueue('res-full-tmp', queueArgs);
+        const results = uniqueQueue('res-full-tmp-out');
+        await publish(queue, ['x']);
+        const run = await cli('wq-consume', ['-q', queue, '--result-queue', results, '--max-attempts', '3', '--', 'sh', '-c', script], { env: { TMPDIR: dir } });
+        expect(run.exitCode, script).toBe(71);
+        expect(run.logs.filter((l) => l.level >= 40).map((l) => l.msg), script).toEqual([
+          `the system was short of a resource (ENOSPC: ${dir} was full when the command ended, so its output may have been cut short): message handed back (a fresh copy, no attempt spent); is TMPDIR (the pod's disk, an emptyDir) full?`,
+        ]);
+        expect(await readyCount(results)).toBe(0);
+        expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+        const [copy] = await drainMessages(queue);
+        expect(copy?.properties.headers?.['x-wq-attempts'] ?? 0, script).toBe(0);
+      }
+    } finally {
+      execFileSync('umount', [dir]);
+      rmSync(dir, { recursive: true });
+    }
   });
 
   it.skipIf(!broker.startsWith('4'))('a 20 MiB stdout that the broker refuses (RabbitMQ 4: 16 MiB max message size): one line, no result, the input retried (exit 65)', async () => {

@@ -30,7 +30,7 @@ describe('outcome', () => {
     [{ kind: 'signaled', signal: 'SIGKILL', durationMs: 1, timedOut: false, stopped: true } as Outcome, 137, 'signal SIGKILL', 'command was stopped and was killed by SIGKILL'],
     [{ kind: 'start-failed', error: { code: 'ENOENT', message: 'x' }, transient: false, durationMs: 0, timedOut: false, stopped: false } as Outcome, 127, 'start ENOENT', 'command could not start (ENOENT: x)'],
     [{ kind: 'start-failed', error: { code: 'EACCES', message: 'x' }, transient: false, durationMs: 0, timedOut: false, stopped: false } as Outcome, 126, 'start EACCES', 'command could not start (EACCES: x)'],
-    [{ kind: 'start-failed', error: { code: 'EAGAIN', message: 'x' }, transient: true, durationMs: 0, timedOut: false, stopped: false } as Outcome, 71, 'start EAGAIN', 'command could not start (EAGAIN: x)'],
+    [{ kind: 'start-failed', error: { code: 'EAGAIN', message: 'x' }, transient: true, durationMs: 0, timedOut: false, stopped: false } as Outcome, 71, 'start EAGAIN', 'the system was short of a resource (EAGAIN: x)'],
   ])('%# status %s', (outcome, status, short, text) => {
     expect([exitStatusOf(outcome), outcomeShort(outcome), outcomeText(outcome)]).toEqual([status, short, text]);
   });
