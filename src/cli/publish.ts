@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { formatOptions } from '../config/args.js';
 import { NoMessageError, UsageError } from '../errors.js';
 import { signalExitCode } from '../exit-codes.js';
@@ -79,10 +80,13 @@ async function publishAndRender(config: PublishConfig, log: Logger, stop: AbortS
 // --expand: no broker. Read every item (the same readers and rules as publishing), then write the Jobs.
 async function expand(config: PublishConfig, log: Logger, stop: AbortSignal): Promise<number> {
   const template = loadExpandTemplate(config.expand as NonNullable<PublishConfig['expand']>);
-  const items: string[] = [];
-  await readItems(config.source, (body) => void items.push(body.toString('utf8')), openProgress(config.source), stop);
+  const bodies: Buffer[] = [];
+  await readItems(config.source, (body) => void bodies.push(body), openProgress(config.source), stop);
   if (stop.aborted) return signalExitCode(String(stop.reason));
-  if (items.length === 0) throw new UsageError('--expand: no items given (arguments, --file PATH, or lines on stdin): no Job was written.');
+  if (bodies.length === 0) throw new UsageError('--expand: no items given (arguments, --file PATH, or lines on stdin): no Job was written.');
+  const notText = bodies.findIndex((body) => !isUtf8(body));
+  if (notText !== -1) throw new UsageError(`--expand: item ${notText + 1} is not UTF-8 text, which a Job manifest needs: no Job was written.`);
+  const items = bodies.map((body) => body.toString('utf8'));
   const r = expandJobs(template, items);
   for (const note of r.notes) log.warn({ template: template.path }, note);
   process.stdout.write(r.manifest);

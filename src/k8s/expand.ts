@@ -2,7 +2,8 @@ import { isMap, isPair, isScalar, visit, type Document, type YAMLMap } from 'yam
 import { UsageError } from '../errors.js';
 import { checkJob } from './job-check.js';
 import { applyJobFields } from './job-fields.js';
-import { jobName, labelValue, NAME_MAX, PLACEHOLDER } from './job-names.js';
+import { jobName, labelValue, NAME_MAX, nameRoom, PLACEHOLDER } from './job-names.js';
+import { findLeak } from './leaks.js';
 import { readTemplate } from './template.js';
 import type { ExpandOptions } from '../config/publish.js';
 
@@ -17,6 +18,9 @@ import type { ExpandOptions } from '../config/publish.js';
  * - the template's labels (the page's jobgroup) and comments are kept; the modern Job fields are applied
  *   as for --job; each Job is checked like --job output.
  */
+
+/** What a Job name must leave for the item: room for its short hash (job-names.ts). */
+const ITEM_ROOM_MIN = 8;
 
 export interface ExpandTemplate {
   path: string;
@@ -33,6 +37,12 @@ export function loadExpandTemplate(options: ExpandOptions): ExpandTemplate {
   const problem = checkJob(doc.toJS(), false);
   if (problem) throw new UsageError(`--expand template ${path} is not a usable batch/v1 Job: ${problem}.`);
   if (!text.includes(PLACEHOLDER)) throw new UsageError(`--expand template ${path} has no ${PLACEHOLDER}: every Job would be the same.`);
+  const leak = findLeak(docs, text);
+  if (leak) throw new UsageError(`--expand template ${path} holds a broker URL with a password (${leak}...): put the URL in a Secret and reference it (valueFrom.secretKeyRef); nothing was written.`);
+  const name = String(doc.getIn(['metadata', 'name']) ?? doc.getIn(['metadata', 'generateName']) ?? '');
+  if (nameRoom(name) < ITEM_ROOM_MIN) {
+    throw new UsageError(`--expand template ${path}: its Job name "${short(name)}" leaves ${Math.max(0, nameRoom(name))} of the ${NAME_MAX} characters a Job name may have for the item, which needs up to ${ITEM_ROOM_MIN}: shorten it.`);
+  }
   return { path, doc, options };
 }
 

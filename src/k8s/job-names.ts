@@ -5,10 +5,22 @@ export const PLACEHOLDER = '$ITEM';
 /** The Job name becomes the pods' batch.kubernetes.io/job-name label value: at most 63 characters. */
 export const NAME_MAX = 63;
 
-/** The Job's name: the template's name with $ITEM as a DNS-1123 label part, unique per item. */
-export function jobName(templateName: string, item: string, max = NAME_MAX): string {
+/** The template's name around $ITEM (appended when the name has none), as name characters. */
+function around(templateName: string): [string, string] {
   const base = templateName.includes(PLACEHOLDER) ? templateName : `${templateName.replace(/-+$/, '')}-${PLACEHOLDER}`;
   const [before = '', after = ''] = base.split(PLACEHOLDER, 2).map((s) => s.toLowerCase().replace(/[^a-z0-9-]/g, '-'));
+  return [before, after];
+}
+
+/** How many characters of a Job name the template's name leaves for the item. */
+export function nameRoom(templateName: string, max = NAME_MAX): number {
+  const [before, after] = around(templateName);
+  return max - before.length - after.length;
+}
+
+/** The Job's name: the template's name with $ITEM as a DNS-1123 label part, unique per item. */
+export function jobName(templateName: string, item: string, max = NAME_MAX): string {
+  const [before, after] = around(templateName);
   const room = max - before.length - after.length;
   const slug = item.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
   const exact = slug === item && slug.length <= room;

@@ -1,9 +1,9 @@
-import { isMap, isSeq, visit, type Document, type YAMLMap, type YAMLSeq } from 'yaml';
+import { isMap, isSeq, type Document, type YAMLMap, type YAMLSeq } from 'yaml';
 import { UsageError } from '../errors.js';
 import { checkJob } from './job-check.js';
 import { applyJobFields } from './job-fields.js';
+import { findLeak } from './leaks.js';
 import type { JobOptions } from '../config/publish.js';
-import { redactText, redactUrl, urlPassword } from '../redact.js';
 import { readTemplate } from './template.js';
 
 /*
@@ -34,37 +34,6 @@ export interface RenderedJob {
   parallelism: number;
   /** What was changed beyond completions and QUEUE, for the log. */
   notes: string[];
-}
-
-/** In the text (comments too): a URL with a password, stopping at quotes so a flow sequence is read item by item. */
-const PASSWORD_URL = /amqps?:\/\/[^\s:@/'"]*:[^\s@/'"]+@/i;
-const URL_START = /amqps?:\/\//gi;
-
-/** The first broker URL with a password in a string (a URL runs to white space), redacted up to its "@"; or undefined. */
-function passwordUrlIn(text: string): string | undefined {
-  for (const m of text.matchAll(URL_START)) {
-    const url = text.slice(m.index).split(/\s/, 1)[0] as string;
-    if (urlPassword(url)) {
-      const shown = redactUrl(url);
-      return shown.slice(0, shown.indexOf(':***@') + 5);
-    }
-  }
-  return undefined;
-}
-
-/** A URL with a password in any string of the documents (keys and values, as parsed: quotes and escapes undone) or in the text. */
-function findLeak(docs: readonly Document[], text: string): string | undefined {
-  let found: string | undefined;
-  for (const doc of docs) {
-    visit(doc, {
-      Scalar(_, node) {
-        if (typeof node.value === 'string') found ??= passwordUrlIn(node.value);
-        return found === undefined ? undefined : visit.BREAK;
-      },
-    });
-  }
-  const inText = PASSWORD_URL.exec(text)?.[0];
-  return found ?? (inText === undefined ? undefined : redactText(inText));
 }
 
 // Read and check the template before anything is published, so a bad template costs nothing:

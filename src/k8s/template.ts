@@ -14,7 +14,7 @@ export function readTemplate(path: string, flag: '--job' | '--expand'): { text: 
   const docs = Array.isArray(parsed) ? parsed : [];
   for (const doc of docs) {
     const first = doc.errors[0];
-    if (first) throw new UsageError(`${flag} template ${path} is not valid YAML: ${first.message.split('\n')[0]}`);
+    if (first) throw new UsageError(`${flag} template ${path} is not valid YAML: ${first.message.split('\n')[0]?.replace(/:$/, '')}. Correct it there and run again.`);
   }
   return { text, docs };
 }

@@ -90,10 +90,21 @@ describe('wq-publish --expand: one Job per item, no broker', () => {
   });
 
   it('bad input: one line, exit 64, nothing on stdout', async () => {
-    const noItem = join(tempDir(), 'n.yaml');
-    writeFileSync(noItem, readFileSync(TEMPLATE, 'utf8').replaceAll('$ITEM', 'fixed'));
+    const dir = tempDir();
+    const seed = readFileSync(TEMPLATE, 'utf8');
+    const variant = (name: string, text: string) => {
+      writeFileSync(join(dir, name), text);
+      return join(dir, name);
+    };
+    const noItem = variant('n.yaml', seed.replaceAll('$ITEM', 'fixed'));
+    const password = variant('pw.yaml', seed.replace('value: $ITEM', 'value: $ITEM\n            - name: BROKER_URL\n              value: amqp://nouser:Secr3t-pw@rabbitmq:5672'));
+    const longName = variant('long.yaml', seed.replace('name: process-item-$ITEM', `name: ${'p'.repeat(56)}-$ITEM`));
+    const tabs = variant('tabs.yaml', seed.replace('  name: process-item-$ITEM', '\tname: process-item-$ITEM'));
     const cases: Array<[string[], RegExp]> = [
       [['--expand', noItem, 'a'], /has no \$ITEM/],
+      [['--expand', password, 'a'], /holds a broker URL with a password \(amqp:\/\/nouser:\*\*\*@\.\.\.\): put the URL in a Secret/],
+      [['--expand', longName, 'apple', 'banana'], /its Job name "p{40}\.\.\." leaves 6 of the 63 characters a Job name may have for the item, which needs up to 8: shorten it\.$/m],
+      [['--expand', tabs, 'a'], /is not valid YAML: Tabs are not allowed as indentation at line 5, column 1\. Correct it there and run again\.$/m],
       [['--expand', FIXTURE('record.sh'), 'a'], /must hold exactly one Job|not valid YAML/],
       [['--expand', '/nonexistent.yaml', 'a'], /cannot read --expand template/],
       [['--expand', TEMPLATE, '--job', TEMPLATE, '-q', 'x', 'a'], /not both/],
@@ -103,8 +114,14 @@ describe('wq-publish --expand: one Job per item, no broker', () => {
       const run = await cli('wq-publish', args);
       expect(run.exitCode, args.join(' ')).toBe(64);
       expect(run.stdout).toBe('');
-      expect(run.stderr).toMatch(message);
+      expect(run.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(run.logs[0]?.msg ?? run.stderr).toMatch(message);
+      expect(run.stderr).not.toContain('Secr3t-pw');
     }
+    const binary = await cli('wq-publish', ['--expand', TEMPLATE], { input: Buffer.from('apple\n\xff\xfe\n', 'latin1') });
+    expect(binary.exitCode).toBe(64);
+    expect(binary.stdout).toBe('');
+    expect(binary.logs[0]?.msg).toMatch(/item 2 is not UTF-8 text, which a Job manifest needs: no Job was written\.$/m);
     const none = await cli('wq-publish', ['--expand', TEMPLATE], { input: '' });
     expect(none.exitCode).toBe(64);
     expect(none.stderr).toContain('no items given');
