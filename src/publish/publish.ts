@@ -50,11 +50,25 @@ export async function publish(config: PublishConfig, log: Logger, stop: AbortSig
   const result: PublishResult = { ...stats, durationMs: performance.now() - startedAt, complete: read.complete, runId: config.runId };
   result.lost += w.inFlight; // still in flight after a signal: never confirmed
   if (stop.aborted) result.signal = String(stop.reason ?? 'SIGTERM');
-  if (config.queue && !w.closed) result.ready = await link.readyCount(config.queue);
-  await link.close();
+  // After a signal, a broker that no longer answers must not hold the summary back (the pod's grace period).
+  const bounded = <T>(p: Promise<T>) => (stop.aborted ? within(p, AFTER_SIGNAL_MS) : p);
+  if (config.queue && !w.closed) result.ready = await bounded(link.readyCount(config.queue));
+  await bounded(link.close());
   if (w.closed || result.lost > 0 || !read.complete) result.resumeAt = w.firstUnconfirmed();
   result.error = outcomeError(config, result, link.closedBy, read.error);
   return result;
+}
+
+/** After a signal: how long the queue's depth, then the close, may take each. */
+const AFTER_SIGNAL_MS = 2000;
+
+/** What `p` gives within `ms`, else undefined (p is left to settle unheard). */
+function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
 async function readAll(config: PublishConfig, w: ConfirmWindow, progress: ReturnType<typeof openProgress>, signal: AbortSignal): Promise<{ complete: boolean; error?: unknown }> {

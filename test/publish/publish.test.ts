@@ -397,6 +397,27 @@ describe('publisher confirms: success is reported only for what the broker confi
     expect(last.msg).toMatch(new RegExp(`--run-id ${runId} --skip 0: items from 1 on are published again`));
     expect(await queueState(queue)).toEqual({ ready: 3, unacked: 0, consumers: 0 });
   }, 60_000);
+
+  it('SIGTERM with a broker that no longer answers (heartbeats off): the summary within seconds, exit 143, the depth left out', async () => {
+    const queue = await freshQueue('sigterm-stalled');
+    const proxy = await startProxy();
+    const child = execa(NODE, [DIST('wq-publish'), '--url', urlVia(proxy.port), '--heartbeat', '0', '-q', queue, '--no-progress'], { reject: false, stdin: 'pipe', timeout: 40_000, forceKillAfterDelay: false });
+    child.stdin?.on('error', () => undefined);
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    while (!/message ids /.test(stderr)) await sleep(20);
+    proxy.pause(); // the broker gets everything, the client hears nothing more: no confirm, no depth, no close-ok
+    child.stdin?.write('one\ntwo\n');
+    while ((await readyCount(queue)) < 2) await sleep(20);
+    child.kill('SIGTERM');
+    // Up to 5 s for the confirms, 2 s each for the depth and the close; without a bound it waits for ever (killed at 40 s).
+    const pub = toRun(await child);
+    expect(pub.exitCode).toBe(143);
+    expect(summary(pub.logs)).toMatchObject({ published: 0, unconfirmed: 2 });
+    expect(summary(pub.logs)?.ready).toBeUndefined();
+    proxy.resume();
+    expect(await queueState(queue)).toEqual({ ready: 2, unacked: 0, consumers: 0 });
+  }, 60_000);
 });
 
 describe('a large file', () => {
