@@ -1,5 +1,6 @@
 import type { Channel } from 'amqplib';
 import type { QueueType } from '../config/values.js';
+import { QUEUE_UNAVAILABLE } from './reply-codes.js';
 
 /** The arguments a queue wq declares gets for its type (classic needs none). */
 export function queueArguments(type: QueueType): Record<string, unknown> {
@@ -34,7 +35,8 @@ export async function existingQueueType(conn: ChannelSource, queue: string): Pro
   }
 }
 
-// Whether a queue exists (a passive declare on a channel of its own: a missing queue closes it).
+// Whether a queue exists (a passive declare on a channel of its own: a missing queue closes it). One on a
+// node that is down is not missing: that 404 is thrown, as the broker being unavailable.
 export async function queueExists(conn: ChannelSource, queue: string): Promise<boolean> {
   const ch = await conn.createChannel();
   ch.on('error', () => {});
@@ -43,7 +45,8 @@ export async function queueExists(conn: ChannelSource, queue: string): Promise<b
     await ch.close().catch(() => undefined);
     return true;
   } catch (err) {
-    if (/NOT.FOUND|404/.test(String((err as Error)?.message))) return false;
+    const text = String((err as Error)?.message);
+    if (/NOT.FOUND|404/.test(text) && !QUEUE_UNAVAILABLE.test(text)) return false;
     throw err;
   }
 }

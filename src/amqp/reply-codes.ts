@@ -63,7 +63,17 @@ function vhostRefused(f: Failure, opts: WqErrorOptions): WqError {
   );
 }
 
+/**
+ * A queue that exists on a node that is down or not answering: RabbitMQ answers 404 for it too (4.x after
+ * a timeout, 3.x at once). Its messages are safe there; it is back with its node.
+ */
+export const QUEUE_UNAVAILABLE = /failed to perform operation on queue '[^']*'.* due to timeout|home node '[^']*' of durable queue '[^']*'.* is down or inaccessible/;
+
 function notFound(f: Failure, opts: WqErrorOptions): WqError {
+  if (QUEUE_UNAVAILABLE.test(f.detail)) {
+    const queue = /queue '([^']*)'/.exec(f.detail)?.[1] ?? f.queue ?? '';
+    return new BrokerUnavailableError(`${f.operation}: queue "${queue}" is on a RabbitMQ node that is down or not answering (404 NOT_FOUND); its messages wait there. The Job retries this pod; the queue is back with its node.`, f.raw, opts);
+  }
   const exchange = /no exchange '([^']*)'/.exec(f.detail)?.[1];
   if (exchange !== undefined) {
     return new QueueConfigError(`${f.operation}: exchange "${exchange}" does not exist on ${f.safeUrl}. Declare it first, or fix the exchange name.`, f.raw, opts);

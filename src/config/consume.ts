@@ -19,7 +19,7 @@ export const CONSUME_OPTIONS: readonly OptionSpec[] = [
   { group: 'Failures and retries', name: 'grace', type: 'string', arg: 'SECONDS', help: `time between SIGTERM and SIGKILL for the command (default ${DEFAULTS.graceSeconds})` },
   { group: 'Consuming', name: 'acquired-file', type: 'string', arg: 'PATH', help: 'a file that exists only while a command runs on a message (for a readinessProbe; KEDA)' },
   { group: 'Failures and retries', name: 'max-attempts', type: 'string', arg: 'N', help: 'dead-letter a message after N failed attempts (default: retry forever)' },
-  { group: 'Failures and retries', name: 'dead-letter-queue', type: 'string', arg: 'NAME', help: 'where --max-attempts moves a message, declared durable if missing (default QUEUE.dead)' },
+  { group: 'Failures and retries', name: 'dead-letter-queue', type: 'string', arg: 'NAME', help: 'where --max-attempts moves a message, declared durable and of the work queue\'s type if missing (default QUEUE.dead)' },
   { group: 'Failures and retries', name: 'dead-letter-exchange', type: 'string', arg: 'NAME', help: "or publish it to this exchange (e.g. the queue's own DLX) with its routing key" },
   { group: 'Failures and retries', name: 'dead-letter-on', type: 'string', arg: 'CODES', help: 'exit statuses (comma-separated) that dead-letter a message at once: "this item is bad"' },
   { group: 'Failures and retries', name: 'retry-delay', type: 'string', arg: 'SECONDS', help: 'a failed message waits this long, durably, before its next attempt (default 0: at once)' },

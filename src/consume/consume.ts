@@ -3,6 +3,7 @@ import { batchSocketWrites } from '../amqp/batch-writes.js';
 import { brokerError, brokerVersion, closeQuietly, connect, type Connection } from '../amqp/broker.js';
 import { declareQueue, existingQueueType, queueExists } from '../amqp/queue.js';
 import type { ConsumeConfig } from '../config/consume.js';
+import type { QueueType } from '../config/values.js';
 import { ConfigError, QueueConfigError, type WqError } from '../errors.js';
 import { signalExitCode } from '../exit-codes.js';
 import type { Logger } from '../log.js';
@@ -169,7 +170,7 @@ async function openSession(conn: Connection, config: ConsumeConfig, log: Logger,
     ch.on('close', () => (channelError ? onLost(channelError) : setImmediate(() => onLost())));
     if (config.declare) await declareQueue(ch, config.queue, config.queueType);
     // Declared only when missing: a dead-letter queue of the user's own (a length cap, say) is used as it is.
-    if (config.deadLetter.kind === 'queue' && needsDeadLetter(config) && !(await queueExists(conn, config.deadLetter.queue))) await ch.assertQueue(config.deadLetter.queue, { durable: true });
+    if (config.deadLetter.kind === 'queue' && needsDeadLetter(config) && !(await queueExists(conn, config.deadLetter.queue))) await declareBeside(conn, config, config.deadLetter.queue);
     if (config.deadLetter.kind === 'exchange' && needsDeadLetter(config)) await ch.checkExchange(config.deadLetter.exchange);
     if (config.resultQueue) await resultQueueReady(conn, config, log);
     const results = config.resultQueue || config.reply ? new ResultPublisher(conn, config) : undefined;
@@ -217,12 +218,19 @@ async function resultQueueReady(conn: Connection, config: ConsumeConfig, log: Lo
   const name = config.resultQueue;
   if (await queueExists(conn, name)) return;
   if (!config.declareResults) throw new QueueConfigError(`result queue "${name}" does not exist, and --no-declare says not to declare it: declare it first, or drop --no-declare.`);
+  const type = await declareBeside(conn, config, name);
+  log.info({ queue: config.queue, resultQueue: name, queueType: type }, `declared the result queue "${name}" (durable, ${type})`);
+}
+
+// A queue wq declares beside the work queue (results, dead letters): durable, of the work queue's type
+// (else --queue-type), so that a quorum queue's messages never move to a queue on one node.
+async function declareBeside(conn: Connection, config: ConsumeConfig, name: string): Promise<QueueType> {
   const type = (await existingQueueType(conn, config.queue)) ?? config.queueType;
   const ch = await conn.createChannel();
   ch.on('error', () => undefined); // a refused declare rejects the call below, and is mapped there
   await declareQueue(ch, name, type);
   await ch.close();
-  log.info({ queue: config.queue, resultQueue: name, queueType: type }, `declared the result queue "${name}" (durable, ${type})`);
+  return type;
 }
 
 function needsDeadLetter(config: ConsumeConfig): boolean {

@@ -1,4 +1,5 @@
 import { mapFailure } from '../amqp/broker.js';
+import { QUEUE_UNAVAILABLE } from '../amqp/reply-codes.js';
 import { BrokerUnavailableError, QueueConfigError, oneLine, type WqError } from '../errors.js';
 
 // Why the channel or connection went away during a run, as one line that says what happened to the work.
@@ -20,9 +21,31 @@ export function lostSentence(err: WqError): string {
   return `lost the connection to the broker (${detail}), a crash or a network failure; what was in progress went back to the queue`;
 }
 
-// The broker cancelled our consumer (basic.cancel). Either way it has put every message we held back.
-export function cancelledError(queue: string, queueExists: boolean): WqError {
-  if (!queueExists) return new QueueConfigError(`queue "${queue}" was deleted (the broker cancelled the consumer); any message in progress was stopped and went back with it. Re-create the queue and publish the work again.`);
+/** How long the queue's check after a basic.cancel may take: a queue whose node is down answers after about a minute. */
+const CANCEL_CHECK_MS = 5000;
+
+// The broker cancelled our consumer (basic.cancel): the queue was deleted, its node went down, or (4.3+)
+// a quorum queue's delivery acknowledgement timeout expired. Either way it has put every message we held
+// back. Which one, a passive declare says: only a plain 404 is a deleted queue.
+export async function cancelledError(queue: string, probe: () => Promise<unknown>): Promise<WqError> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), CANCEL_CHECK_MS);
+  });
+  const checked = probe().then(
+    () => undefined,
+    (err: Error & { code?: unknown }) => err,
+  );
+  const answer = await Promise.race([checked, late]).finally(() => clearTimeout(timer));
+  if (answer === undefined) return consumerTimeoutError(queue);
+  if (answer !== 'late' && answer.code === 404 && !QUEUE_UNAVAILABLE.test(answer.message)) {
+    return new QueueConfigError(`queue "${queue}" was deleted (the broker cancelled the consumer); any message in progress was stopped and went back with it. Re-create the queue and publish the work again.`);
+  }
+  const why = answer === 'late' ? `no answer about it within ${CANCEL_CHECK_MS / 1000}s` : oneLine(answer.message);
+  return new BrokerUnavailableError(`the broker cancelled the consumer of queue "${queue}", and the queue cannot be reached (${why}): its node is down or not answering; its messages wait there. The Job retries this pod.`);
+}
+
+function consumerTimeoutError(queue: string): WqError {
   return new BrokerUnavailableError(
     `the broker cancelled the consumer of queue "${queue}", which still exists: on RabbitMQ 4.3+ that is a quorum queue's delivery acknowledgement timeout (30 min by default); the message in progress went back to the queue. Raise consumer_timeout in rabbitmq.conf (or the queue's x-consumer-timeout), or split the work.`,
   );

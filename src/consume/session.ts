@@ -116,8 +116,7 @@ export class ConsumeSession {
     this.consumerTag = undefined; // nothing left to cancel
     this.deliveriesValid = false;
     this.slots.dropWaiting();
-    const exists = await this.probe().then(() => true, (err: { code?: unknown }) => err?.code !== 404); // only NOT_FOUND says it is gone
-    this.fatal(cancelledError(this.config.queue, exists));
+    this.fatal(await cancelledError(this.config.queue, this.probe));
   }
 
   signal(signal: string): void {

@@ -6,7 +6,7 @@ import { execa, type ResultPromise } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { brokerUser, freshQueue, publish, queueState, readyCount, uniqueQueue } from '../helpers/broker.js';
 import { DIST, toRun, type CliRun } from '../helpers/cli.js';
-import { clusterScript, nodeUrl } from '../helpers/cluster.js';
+import { clusterScript, nodeUrl, takeAll } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/files.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -143,6 +143,33 @@ describe('wq-consume on a cluster that loses a node', () => {
     await clusterScript('start-node', 2);
     expect(run.exitCode, run.stderr).toBe(0);
     expect(readFileSync(out, 'utf8')).toBe('slow\n');
+    await settled(queue);
+  }, 180_000);
+
+  it("a classic queue's node killed under a drain through another node: exit 69 within seconds, saying its node is down; nothing lost once it is back", async () => {
+    const queue = uniqueQueue('cluster-classic');
+    const total = 300;
+    // A classic queue lives on the node its declaring client uses: node 2; the drain goes through node 1.
+    const conn = await amqp.connect(nodeUrl(2));
+    const ch = await conn.createConfirmChannel();
+    await ch.assertQueue(queue, { durable: true });
+    for (const item of items(total)) ch.sendToQueue(queue, Buffer.from(item), { persistent: true });
+    await ch.waitForConfirms();
+    await conn.close();
+    const w = worker();
+    const child = consume([nodeUrl(1)], ['-q', queue, '--until-empty', '--', ...w.argv]);
+    await waitFor(async () => done(w.out).length >= 20, 'the drain to be under way', 30_000);
+    await clusterScript('kill-node', 2);
+    const run = toRun(await child);
+    await clusterScript('start-node', 2);
+    // It was "queue ... was deleted", exit 78 (the Job would fail for good), a minute after the kill.
+    expect(run.exitCode, run.stderr.slice(-1500)).toBe(69);
+    expect(run.logs.filter((l) => l.level >= 50).map((l) => l.msg)).toEqual([expect.stringMatching(new RegExp(`^the broker cancelled the consumer of queue "${queue}", and the queue cannot be reached \\(.*\\): its node is down or not answering`))]);
+    // Every item was done, or is back in the queue with its node (a classic queue may also bring back some that were acked).
+    await waitFor(async () => (await readyCount(queue).catch(() => -1)) >= 0, 'the queue to be back with node 2', 60_000);
+    const left = await takeAll(queue, await readyCount(queue));
+    const seen = new Set([...done(w.out), ...left.map((m) => m.content.toString().trim())]);
+    expect(items(total).filter((item) => !seen.has(item.trim()))).toEqual([]);
     await settled(queue);
   }, 180_000);
 });

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { admin, brokerUrl, drainMessages, forget, freshQueue, publish, queueState } from '../helpers/broker.js';
+import { admin, brokerUrl, drainMessages, forget, freshQueue, publish, queueState, queueTypeOf } from '../helpers/broker.js';
 import { cli, FIXTURE, start, toRun } from '../helpers/cli.js';
 import { recorded, tempDir } from '../helpers/files.js';
 import { QUEUE_TYPES } from '../helpers/matrix.js';
@@ -46,7 +46,20 @@ async function bounded(args: string[], env: Record<string, string>, ms = 20_000)
   return run;
 }
 
-describe.each(QUEUE_TYPES)('copies on a %s queue', (_type, queueArgs) => {
+describe.each(QUEUE_TYPES)('copies on a %s queue', (type, queueArgs) => {
+  it('the dead-letter queue wq declares is of the work queue\'s type', async () => {
+    const queue = await freshQueue('copy-dlq-type', queueArgs);
+    const dlq = `${queue}.dead`;
+    forget(dlq);
+    await publish(queue, ['item']);
+    const out = tempDir();
+    const run = await bounded(['-q', queue, '--max-attempts', '1', '--', FIXTURE('record.sh')], { OUT: out, EXIT: '1' });
+    expect(run.exitCode, run.stderr.slice(-1500)).toBe(0);
+    expect(await queueTypeOf(dlq)).toBe(type);
+    expect((await drainMessages(dlq)).map((m) => m.content.toString())).toEqual(['item']);
+    expect(await queueState(queue)).toMatchObject({ ready: 0, unacked: 0 });
+  });
+
   it('a header too large to copy: the copy leaves it out and names it, --max-attempts dead-letters the message', async () => {
     const queue = await freshQueue('copy-big-header', queueArgs);
     const dlq = `${queue}.dead`;

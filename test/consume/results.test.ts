@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
-import { admin, brokerUser, consumerCount, ctl, drainMessages, forget, freshQueue, publish, queueExists, queueState, readyCount, uniqueQueue } from '../helpers/broker.js';
+import { admin, brokerUser, consumerCount, drainMessages, forget, freshQueue, publish, queueExists, queueState, queueTypeOf, readyCount, uniqueQueue } from '../helpers/broker.js';
 import { cli, errors, start, toRun } from '../helpers/cli.js';
 import { startProxy, urlVia } from '../helpers/proxy.js';
 import { QUEUE_TYPES, SPAWNS } from '../helpers/matrix.js';
@@ -14,10 +14,6 @@ import { waitFor } from '../helpers/wait.js';
 // ack. On classic and quorum queues; binary output on both ways of starting a command.
 const broker = inject('brokerName');
 
-async function queueType(queue: string): Promise<string | undefined> {
-  const out = await ctl(['list_queues', '-q', '--no-table-headers', 'name', 'type']);
-  return out.split('\n').map((l) => l.trim().split(/\s+/)).find(([name]) => name === queue)?.[1];
-}
 
 describe.each(QUEUE_TYPES)('on a %s queue', (type, queueArgs) => {
   it.each(SPAWNS)('binary stdout becomes one persistent result, its correlation id the input\'s message id, then the ack (%s)', async (_spawn, spawnEnv) => {
@@ -28,7 +24,7 @@ describe.each(QUEUE_TYPES)('on a %s queue', (type, queueArgs) => {
     const run = await cli('wq-consume', ['-q', queue, '--result-queue', results, '--', 'cat'], { env: spawnEnv });
     expect(run.exitCode).toBe(0);
     expect(run.stdout).toBe(''); // captured, not passed through
-    expect(await queueType(results)).toBe(type); // declared of the work queue's type
+    expect(await queueTypeOf(results)).toBe(type); // declared of the work queue's type
     const [result, more] = await drainMessages(results);
     expect(more).toBeUndefined();
     expect(result?.content.equals(body)).toBe(true);

@@ -101,6 +101,12 @@ export async function ctl(args: string[]): Promise<string> {
   return stdout;
 }
 
+/** A queue's type (classic, quorum), as rabbitmqctl lists it. */
+export async function queueTypeOf(queue: string): Promise<string | undefined> {
+  const out = await ctl(['list_queues', '-q', '--no-table-headers', 'name', 'type']);
+  return out.split('\n').map((l) => l.trim().split(/\s+/)).find(([name]) => name === queue)?.[1];
+}
+
 /**
  * A broker user for this file with the given permission patterns on the test vhost (configure,
  * write, read; '' = none), deleted after the file. Returns the broker URL that logs in as it.
