@@ -69,7 +69,8 @@ export class PublishLink {
     try {
       return (await this.ch.checkQueue(queue)).messageCount;
     } catch (err) {
-      this.closedBy ??= err as Error;
+      // A queue deleted during the run: its messages came back unroutable (basic.return), which says so.
+      if ((err as { code?: unknown }).code !== 404) this.closedBy ??= err as Error;
       return undefined;
     }
   }

@@ -54,7 +54,7 @@ export async function publish(config: PublishConfig, log: Logger, stop: AbortSig
   const bounded = <T>(p: Promise<T>) => (stop.aborted ? within(p, AFTER_SIGNAL_MS) : p);
   if (config.queue && !w.closed) result.ready = await bounded(link.readyCount(config.queue));
   await bounded(link.close());
-  if (w.closed || result.lost > 0 || !read.complete) result.resumeAt = w.firstUnconfirmed();
+  if (w.closed || result.lost > 0 || !read.complete || result.nacked + result.returned > 0) result.resumeAt = w.firstUnconfirmed();
   result.error = outcomeError(config, result, link.closedBy, read.error);
   return result;
 }

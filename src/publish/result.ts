@@ -1,5 +1,5 @@
 import { mapFailure } from '../amqp/failures.js';
-import { BrokerUnavailableError, TooLargeError, UnconfirmedError, UsageError, WqError, oneLine } from '../errors.js';
+import { BrokerUnavailableError, QueueConfigError, TooLargeError, UnconfirmedError, UsageError, WqError, oneLine } from '../errors.js';
 import type { PublishConfig } from '../config/publish.js';
 import { signalExitCode } from '../exit-codes.js';
 
@@ -63,7 +63,10 @@ export function outcomeError(config: PublishConfig, r: PublishResult, closedBy: 
   const cause = closedBy && mapFailure(closedBy, { url: config.url, operation: 'basic.publish', queue: config.queue || undefined, exchange: config.exchange || undefined });
   if (cause && !cause.retryable && !r.signal) {
     const unsure = notOk > 0 ? `; ${notOk} were not confirmed` : '';
-    return withCounts(cause, `${confirmedPart}${unsure}.${rest}`);
+    // The queue was there when publishing began (declared, or checked): it was deleted meanwhile.
+    const gone = cause.code === 'QUEUE_CONFIG' && /NOT.FOUND - no queue/.test(closedBy?.message ?? '') && r.published > 0 && config.queue;
+    const why = gone ? new QueueConfigError(`queue "${config.queue}" was deleted while wq-publish published to it (404 NOT_FOUND); a rerun declares it again.`, closedBy, { detail: cause.detail }) : cause;
+    return withCounts(why, `${confirmedPart}${unsure}.${rest}${resumeHint(r)}`);
   }
   if (notOk === 0) {
     if (!r.complete && !r.signal) return new BrokerUnavailableError(`lost the connection (${oneLine(closedBy?.message ?? 'closed')}) after ${ok} messages were published and confirmed to ${target}.${rest}${resumeHint(r)}`, closedBy);
@@ -83,7 +86,7 @@ export function outcomeError(config: PublishConfig, r: PublishResult, closedBy: 
   const redo = refusedOnly ? ' Those messages are not in the queue: publish them again once the cause is fixed.' : r.resumeAt === undefined ? ' Publish again what must not be missing.' : '';
   // Stopped by a signal with messages unconfirmed: the signal's code (130, 143), as any stop; refused ones keep 65.
   const exitCode = r.signal && !refusedOnly ? signalExitCode(r.signal) : undefined;
-  return new UnconfirmedError(`${notOk} of ${r.published} messages were not confirmed to ${target}: ${parts.join('; ')}.${redo}${rest}${refusedOnly && r.complete ? '' : resumeHint(r)}`, notOk, refusedOnly, closedBy, exitCode);
+  return new UnconfirmedError(`${notOk} of ${r.published} messages were not confirmed to ${target}: ${parts.join('; ')}.${redo}${rest}${resumeHint(r)}`, notOk, refusedOnly, closedBy, exitCode);
 }
 
 /**

@@ -191,9 +191,30 @@ describe('publisher confirms: success is reported only for what the broker confi
     const last = pub.logs.at(-1);
     expect(last).toMatchObject({ level: 50, code: 'UNCONFIRMED', exitCode: 65 });
     expect(last?.msg).toMatch(/^15 of 20 messages were not confirmed to queue "[^"]+": 15 refused by the broker \(basic\.nack/);
+    // Which ones: a rerun from the first refused item publishes every one not confirmed (and some again).
+    expect(last?.msg).toMatch(/To resume, run again with the same input and --run-id \w+ --skip 5: items from 6 on are published again, with the same message ids\.$/);
     expect(await queueState(queue)).toEqual({ ready: 5, unacked: 0, consumers: 0 });
     expect((await drain(queue)).map(String)).toEqual(lines.slice(0, 5));
   });
+
+  it('the queue deleted while it publishes: said so (65 for what came back unroutable, 78 when the broker closed the channel), and where to resume', async () => {
+    const queue = await freshQueue('deleted-mid');
+    const file = join(tempDir(), 'items.txt');
+    writeFileSync(file, `${Array.from({ length: 200_000 }, (_, i) => `item ${i}`).join('\n')}\n`);
+    const child = start('wq-publish', ['-q', queue, '--file', file, '--no-progress']);
+    while ((await readyCount(queue)) < 1000) await sleep(20);
+    const ch = await (await admin()).createChannel();
+    await ch.deleteQueue(queue);
+    await ch.close();
+    const pub = toRun(await child);
+    // The broker either returns what follows (unroutable: 65) or closes the channel (404: 78). It was 78
+    // either way, "queue ... does not exist ... Create it (wq-publish declares it...)", with no resume hint.
+    const last = pub.logs.at(-1) as { msg: string };
+    if (pub.exitCode === 65) expect(last.msg).toMatch(/ unroutable \(basic\.return: no queue for queue "[^"]+"\)/);
+    else expect([pub.exitCode, last.msg]).toEqual([78, expect.stringMatching(/^queue "[^"]+" was deleted while wq-publish published to it \(404 NOT_FOUND\); a rerun declares it again\. \d+ of \d+ messages were published and confirmed/)]);
+    expect(last.msg).toMatch(/To resume, run again with the same input and --run-id \w+ --skip \d+: items from \d+ on are published again/);
+    expect(await queueExists(queue)).toBe(false);
+  }, 60_000);
 
   it('unroutable messages (an exchange with no matching binding): exit 65, counted as returned', async () => {
     const queue = await freshQueue('unroutable');
