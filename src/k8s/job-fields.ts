@@ -41,6 +41,12 @@ export function podDeadline(container: YAMLMap): number | undefined {
   return Math.ceil(a.timeout + grace + idle + DEFAULTS.jobDeadlineMarginSeconds);
 }
 
+/** The container's wq-consume drains the queue (--until-empty, no --count): a Job of such pods takes no completions. */
+export function drainsQueue(container: YAMLMap): boolean {
+  const args = container.get('args');
+  return isSeq(args) && consumeArgs(args.items.map((i) => String((i as { value?: unknown }).value ?? i))).count === 0;
+}
+
 interface ConsumeArgs {
   timeout?: number;
   grace?: number;

@@ -1,7 +1,7 @@
 import { isMap, isSeq, type Document, type YAMLMap, type YAMLSeq } from 'yaml';
 import { UsageError } from '../errors.js';
 import { checkJob } from './job-check.js';
-import { applyJobFields } from './job-fields.js';
+import { applyJobFields, drainsQueue } from './job-fields.js';
 import { findLeak } from './leaks.js';
 import type { JobOptions } from '../config/publish.js';
 import { readTemplate } from './template.js';
@@ -50,6 +50,9 @@ export function loadJobTemplate(options: JobOptions, queue: string): JobTemplate
   const containers = job.toJS().spec.template.spec.containers as Array<{ name: string }>;
   const container = options.container === undefined ? 0 : containers.findIndex((c) => c.name === options.container);
   if (container === -1) throw new UsageError(`--job-container ${options.container}: the template has no such container (it has ${containers.map((c) => c.name).join(', ')}).`);
+  if (drainsQueue((job.getIn(['spec', 'template', 'spec', 'containers']) as YAMLSeq).items[container] as YAMLMap)) {
+    throw new UsageError(`--job template ${path} runs wq-consume --until-empty (a drain Job), which takes no completions: apply it as it is (kubectl apply -f ${path}) once the queue is filled.`);
+  }
   const template: JobTemplate = { path, docs, job, container, options };
   const copies = docs.map((d) => d.clone());
   renderJob({ ...template, docs: copies, job: copies[(docs as Document[]).indexOf(job)] as Document }, queue, 1);

@@ -38,7 +38,7 @@ describe('rendered Jobs carry the modern Job fields', () => {
     // A --timeout after "--" is the worker's own flag.
     expect(pod(['--', '/app/worker.sh', '--timeout', '5'])).toBeUndefined();
     expect(pod(['--grace', '20', '--', '/app/worker.sh'])).toBeUndefined();
-    expect(pod(['--until-empty', '--timeout', '60', '--', 'w'])).toBeUndefined();
+    expect(() => pod(['--until-empty', '--timeout', '60', '--', 'w'])).toThrow(/a drain Job/); // --job refuses drain Jobs
     expect(pod(['-c', '5', '--timeout', '60', '--', 'w'])).toBeUndefined();
   });
 

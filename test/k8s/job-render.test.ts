@@ -94,6 +94,10 @@ describe('wq-publish --job renders the Job for the queue it filled', () => {
     const deployment = template(tutorial.replace('kind: Job', 'kind: Deployment'));
     expect((await cli('wq-publish', ['-q', queue, '--job', deployment, 'a'])).exitCode).toBe(64);
     expect((await cli('wq-publish', ['-q', queue, '--job', '/nonexistent/job.yaml', 'a'])).exitCode).toBe(64);
+    // A drain Job's pods each take messages until the queue is empty: completions = the depth would start a pod per message.
+    const drain = await cli('wq-publish', ['-q', queue, '--job', 'k8s/drain-job.yaml', 'a']);
+    expect(drain.exitCode).toBe(64);
+    expect(errors(drain).map((l) => l.msg)).toEqual(['--job template k8s/drain-job.yaml runs wq-consume --until-empty (a drain Job), which takes no completions: apply it as it is (kubectl apply -f k8s/drain-job.yaml) once the queue is filled.']);
     expect(await queueExists(queue)).toBe(false);
   });
 
