@@ -23,6 +23,8 @@ export function parseUrlLists(texts: readonly string[], from: string): string[] 
   return texts.flatMap((t, i) => parseUrlList(t, `${from} number ${i + 1}`));
 }
 
+const NUMERIC_QUERY = ['heartbeat', 'frameMax', 'channelMax'] as const;
+
 function checkUrl(url: string, which: string): string {
   if (!/^amqps?:\/\//i.test(url)) {
     const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1];
@@ -38,5 +40,10 @@ function checkUrl(url: string, which: string): string {
     throw new UsageError(`${which} has a comma or a space in its host or path: give each address of a list its own amqp:// or amqps:// URL, separated by commas.`);
   }
   if (!parsed.hostname) throw new UsageError(`${which} names no host: it should look like amqp://user:password@host:5672/vhost.`);
+  // The numbers the AMQP client reads from the query: a wrong one would fail every connection attempt.
+  for (const name of NUMERIC_QUERY) {
+    const value = parsed.searchParams.get(name);
+    if (value !== null && !/^\d+$/.test(value)) throw new UsageError(`${which} has ${name}=${JSON.stringify(value)} in its query: ${name} must be a whole number of ${name === 'heartbeat' ? 'seconds' : name === 'frameMax' ? 'bytes' : 'channels'}.`);
+  }
   return url;
 }

@@ -74,6 +74,9 @@ describe('a malformed address is a usage error (64) at once, naming its place an
     ['a port out of range', `${A},amqp://u:pw-port3@h2:99999`, /broker URL 2 of 2 \(--url\) cannot be parsed/],
     ['no host', 'amqp://u:pw-nohost@', /cannot be parsed|names no host/],
     ['an empty value', ' , ', /--url holds no broker URL/],
+    // It was 69 after --connect-timeout of retries, "cannot reach the broker".
+    ['a heartbeat that is not a number', `${A},amqp://u:pw-hb2@h2?heartbeat=abc`, /broker URL 2 of 2 \(--url\) has heartbeat="abc" in its query: heartbeat must be a whole number of seconds\./],
+    ['a frameMax that is not a number', 'amqp://u:pw-fm@h?frameMax=-1', /the broker URL \(--url\) has frameMax="-1" in its query: frameMax must be a whole number of bytes\./],
   ];
   it.each(cases)('%s', (_name, url, message) => {
     const err = usageError(() => consume(['--url', url, '--', 'cat']));
