@@ -43,7 +43,7 @@ export function outcomeError(config: PublishConfig, r: PublishResult, closedBy: 
   const notOk = r.published - ok;
   const rest = r.complete || r.signal ? '' : ' The rest of the input was not published.';
   if (readError instanceof TooLargeError) {
-    return new TooLargeError(`${readError.message} ${ok} messages before it were published and confirmed to ${target}${notOk ? `; ${notOk} more were not confirmed` : ''}; the rest of the input was not published.`);
+    return new TooLargeError(`${readError.message} ${ok} messages before it were published and confirmed to ${target}${notOk ? `; ${notOk} more were not confirmed` : ''}; the rest of the input was not published.${resumeHint(r)}`);
   }
   const tooBig = /message size (\d+) is larger than configured max size (\d+)/.exec(closedBy?.message ?? '');
   if (tooBig) {

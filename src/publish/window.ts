@@ -128,7 +128,10 @@ export class ConfirmWindow {
     if (this.closed || this.stop.aborted) throw STOPPED;
     const position = ++this.position;
     if (position <= this.config.skip) return undefined;
-    if (this.maxSize && body.length > this.maxSize.bytes) throw tooLarge(body.length, this.maxSize, position, this.config.skip);
+    if (this.maxSize && body.length > this.maxSize.bytes) {
+      this.refused(position); // not sent: a rerun resumes at it
+      throw tooLarge(body.length, this.maxSize, messageId(this.config.runId, position), position);
+    }
     const ok = this.ch ? this.publishOne(position, body) : undefined;
     if (ok === undefined) {
       if (!this.ch) this.again.push({ position, body, sent: false });
@@ -216,8 +219,8 @@ function positionOf(runId: string, id: unknown): number | undefined {
   return Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
 
-function tooLarge(size: number, limit: { bytes: number; version: string }, position: number, skip: number): TooLargeError {
+function tooLarge(size: number, limit: { bytes: number; version: string }, id: string, position: number): TooLargeError {
   return new TooLargeError(
-    `message ${position - skip} is ${size} bytes, larger than RabbitMQ ${limit.version}'s default max_message_size of ${limit.bytes} bytes: it was not sent. Split the item, or raise max_message_size in rabbitmq.conf and publish it again.`,
+    `item ${position} (message id ${id}) is ${size} bytes, larger than RabbitMQ ${limit.version}'s default max_message_size of ${limit.bytes} bytes: it was not sent. Split the item, or raise max_message_size in rabbitmq.conf and publish it again.`,
   );
 }

@@ -23,7 +23,7 @@ describe(`a message above the broker's max_message_size (RabbitMQ ${broker})`, (
     }
     expect(run.exitCode).toBe(65);
     expect(errors(run)).toHaveLength(1);
-    expect(errors(run)[0]?.msg).toMatch(/message 3 is 17825792 bytes, larger than RabbitMQ 4\.\d+\.\d+'s default max_message_size of 16777216 bytes.*2 messages before it were published and confirmed.*the rest of the input was not published/);
+    expect(errors(run)[0]?.msg).toMatch(/item 3 \(message id \w+-000003\) is 17825792 bytes, larger than RabbitMQ 4\.\d+\.\d+'s default max_message_size of 16777216 bytes.*2 messages before it were published and confirmed.*the rest of the input was not published\. To resume, run again with the same input and --run-id \w+ --skip 2: items from 3 on are published again/);
     expect(await queueState(queue)).toEqual({ ready: 2, unacked: 0, consumers: 0 });
   });
 
