@@ -34,7 +34,7 @@ const SNAPSHOT = ['test/consume/consume.test.ts', 'test/consume/reliability.test
 /** What runs on Node 22 and 24 as well (see above). */
 const ON_EVERY_NODE = ['test/cli/node-version.test.ts', 'test/consume/consume.test.ts', 'test/cli/misconfig.test.ts'];
 const ON_EVERY_NODE_4 = ['test/cli/node-version.test.ts'];
-const UNIT = ['test/config/**/*.test.ts', 'test/docs/**/*.test.ts', 'test/consume/verdict.test.ts', 'test/consume/result-returns.test.ts', 'test/amqp/header-budget.test.ts', 'test/process/outcome.test.ts', 'test/process/environment.test.ts', 'test/publish/progress.test.ts'];
+const UNIT = ['test/config/**/*.test.ts', 'test/docs/**/*.test.ts', 'test/consume/verdict.test.ts', 'test/consume/result-returns.test.ts', 'test/amqp/header-budget.test.ts', 'test/process/outcome.test.ts', 'test/process/environment.test.ts', 'test/consume/lost-error.test.ts', 'test/publish/progress.test.ts'];
 const provide = (b: (typeof brokers)[number]) => ({ brokerUrl: b.url, rabbitmqctl: b.ctl, brokerName: b.name });
 const first = brokers[0];
 
