@@ -67,7 +67,7 @@ function vhostRefused(f: Failure, opts: WqErrorOptions): WqError {
  * A queue that exists on a node that is down or not answering: RabbitMQ answers 404 for it too (4.x after
  * a timeout, 3.x at once). Its messages are safe there; it is back with its node.
  */
-export const QUEUE_UNAVAILABLE = /failed to perform operation on queue '[^']*'.* due to timeout|home node '[^']*' of durable queue '[^']*'.* is down or inaccessible/;
+export const QUEUE_UNAVAILABLE = /failed to perform operation on queue '[^']*'.* due to timeout|home node '[^']*' of durable queue '[^']*'.* is down or inaccessible|queue '[^']*'.* (?:has crashed and failed to restart|process is stopped by supervisor)/;
 
 function notFound(f: Failure, opts: WqErrorOptions): WqError {
   if (QUEUE_UNAVAILABLE.test(f.detail)) {

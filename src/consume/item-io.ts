@@ -161,11 +161,13 @@ function readCaptured(fd: number, max: number): Captured {
   return { output: output.subarray(0, done), bytes };
 }
 
-// What an unprivileged writer can still write there; a filesystem that cannot say counts as roomy.
+// What the command can still write there (root may use the blocks reserved for it); a filesystem that
+// cannot say (ramfs counts no blocks) counts as roomy.
 function roomLeft(dir: string): number {
   try {
     const fs = statfsSync(dir);
-    return fs.bavail * fs.bsize;
+    if (fs.blocks === 0) return Infinity;
+    return (process.getuid?.() === 0 ? fs.bfree : fs.bavail) * fs.bsize;
   } catch {
     return Infinity;
   }

@@ -18,7 +18,7 @@ export function lostSentence(err: WqError): string {
   if (/CONNECTION_FORCED|shutdown|broker forced connection closure/i.test(detail)) {
     return `the broker closed the connection: it is shutting down (320 CONNECTION_FORCED: a planned stop, a rolling restart or an operator); what was in progress went back to the queue`;
   }
-  if (/\b541\b|INTERNAL_ERROR/.test(detail)) {
+  if (/\b541 \(INTERNAL-ERROR\)|INTERNAL_ERROR/.test(detail)) {
     return `the broker closed the connection with an internal error (${detail}): a queue without a quorum of its nodes, or a node in trouble; what was in progress goes back to the queue`;
   }
   return `lost the connection to the broker (${detail}), a crash or a network failure; what was in progress went back to the queue`;

@@ -96,8 +96,7 @@ export class ResultPublisher {
         break;
       }
       const text = String(sent.failure.message ?? sent.failure);
-      const limit = /message size \d+ is larger than configured max size (\d+)/.exec(text)?.[1];
-      if (limit !== undefined) this.brokerMaxBytes = Number(limit);
+      const limit = this.learnLimit(text);
       if (limit !== undefined && output.length > Number(limit)) {
         return { target, rejected: refused(`the broker refused its result of ${output.length} bytes, over its max message size ${limit} (set --result-max-bytes ${limit} at most)`, ran) };
       }
@@ -130,6 +129,13 @@ export class ResultPublisher {
     }
   }
 
+  /** The broker's max message size, if `text` (a channel's close) is its refusal of a larger message. */
+  private learnLimit(text: string): string | undefined {
+    const limit = /message size \d+ is larger than configured max size (\d+)/.exec(text)?.[1];
+    if (limit !== undefined) this.brokerMaxBytes = Number(limit);
+    return limit;
+  }
+
   // Opened on the first result, and again when the broker has closed it (a refused result).
   private channel(): Promise<ResultChannel> {
     this.current ??= this.open();
@@ -146,6 +152,7 @@ export class ResultPublisher {
       // (505). The next channel is opened now, so it takes another number.
       ch.on('error', (err: Error) => {
         rc.error = err;
+        this.learnLimit(String(err?.message));
         if (this.current === opening) this.current = this.open();
       });
       ch.on('close', () => {

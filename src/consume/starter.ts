@@ -50,12 +50,14 @@ export function commandStarter(config: ConsumeConfig, file: string, native: Nati
 function afterExit(outcome: Outcome, io: ItemIo, resultMaxBytes: number, passed: number | undefined): Outcome {
   try {
     const captured = io.finish();
-    // Its stdout may have been cut by a full TMPDIR: no result, and not the message's fault (no attempt spent).
-    if (captured.full) {
+    // It succeeded, but its stdout may have been cut by a full TMPDIR: no result, and not the message's fault
+    // (no attempt spent). A failed command's own failure stands, so --max-attempts still bounds a message
+    // whose command fills TMPDIR itself.
+    if (captured.full && succeeded(outcome)) {
       const error = { code: 'ENOSPC', message: `${tmpdir()} was full when the command ended, so its output may have been cut short` };
       return { kind: 'start-failed', error, transient: true, durationMs: outcome.durationMs, timedOut: false, stopped: outcome.stopped };
     }
-    if (passed !== undefined) {
+    if (passed !== undefined && !outcome.timedOut) {
       return rejected(`its output passed --result-max-bytes ${resultMaxBytes} while it ran (${passed} bytes): it was stopped, and no result sent`, outcome.durationMs);
     }
     // The body in the arguments made the command line longer than the kernel takes: the body's fault, not the command's.

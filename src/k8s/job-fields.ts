@@ -44,7 +44,9 @@ export function podDeadline(container: YAMLMap): number | undefined {
 /** The container's wq-consume drains the queue (--until-empty, no --count): a Job of such pods takes no completions. */
 export function drainsQueue(container: YAMLMap): boolean {
   const args = container.get('args');
-  return isSeq(args) && consumeArgs(args.items.map((i) => String((i as { value?: unknown }).value ?? i))).count === 0;
+  if (!isSeq(args)) return false;
+  const a = consumeArgs(args.items.map((i) => String((i as { value?: unknown }).value ?? i)));
+  return a.untilEmpty && a.count === 0;
 }
 
 interface ConsumeArgs {

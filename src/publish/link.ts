@@ -1,4 +1,4 @@
-import type { ConfirmChannel } from 'amqplib';
+import type { Channel, ConfirmChannel } from 'amqplib';
 import { batchSocketWrites } from '../amqp/batch-writes.js';
 import { brokerVersion, closeQuietly, connectAny, defaultMaxMessageSize, mapFailure, type Connection } from '../amqp/broker.js';
 import type { PublishConfig } from '../config/publish.js';
@@ -62,14 +62,20 @@ export class PublishLink {
     this.window.attach(ch, limit && version ? { bytes: limit, version } : undefined);
   }
 
-  /** The queue's ready count, through the current channel (after waiting for a reconnect that runs). */
+  /**
+   * The queue's ready count (after waiting for a reconnect that runs), on a channel of its own: a queue
+   * deleted during the run closes that one only, and its messages came back unroutable, which says so.
+   */
   async readyCount(queue: string): Promise<number | undefined> {
     await this.reconnecting;
-    if (!this.ch || this.window.closed) return undefined;
+    if (!this.conn || !this.ch || this.window.closed) return undefined;
     try {
-      return (await this.ch.checkQueue(queue)).messageCount;
+      const ch: Channel = await this.conn.createChannel();
+      ch.on('error', () => undefined);
+      const { messageCount } = await ch.checkQueue(queue);
+      await ch.close().catch(() => undefined);
+      return messageCount;
     } catch (err) {
-      // A queue deleted during the run: its messages came back unroutable (basic.return), which says so.
       if ((err as { code?: unknown }).code !== 404) this.closedBy ??= err as Error;
       return undefined;
     }

@@ -104,25 +104,28 @@ describe.each(QUEUE_TYPES)('on a %s queue', (type, queueArgs) => {
   });
 
   // A small tmpfs as TMPDIR (mounting one needs root, as the test machines have).
-  it.skipIf(process.getuid?.() !== 0)('a TMPDIR that fills while the command writes its stdout: no cut result, the message handed back with no attempt spent (exit 71)', async () => {
+  it.skipIf(process.getuid?.() !== 0)('a TMPDIR that fills while a command that exits 0 writes its stdout: no cut result, the message handed back with no attempt spent (exit 71); a failed command\'s own failure stands', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'wq-test-full-'));
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k', 'tmpfs', dir]);
     try {
       writeFileSync(join(dir, 'filler'), Buffer.alloc(400 * 1024));
-      // exit 0 whatever head says: a command that ignores a failed write to its stdout.
-      for (const script of ['cat > /dev/null; head -c 300000 /dev/zero; exit 0', 'cat > /dev/null; head -c 300000 /dev/zero']) {
+      // exit 0 whatever head says: a command that ignores a failed write to its stdout; then one that fails of it.
+      for (const [script, attempts] of [['cat > /dev/null; head -c 300000 /dev/zero; exit 0', 0], ['cat > /dev/null; head -c 300000 /dev/zero', 1]] as const) {
         const queue = await freshQueue('res-full-tmp', queueArgs);
         const results = uniqueQueue('res-full-tmp-out');
         await publish(queue, ['x']);
         const run = await cli('wq-consume', ['-q', queue, '--result-queue', results, '--max-attempts', '3', '--', 'sh', '-c', script], { env: { TMPDIR: dir } });
-        expect(run.exitCode, script).toBe(71);
-        expect(run.logs.filter((l) => l.level >= 40).map((l) => l.msg), script).toEqual([
-          `the system was short of a resource (ENOSPC: ${dir} was full when the command ended, so its output may have been cut short): message handed back (a fresh copy, no attempt spent); is TMPDIR (the pod's disk, an emptyDir) full?`,
-        ]);
+        const warned = run.logs.filter((l) => l.level >= 40).map((l) => l.msg);
+        if (attempts === 0) {
+          expect(run.exitCode).toBe(71);
+          expect(warned).toEqual([`the system was short of a resource (ENOSPC: ${dir} was full when the command ended, so its output may have been cut short): message handed back (a fresh copy, no attempt spent); is TMPDIR (the pod's disk, an emptyDir) full?`]);
+        } else {
+          expect(warned).toEqual(['command exited with status 1 on attempt 1 of 3: queued for another attempt']);
+        }
         expect(await readyCount(results)).toBe(0);
         expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
         const [copy] = await drainMessages(queue);
-        expect(copy?.properties.headers?.['x-wq-attempts'] ?? 0, script).toBe(0);
+        expect(copy?.properties.headers?.['x-wq-attempts'] ?? 0, script).toBe(attempts);
       }
     } finally {
       execFileSync('umount', [dir]);
