@@ -35,6 +35,12 @@ export async function existingQueueType(conn: ChannelSource, queue: string): Pro
   }
 }
 
+/** The broker said the queue does not exist: a 404, but not one for a queue whose node is down (unavailable). */
+export function queueMissing(err: unknown): boolean {
+  const text = String((err as Error)?.message);
+  return ((err as { code?: unknown })?.code === 404 || /NOT.FOUND|404/.test(text)) && !QUEUE_UNAVAILABLE.test(text);
+}
+
 // Whether a queue exists (a passive declare on a channel of its own: a missing queue closes it). One on a
 // node that is down is not missing: that 404 is thrown, as the broker being unavailable.
 export async function queueExists(conn: ChannelSource, queue: string): Promise<boolean> {
@@ -45,8 +51,7 @@ export async function queueExists(conn: ChannelSource, queue: string): Promise<b
     await ch.close().catch(() => undefined);
     return true;
   } catch (err) {
-    const text = String((err as Error)?.message);
-    if (/NOT.FOUND|404/.test(text) && !QUEUE_UNAVAILABLE.test(text)) return false;
+    if (queueMissing(err)) return false;
     throw err;
   }
 }

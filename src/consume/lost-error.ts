@@ -1,5 +1,6 @@
 import { mapFailure } from '../amqp/broker.js';
-import { QUEUE_UNAVAILABLE } from '../amqp/reply-codes.js';
+import { queueMissing } from '../amqp/queue.js';
+import { within } from '../amqp/within.js';
 import { BrokerUnavailableError, QueueConfigError, oneLine, type WqError } from '../errors.js';
 
 // Why the channel or connection went away during a run, as one line that says what happened to the work.
@@ -31,20 +32,18 @@ const CANCEL_CHECK_MS = 5000;
 // a quorum queue's delivery acknowledgement timeout expired. Either way it has put every message we held
 // back. Which one, a passive declare says: only a plain 404 is a deleted queue.
 export async function cancelledError(queue: string, probe: () => Promise<unknown>): Promise<WqError> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((resolve) => {
-    timer = setTimeout(() => resolve('late'), CANCEL_CHECK_MS);
-  });
-  const checked = probe().then(
-    () => undefined,
-    (err: Error & { code?: unknown }) => err,
+  const answer = await within(
+    probe().then(
+      () => 'exists' as const,
+      (err: Error) => err,
+    ),
+    CANCEL_CHECK_MS,
   );
-  const answer = await Promise.race([checked, late]).finally(() => clearTimeout(timer));
-  if (answer === undefined) return consumerTimeoutError(queue);
-  if (answer !== 'late' && answer.code === 404 && !QUEUE_UNAVAILABLE.test(answer.message)) {
+  if (answer === 'exists') return consumerTimeoutError(queue);
+  if (queueMissing(answer)) {
     return new QueueConfigError(`queue "${queue}" was deleted (the broker cancelled the consumer); any message in progress was stopped and went back with it. Re-create the queue and publish the work again.`);
   }
-  const why = answer === 'late' ? `no answer about it within ${CANCEL_CHECK_MS / 1000}s` : oneLine(answer.message);
+  const why = answer === undefined ? `no answer about it within ${CANCEL_CHECK_MS / 1000}s` : oneLine(answer.message);
   return new BrokerUnavailableError(`the broker cancelled the consumer of queue "${queue}", and the queue cannot be reached (${why}): its node is down or not answering; its messages wait there. The Job retries this pod.`);
 }
 
@@ -56,6 +55,6 @@ function consumerTimeoutError(queue: string): WqError {
 
 /** The end-of-drain check failed: the queue was deleted meanwhile (78), or the broker could not answer (69). */
 export function drainCheckError(queue: string, err: Error & { code?: unknown }): WqError {
-  if (err.code === 404) return new QueueConfigError(`queue "${queue}" was deleted while wq-consume checked whether it is drained. Re-create the queue and publish the work again.`, err);
+  if (queueMissing(err)) return new QueueConfigError(`queue "${queue}" was deleted while wq-consume checked whether it is drained. Re-create the queue and publish the work again.`, err);
   return new BrokerUnavailableError(`could not check whether queue "${queue}" is drained: ${oneLine(err.message)}`, err);
 }

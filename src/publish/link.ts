@@ -1,6 +1,7 @@
 import type { Channel, ConfirmChannel } from 'amqplib';
 import { batchSocketWrites } from '../amqp/batch-writes.js';
 import { brokerVersion, closeQuietly, connectAny, defaultMaxMessageSize, mapFailure, type Connection } from '../amqp/broker.js';
+import { queueMissing } from '../amqp/queue.js';
 import type { PublishConfig } from '../config/publish.js';
 import { oneLine } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -76,7 +77,7 @@ export class PublishLink {
       await ch.close().catch(() => undefined);
       return messageCount;
     } catch (err) {
-      if ((err as { code?: unknown }).code !== 404) this.closedBy ??= err as Error;
+      if (!queueMissing(err)) this.closedBy ??= err as Error;
       return undefined;
     }
   }

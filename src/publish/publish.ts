@@ -1,3 +1,4 @@
+import { within } from '../amqp/within.js';
 import { openProgress, readItems } from './items.js';
 import type { Logger } from '../log.js';
 import type { PublishConfig } from '../config/publish.js';
@@ -61,15 +62,6 @@ export async function publish(config: PublishConfig, log: Logger, stop: AbortSig
 
 /** After a signal: how long the queue's depth, then the close, may take each. */
 const AFTER_SIGNAL_MS = 2000;
-
-/** What `p` gives within `ms`, else undefined (p is left to settle unheard). */
-function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ms);
-  });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
-}
 
 async function readAll(config: PublishConfig, w: ConfirmWindow, progress: ReturnType<typeof openProgress>, signal: AbortSignal): Promise<{ complete: boolean; error?: unknown }> {
   try {

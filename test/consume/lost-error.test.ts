@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { BrokerUnavailableError } from '../../src/errors.js';
-import { cancelledError, lostSentence } from '../../src/consume/lost-error.js';
+import { cancelledError, drainCheckError, lostSentence } from '../../src/consume/lost-error.js';
 
 // What the log says when the broker ends a run: a consumer it cancelled (the queue deleted, its node down,
 // a consumer timeout), a connection it closed (a shutdown, a quorum lost, a crash).
@@ -32,6 +32,13 @@ describe('cancelledError: what the queue check after a basic.cancel says', () =>
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe('drainCheckError: the end-of-drain check that failed', () => {
+  it('a plain 404 is a deleted queue (78); a 404 for a node that is down is unavailable (69)', () => {
+    expect(drainCheckError('q', notFound("NOT_FOUND - no queue 'q' in vhost '/'")).exitCode).toBe(78);
+    expect(drainCheckError('q', notFound("NOT_FOUND - failed to perform operation on queue 'q' in vhost '/' due to timeout")).exitCode).toBe(69);
   });
 });
 
