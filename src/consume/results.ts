@@ -15,9 +15,12 @@ import { succeeded, type Outcome } from '../process/outcome.js';
  * - Where: with --reply, a message's reply_to (the RPC convention; correlation_id is the request's own,
  *   else its message id); else --result-queue, with correlation_id = the input's message id, and the
  *   same message id, so an item keeps its id through a pipeline of stages (a reply gets a new one).
- * - A result the broker refuses (over its max_message_size, or a basic.nack) fails the message like a
- *   failed command (exit status 65: retry or dead-letter). Over the size, the broker closes the channel
- *   and a new one is opened; a result under the limit that was on the closed channel is sent again.
+ * - A result the broker refuses as over its max_message_size fails the message like a failed command
+ *   (exit status 65: retry or dead-letter). The broker closes the channel and a new one is opened; a
+ *   result under the limit that was on the closed channel is sent again.
+ * - A result the broker nacks (a result queue at its length limit with reject-publish, a quorum queue
+ *   without its majority) is not the message's fault: it goes back as a fresh copy, no attempt spent, and
+ *   the run ends 69, so that it does not come straight back (verdict.ts fate()).
  * - A result queue that no longer exists (basic.return): the message is handed back and the run ends 78.
  *   A reply_to queue that is gone: the requester is gone too; the input is acked, with a warning.
  * - Any other failure: the message is handed back. A lost connection or channel ends the session as if its
@@ -49,8 +52,10 @@ export interface ResultSent {
   target: ResultTarget;
   /** Published and confirmed: this many bytes. */
   bytes?: number;
-  /** Decide the message's fate on this instead: the broker refused the result (exit status 65). */
+  /** Decide the message's fate on this instead: the broker refused the result as too large (exit status 65). */
   rejected?: Outcome;
+  /** The broker would not take the result now (basic.nack): `note` says so. */
+  unsent?: boolean;
   /** Published, but it went nowhere (a reply_to queue that is gone): said in the log line. */
   note?: string;
   /** Hand the message back and end the session with this error (`lost`: as a lost channel, which reconnects). */
@@ -102,7 +107,7 @@ export class ResultPublisher {
       }
       // Another result's refusal closed the channel under this one: send it again on a new channel.
       if (limit !== undefined && tries < 3) continue;
-      if (sent.nacked) return { target, rejected: refused(`the broker refused its result (basic.nack: a queue at its length limit, or a queue without a quorum)`, ran) };
+      if (sent.nacked) return { target, unsent: true, note: `the broker refused its result (basic.nack: is result queue "${target.queue}" at its length limit, or a quorum queue without its majority?)` };
       // A lost connection or channel reconnects; a refusal that would come again (403: no write permission) ends the run.
       const mapped = mapFailure(sent.failure, { url: this.config.url, operation: `publishing the result to queue "${target.queue}"`, queue: target.queue });
       if (mapped.code !== 'BROKER_UNAVAILABLE' || !mapped.retryable) return { target, lost: false, error: mapped };

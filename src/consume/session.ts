@@ -12,7 +12,7 @@ import type { ResultPublisher } from './results.js';
 import { RunStats } from './run-stats.js';
 import { copyRefused, settle, settleContext, type SettleContext, type Settled } from './settle.js';
 import { sessionPrefetch, Slots, type Slot, type StartCommand } from './slots.js';
-import { admission, verdict, type Verdict } from './verdict.js';
+import { admission, fate, type Verdict } from './verdict.js';
 
 export type { QueueProbe } from './drain-end.js';
 export type { StartCommand } from './slots.js';
@@ -152,10 +152,8 @@ export class ConsumeSession {
       const result = await this.results?.sendFor(slot.msg, ran, slot.attempt, () => this.startWaiting());
       if (result?.error) (result.lost ? this.channelLost(result.error) : this.fatal(result.error));
       const outcome = result?.rejected ?? ran;
-      const decision: Verdict = result?.error ? { action: 'hand-back' } : verdict(outcome, slot.attempt, this.end.kind === 'signal' || !this.channelOpen, this.config);
-      // Short of processes, files or memory (refresh), or a failure that ends the run: stop taking before the
-      // copy, so that it is not pushed to us and bounced back redelivered (the pod's restart backs off).
-      if (decision.action === 'refresh' || (decision.action === 'retry' && this.failureEndsRun())) this.failed(decision.action === 'refresh' ? EXIT.START_FAILED : exitStatusOf(outcome));
+      const { decision, endsRun } = fate(ran, result, slot.attempt, this.end.kind === 'signal' || !this.channelOpen, this.config);
+      if (endsRun !== undefined) this.failed(endsRun); // before the copy: not pushed back to this run at once
       this.startWaiting(); // the next command starts before this message is settled
       const settled = await this.settleSafely(slot.msg, decision);
       if (copyRefused(decision, settled)) this.failed(succeeded(outcome) ? EXIT.BROKER_UNAVAILABLE : exitStatusOf(outcome));
@@ -206,11 +204,6 @@ export class ConsumeSession {
     } catch {
       return 'stale'; // the channel closed under us: channelLost() has the reason, the broker the message
     }
-  }
-
-  // Without --max-attempts or --retry-delay a failure ends the run with the command's status (one message per pod).
-  private failureEndsRun(): boolean {
-    return this.config.maxAttempts === 0 && this.config.retryDelaySeconds === 0;
   }
 
   private release(slot: Slot): void {

@@ -1,3 +1,4 @@
+import { EXIT } from '../exit-codes.js';
 import { exitStatusOf, outcomeShort, succeeded, type Outcome } from '../process/outcome.js';
 
 /*
@@ -24,7 +25,8 @@ import { exitStatusOf, outcomeShort, succeeded, type Outcome } from '../process/
  * - any other failure                               -> retry: a confirmed copy carrying the attempt count
  *                                                      (after --retry-delay, if set), then ack
  * A copy that is not confirmed is never followed by an ack: the message is handed back instead, and the
- * run ends (copyRefused() in settle.ts).
+ * run ends (copyRefused() in settle.ts). fate() puts the result's step in front (results.ts): a result
+ * that could not be sent for the broker's own reasons is never the message's fault.
  */
 
 export type Verdict =
@@ -54,6 +56,40 @@ export function verdict(outcome: Outcome, attempts: number, stopping: boolean, o
   }
   if (opts.maxAttempts > 0 && attempts >= opts.maxAttempts) return { action: 'dead-letter', attempts, reason: outcomeShort(outcome) };
   return { action: 'retry', attempts };
+}
+
+export interface FateOptions extends VerdictOptions {
+  /** 0 = a failed message is retried at once. */
+  retryDelaySeconds: number;
+}
+
+/** What the result's step said (results.ts), in the terms fate() needs. */
+export interface ResultStep {
+  /** The broker refused the result as this message's fault (too large): decide on this outcome instead. */
+  rejected?: Outcome;
+  /** The broker would not take the result now (basic.nack: a full result queue, a quorum queue without its majority). */
+  unsent?: boolean;
+  /** Publishing the result failed (a lost channel, a permission, a deleted queue): the run ends on that error. */
+  error?: unknown;
+}
+
+/**
+ * The message's fate once its command has ended and its result (if any) was sent or not, and the exit
+ * status that ends the run, if one does (set before the copy, so that the copy is not pushed back to this
+ * run at once; the pod's restart backs off):
+ * - the result could not be published                  -> hand back (the run ends on that error)
+ * - the broker would not take the result now (a nack) -> refresh, no attempt spent; the run ends 69
+ * - short of a resource (refresh)                      -> the run ends 71
+ * - a retry without --max-attempts or --retry-delay    -> the run ends with the command's status (one message per pod)
+ */
+export function fate(ran: Outcome, step: ResultStep | undefined, attempt: number, stopping: boolean, opts: FateOptions): { decision: Verdict; endsRun?: number } {
+  if (step?.error) return { decision: { action: 'hand-back' } };
+  if (step?.unsent) return { decision: { action: 'refresh', attempts: attempt - 1 }, endsRun: EXIT.BROKER_UNAVAILABLE };
+  const outcome = step?.rejected ?? ran;
+  const decision = verdict(outcome, attempt, stopping, opts);
+  if (decision.action === 'refresh') return { decision, endsRun: EXIT.START_FAILED };
+  if (decision.action === 'retry' && opts.maxAttempts === 0 && opts.retryDelaySeconds === 0) return { decision, endsRun: exitStatusOf(outcome) };
+  return { decision };
 }
 
 export type Admission =

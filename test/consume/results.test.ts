@@ -167,19 +167,25 @@ describe.each(QUEUE_TYPES)('on a %s queue', (type, queueArgs) => {
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
 
-  it('a result queue at its length limit (reject-publish) nacks the result: refused (65), one line, the input retried', async () => {
+  it('a result queue at its length limit (reject-publish) nacks the result: not the message\'s fault, a fresh copy with no attempt spent, exit 69, one line', async () => {
     const queue = await freshQueue('res-full', queueArgs);
     // A classic result queue: a quorum queue applies its length limit a little late (one more may get in).
     const results = await freshQueue('res-full-out', { 'x-max-length': 1, 'x-overflow': 'reject-publish' });
     await publish(results, ['already there']);
-    await publish(queue, ['x']);
-    const run = await cli('wq-consume', ['-q', queue, '--result-queue', results, '--', 'cat']);
-    expect(run.exitCode).toBe(65);
+    await publish(queue, ['x'], { messageId: 'good-1' });
+    // --max-attempts 1: a nack spent as an attempt would dead-letter a message whose command succeeded.
+    const run = await cli('wq-consume', ['-q', queue, '--result-queue', results, '--max-attempts', '1', '--', 'cat']);
+    expect(run.exitCode).toBe(69);
     expect(run.logs.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual([
-      'refused (status 65): the command succeeded, but the broker refused its result (basic.nack: a queue at its length limit, or a queue without a quorum) on attempt 1: queued for another attempt',
+      `command succeeded, but the broker refused its result (basic.nack: is result queue "${results}" at its length limit, or a quorum queue without its majority?): message handed back (a fresh copy, no attempt spent); the run ends (69), so that it does not come straight back`,
     ]);
     expect((await drainMessages(results)).map((m) => m.content.toString())).toEqual(['already there']);
-    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+    forget(`${queue}.dead`); // declared at start-up for --max-attempts
+    expect(await readyCount(`${queue}.dead`)).toBe(0);
+    const [copy, more] = await drainMessages(queue);
+    expect(more).toBeUndefined();
+    expect(copy && [copy.content.toString(), copy.properties.messageId, copy.properties.headers?.['x-wq-attempts'] ?? 0]).toEqual(['x', 'good-1', 0]);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
 
   it('the result queue deleted while wq-consume waits: the message is handed back, exit 78, one line', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { admission, verdict, type VerdictOptions } from '../../src/consume/verdict.js';
+import { admission, fate, verdict, type VerdictOptions } from '../../src/consume/verdict.js';
 import type { Outcome } from '../../src/process/outcome.js';
 
 const exited = (exitCode: number, timedOut = false, stopped = timedOut): Outcome => ({ kind: 'exited', exitCode, durationMs: 1, timedOut, stopped });
@@ -36,6 +36,24 @@ describe('verdict: what happens to a message after its command', () => {
     ['--dead-letter-on 3,4: exit 3 while stopping', exited(3), 1, true, badItem, { action: 'hand-back' }],
   ] as const)('%s', (_label, outcome, attempts, stopping, opts, expected) => {
     expect(verdict(outcome, attempts, stopping, opts)).toEqual(expected);
+  });
+});
+
+describe('fate: the result\'s step, then the verdict, and whether the run ends', () => {
+  const retrying = { ...three, retryDelaySeconds: 0 };
+  const onePerPod = { ...plain, retryDelaySeconds: 0 };
+  const tooLarge: Outcome = { kind: 'rejected', reason: 'too large', durationMs: 1, timedOut: false, stopped: false };
+  it.each([
+    ['exit 0, no result to send', exited(0), undefined, 1, retrying, { decision: { action: 'ack' } }],
+    ['exit 0, result nacked on the last attempt: a fresh copy, no attempt spent, the run ends 69', exited(0), { unsent: true }, 3, retrying, { decision: { action: 'refresh', attempts: 2 }, endsRun: 69 }],
+    ['exit 0, result too large on the last attempt: dead-lettered', exited(0), { rejected: tooLarge }, 3, retrying, { decision: { action: 'dead-letter', attempts: 3, reason: 'refused' } }],
+    ['exit 0, result too large, one message per pod: retried, the run ends 65', exited(0), { rejected: tooLarge }, 1, onePerPod, { decision: { action: 'retry', attempts: 1 }, endsRun: 65 }],
+    ['exit 0, publishing the result failed: handed back (the run ends on that error)', exited(0), { error: new Error('lost') }, 1, retrying, { decision: { action: 'hand-back' } }],
+    ['exit 1, one message per pod: the run ends with its status', exited(1), undefined, 1, onePerPod, { decision: { action: 'retry', attempts: 1 }, endsRun: 1 }],
+    ['exit 1 with --retry-delay: the run goes on', exited(1), undefined, 1, { ...plain, retryDelaySeconds: 5 }, { decision: { action: 'retry', attempts: 1 } }],
+    ['EMFILE: a fresh copy, the run ends 71', noStart('EMFILE', true), undefined, 1, retrying, { decision: { action: 'refresh', attempts: 0 }, endsRun: 71 }],
+  ] as const)('%s', (_label, ran, step, attempt, opts, expected) => {
+    expect(fate(ran, step, attempt, false, opts)).toEqual(expected);
   });
 });
 
