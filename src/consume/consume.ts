@@ -1,7 +1,7 @@
 import type { Channel, ConfirmChannel } from 'amqplib';
 import { batchSocketWrites } from '../amqp/batch-writes.js';
 import { brokerError, brokerVersion, closeQuietly, connect, type Connection } from '../amqp/broker.js';
-import { declareQueue, existingQueueType, queueExists } from '../amqp/queue.js';
+import { declareQueue, existingQueueType, queueExists, queueMissing } from '../amqp/queue.js';
 import type { ConsumeConfig } from '../config/consume.js';
 import type { QueueType } from '../config/values.js';
 import { ConfigError, QueueConfigError, type WqError } from '../errors.js';
@@ -190,7 +190,8 @@ async function openSession(conn: Connection, config: ConsumeConfig, log: Logger,
 }
 
 // For a drain's end: the queue's ready count and consumers (passive declare: exact on quorum queues
-// too), and what waits in its retry wait queues. A channel of its own: a missing wait queue closes it.
+// too), and what waits in its retry wait queues. A channel of its own: a missing wait queue closes it,
+// and means nothing waits there; any other failure is thrown, never read as "nothing waits".
 async function probeQueue(conn: Connection, config: ConsumeConfig): Promise<QueueProbe> {
   const names = [config.queue, ...retryDelaysMs(config.retryDelaySeconds, config.retryDelayMaxSeconds).map((ms) => waitQueueName(config.queue, ms))];
   const counts: Array<{ messageCount: number; consumerCount: number }> = [];
@@ -204,6 +205,8 @@ async function probeQueue(conn: Connection, config: ConsumeConfig): Promise<Queu
       counts.push(await ch.checkQueue(name));
     } catch (err) {
       if (name === config.queue) throw err;
+      // A wait queue that cannot answer (its majority down, say) may hold retries: the drain cannot end (69).
+      if (!queueMissing(err)) throw new Error(`its retry wait queue "${name}" did not answer (${(err as Error)?.message})`);
       ch = undefined; // no such wait queue: nothing waits there
     }
   }

@@ -104,6 +104,25 @@ describe(`--retry-delay (RabbitMQ ${broker})`, () => {
     expect(await queueState(wait)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
 
+  it('a retry wait queue that cannot answer may hold retries: the drain does not end as drained, exit 69, one line', async () => {
+    const queue = await freshQueue('retry-unknown');
+    await publish(queue, ['x']);
+    // The wait queue's name held by another connection's exclusive queue: a passive declare of it fails
+    // (405 RESOURCE_LOCKED), as one whose majority is down would, and is not "no such queue".
+    const holder = await (await admin()).createChannel();
+    const wait = waitQueueName(queue, 5000);
+    await holder.assertQueue(wait, { exclusive: true, durable: false });
+    try {
+      const run = await cli('wq-consume', ['-q', queue, '--until-empty', '--idle', '0.2', '--retry-delay', '5', '--', 'cat']);
+      expect(run.exitCode, run.stderr.slice(-1500)).toBe(69);
+      expect(run.logs.filter((l) => l.level >= 50).map((l) => l.msg)).toEqual([expect.stringMatching(new RegExp(`could not check whether queue "${queue}" is drained: its retry wait queue "${wait}" did not answer \\(.*RESOURCE_LOCKED`))]);
+      expect(run.stdout).toBe('x'); // the message ran and was acked first
+      expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+    } finally {
+      await holder.close();
+    }
+  });
+
   it('--retry-delay-max doubles the delay per attempt, up to the max', async () => {
     const queue = await freshQueue('retry-backoff');
     for (const ms of [500, 1000, 1500]) forget(waitQueueName(queue, ms));
