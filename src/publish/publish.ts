@@ -1,4 +1,5 @@
 import { within } from '../amqp/within.js';
+import { UsageError } from '../errors.js';
 import { openProgress, readItems } from './items.js';
 import type { Logger } from '../log.js';
 import type { PublishConfig } from '../config/publish.js';
@@ -56,8 +57,19 @@ export async function publish(config: PublishConfig, log: Logger, stop: AbortSig
   if (config.queue && !w.closed) result.ready = await bounded(link.readyCount(config.queue));
   await bounded(link.close());
   if (w.closed || result.lost > 0 || !read.complete || result.nacked + result.returned > 0) result.resumeAt = w.firstUnconfirmed();
-  result.error = outcomeError(config, result, link.closedBy, read.error);
+  result.error = outcomeError(config, result, link.closedBy, read.error) ?? skippedAll(config, read.complete ? w.position : undefined, log);
   return result;
+}
+
+// --skip that leaves nothing to publish: past the end is another input than the run it resumes (64);
+// exactly the end, a run that had published everything.
+function skippedAll(config: PublishConfig, items: number | undefined, log: Logger): UsageError | undefined {
+  if (config.skip === 0 || items === undefined || items > config.skip) return undefined;
+  if (items === config.skip) {
+    log.warn({ skip: config.skip, items }, `--skip ${config.skip} skipped every item of the input: nothing was published`);
+    return undefined;
+  }
+  return new UsageError(`--skip ${config.skip} is past the end of the input, which has ${items} items: nothing was published. --skip resumes the same input as the run whose last line gave it.`);
 }
 
 /** After a signal: how long the queue's depth, then the close, may take each. */

@@ -322,6 +322,22 @@ describe('publisher confirms: success is reported only for what the broker confi
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   }, 120_000);
 
+  it('--skip past the end of the input: nothing published, exit 64, one line; --skip at its end: exit 0 with a warning', async () => {
+    const queue = await freshQueue('skip-past');
+    const past = await cli('wq-publish', ['-q', queue, '--skip', '5'], { input: 'a\nb\nc\n' });
+    expect(past.exitCode).toBe(64);
+    expect(errors(past).map((l) => l.msg)).toEqual(['--skip 5 is past the end of the input, which has 3 items: nothing was published. --skip resumes the same input as the run whose last line gave it.']);
+    expect(summary(past.logs)).toMatchObject({ published: 0 });
+    const end = await cli('wq-publish', ['-q', queue, '--skip', '3'], { input: 'a\nb\nc\n' });
+    expect(end.exitCode).toBe(0);
+    expect(end.logs.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual(['--skip 3 skipped every item of the input: nothing was published']);
+    const some = await cli('wq-publish', ['-q', queue, '--skip', '2'], { input: 'a\nb\nc\n' });
+    expect(some.exitCode).toBe(0);
+    expect(some.logs.filter((l) => l.level >= 40)).toEqual([]);
+    expect((await drain(queue)).map(String)).toEqual(['c']);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
   it('refused messages, then a lost connection: the --skip the last line gives resumes before the first refused item, so a rerun publishes every item not confirmed', async () => {
     const queue = await freshQueue('nackloss', { 'x-max-length': 50, 'x-overflow': 'reject-publish' });
     const total = 120;
