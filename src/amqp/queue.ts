@@ -35,10 +35,16 @@ export async function existingQueueType(conn: ChannelSource, queue: string): Pro
   }
 }
 
-/** The broker said the queue does not exist: a 404, but not one for a queue whose node is down (unavailable). */
+/**
+ * The broker said the queue does not exist: a 404, but not one for a queue whose node is down
+ * (unavailable). The reply code decides when the error has one; only without one, the broker's words
+ * (never a bare "404", which a queue's name in the text can hold).
+ */
 export function queueMissing(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
   const text = String((err as Error)?.message);
-  return ((err as { code?: unknown })?.code === 404 || /NOT.FOUND|404/.test(text)) && !QUEUE_UNAVAILABLE.test(text);
+  if (QUEUE_UNAVAILABLE.test(text)) return false;
+  return typeof code === 'number' ? code === 404 : /NOT_FOUND - no queue/.test(text);
 }
 
 // Whether a queue exists (a passive declare on a channel of its own: a missing queue closes it). One on a

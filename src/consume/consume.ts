@@ -4,7 +4,7 @@ import { brokerError, brokerVersion, closeQuietly, connect, type Connection } fr
 import { declareQueue, existingQueueType, queueExists, queueMissing } from '../amqp/queue.js';
 import type { ConsumeConfig } from '../config/consume.js';
 import type { QueueType } from '../config/values.js';
-import { ConfigError, QueueConfigError, type WqError } from '../errors.js';
+import { BrokerUnavailableError, ConfigError, QueueConfigError, oneLine, type WqError } from '../errors.js';
 import { signalExitCode } from '../exit-codes.js';
 import type { Logger } from '../log.js';
 import { resolveCommand } from '../process/command.js';
@@ -205,8 +205,9 @@ async function probeQueue(conn: Connection, config: ConsumeConfig): Promise<Queu
       counts.push(await ch.checkQueue(name));
     } catch (err) {
       if (name === config.queue) throw err;
-      // A wait queue that cannot answer (its majority down, say) may hold retries: the drain cannot end (69).
-      if (!queueMissing(err)) throw new Error(`its retry wait queue "${name}" did not answer (${(err as Error)?.message})`);
+      // A wait queue that fails otherwise (another connection's exclusive queue, a permission) may hold
+      // retries: the drain cannot end (69). One without its majority is not seen here: RabbitMQ answers 0 for it.
+      if (!queueMissing(err)) throw new BrokerUnavailableError(`its retry wait queue "${name}" did not answer (${oneLine(String((err as Error)?.message))})`, err);
       ch = undefined; // no such wait queue: nothing waits there
     }
   }

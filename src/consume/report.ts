@@ -18,7 +18,7 @@ export function logSettled(log: Logger, config: ConsumeConfig, slot: Slot, outco
   if (settled === 'acked') (result?.note ? log.warn(fields, `${what}: acked`) : log.info(fields, `${what}: acked`));
   else if (settled === 'stale') log.warn(fields, `${what}; the channel is gone, so this message goes back to the queue when the broker notices (at the latest once that channel's node is back, if it went down); not acking on a stale delivery tag`);
   else if (settled === 'handed-back') log.warn(fields, `${what}: message handed back to the queue`);
-  else if (settled === 'refreshed') log.warn(fields, `${what}: message handed back (a fresh copy, no attempt spent); ${result?.unsent ? 'the run ends (69), so that it does not come straight back' : shortOf(outcome)}`);
+  else if (settled === 'refreshed') log.warn(fields, `${what}: message handed back (a fresh copy, no attempt spent); ${result?.unsent ? 'the run ends, so that it does not come straight back' : shortOf(outcome)}`);
   else if (settled === 'dead-lettered') log.warn({ ...fields, reason: decision.action === 'dead-letter' ? decision.reason : undefined }, `${what} on attempt ${slot.attempt}: moved to the dead-letter ${config.deadLetter.kind}`);
   else log.warn(fields, `${what} on attempt ${slot.attempt}${config.maxAttempts ? ` of ${config.maxAttempts}` : ''}: queued for another attempt${delayText(config, slot.attempt)}`);
 }

@@ -9,7 +9,7 @@ export class RunStats {
   retried = 0;
   deadLettered = 0;
   handedBack = 0;
-  /** Copies the broker had counted as returned, replaced before running (RabbitMQ 4.x delivery limits). */
+  /** Replaced by a fresh copy, no attempt spent: one the broker counted as returned, a start short of a resource, a result the broker would not take. */
   refreshed = 0;
   /** Sessions that followed a lost connection (consume.ts). */
   reconnects = 0;

@@ -43,7 +43,7 @@ export async function settle(ctx: SettleContext, msg: ConsumeMessage, decision: 
     return decision.action === 'refresh' ? 'refreshed' : decision.action === 'put-back' ? 'handed-back' : 'retried';
   } catch (err) {
     if (!ctx.channelOpen()) return 'stale';
-    const what = decision.action === 'dead-letter' ? `the dead-letter copy (${describeTarget(ctx.deadLetter)})` : decision.action === 'put-back' ? 'the copy that puts it back' : 'the retry copy';
+    const what = decision.action === 'dead-letter' ? `the dead-letter copy (${describeTarget(ctx.deadLetter)})` : decision.action === 'retry' ? 'the retry copy' : 'the fresh copy that puts it back';
     ctx.onCopyFailed(err as Error, what);
     return handBack(ctx, msg);
   }

@@ -112,7 +112,7 @@ export function admission(counts: DeliveryCounts, opts: VerdictOptions): Admissi
   const attemptsSoFar = counts.recorded + counts.earlierDeliveries;
   if (counts.brokerReturns === undefined || counts.brokerReturns === 0) return { action: 'run', attempt: attemptsSoFar + 1 };
   if (opts.maxAttempts > 0 && attemptsSoFar >= opts.maxAttempts) {
-    return { action: 'dead-letter', attempts: attemptsSoFar, reason: 'returned without a result (wq-consume was killed or lost its channel)' };
+    return { action: 'dead-letter', attempts: attemptsSoFar, reason: 'returned without a result (wq-consume was killed or lost its channel, or the broker refused its copy)' };
   }
   return { action: 'refresh', attempts: attemptsSoFar };
 }

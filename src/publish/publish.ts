@@ -57,7 +57,7 @@ export async function publish(config: PublishConfig, log: Logger, stop: AbortSig
   if (config.queue && !w.closed) result.ready = await bounded(link.readyCount(config.queue));
   await bounded(link.close());
   if (w.closed || result.lost > 0 || !read.complete || result.nacked + result.returned > 0) result.resumeAt = w.firstUnconfirmed();
-  result.error = outcomeError(config, result, link.closedBy, read.error) ?? skippedAll(config, read.complete ? w.position : undefined, log);
+  result.error = outcomeError(config, result, link.closedBy, read.error) ?? skippedAll(config, read.complete && !stop.aborted ? w.position : undefined, log);
   return result;
 }
 
@@ -69,7 +69,7 @@ function skippedAll(config: PublishConfig, items: number | undefined, log: Logge
     log.warn({ skip: config.skip, items }, `--skip ${config.skip} skipped every item of the input: nothing was published`);
     return undefined;
   }
-  return new UsageError(`--skip ${config.skip} is past the end of the input, which has ${items} items: nothing was published. --skip resumes the same input as the run whose last line gave it.`);
+  return new UsageError(`--skip ${config.skip} is past the end of the input, which has ${items === 1 ? 'one item' : `${items} items`}: nothing was published. --skip resumes the same input as the run whose last line gave it.`);
 }
 
 /** After a signal: how long the queue's depth, then the close, may take each. */

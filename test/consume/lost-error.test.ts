@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { BrokerUnavailableError } from '../../src/errors.js';
+import { queueMissing } from '../../src/amqp/queue.js';
 import { cancelledError, drainCheckError, lostSentence } from '../../src/consume/lost-error.js';
 
 // What the log says when the broker ends a run: a consumer it cancelled (the queue deleted, its node down,
@@ -39,6 +40,15 @@ describe('drainCheckError: the end-of-drain check that failed', () => {
   it('a plain 404 is a deleted queue (78); a 404 for a node that is down is unavailable (69)', () => {
     expect(drainCheckError('q', notFound("NOT_FOUND - no queue 'q' in vhost '/'")).exitCode).toBe(78);
     expect(drainCheckError('q', notFound("NOT_FOUND - failed to perform operation on queue 'q' in vhost '/' due to timeout")).exitCode).toBe(69);
+  });
+
+  it('a queue whose name holds "404" is not missing for that: the reply code decides, and without one only the broker\'s words', () => {
+    const locked = Object.assign(new Error(`Channel closed by server: 405 (RESOURCE-LOCKED) with message "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue 'run-20240404.retry-5s' in vhost '/'"`), { code: 405 });
+    expect(queueMissing(locked)).toBe(false);
+    expect(drainCheckError('run-20240404', locked).exitCode).toBe(69);
+    expect(queueMissing(new Error("could not check queue 'jobs-404': timeout"))).toBe(false);
+    expect(queueMissing(new Error("Operation failed: QueueDeclare; 404 (NOT-FOUND) with message \"NOT_FOUND - no queue 'q' in vhost '/'\""))).toBe(true);
+    expect(queueMissing(notFound("NOT_FOUND - no queue 'q' in vhost '/'"))).toBe(true);
   });
 });
 

@@ -177,7 +177,7 @@ describe.each(QUEUE_TYPES)('on a %s queue', (type, queueArgs) => {
     const run = await cli('wq-consume', ['-q', queue, '--result-queue', results, '--max-attempts', '1', '--', 'cat']);
     expect(run.exitCode).toBe(69);
     expect(run.logs.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual([
-      `command succeeded, but the broker refused its result (basic.nack: is result queue "${results}" at its length limit, or a quorum queue without its majority?): message handed back (a fresh copy, no attempt spent); the run ends (69), so that it does not come straight back`,
+      `command succeeded, but the broker refused its result (basic.nack: is queue "${results}" at its length limit, or a quorum queue without its majority?): message handed back (a fresh copy, no attempt spent); the run ends, so that it does not come straight back`,
     ]);
     expect((await drainMessages(results)).map((m) => m.content.toString())).toEqual(['already there']);
     forget(`${queue}.dead`); // declared at start-up for --max-attempts

@@ -70,7 +70,7 @@ describe('admission: before the command, a copy the broker counted returns of is
       'quorum, returned, no attempts left',
       { recorded: 2, brokerReturns: 1, earlierDeliveries: 1 },
       three,
-      { action: 'dead-letter', attempts: 3, reason: 'returned without a result (wq-consume was killed or lost its channel)' },
+      { action: 'dead-letter', attempts: 3, reason: 'returned without a result (wq-consume was killed or lost its channel, or the broker refused its copy)' },
     ],
   ] as const)('%s', (_label, counts, opts, expected) => {
     expect(admission(counts, opts)).toEqual(expected);
