@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import amqp from 'amqplib';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
-import { brokerUser, freshQueue, publish, queueState, readyCount, uniqueQueue } from '../helpers/broker.js';
+import { brokerUser, forget, freshQueue, publish, queueState, readyCount, uniqueQueue } from '../helpers/broker.js';
 import { DIST, toRun, type CliRun } from '../helpers/cli.js';
 import { clusterScript, nodeUrl, takeAll } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/files.js';
@@ -171,5 +171,38 @@ describe('wq-consume on a cluster that loses a node', () => {
     const seen = new Set([...done(w.out), ...left.map((m) => m.content.toString().trim())]);
     expect(items(total).filter((item) => !seen.has(item.trim()))).toEqual([]);
     await settled(queue);
+  }, 180_000);
+  it("a result queue's node killed under a drain with --max-attempts 1: no message whose command succeeded is dead-lettered, exit 69, nothing lost once it is back", async () => {
+    const queue = await freshQueue('cluster-res-in', QUORUM); // on all three nodes
+    const results = uniqueQueue('cluster-res-out');
+    // A classic result queue lives on the node its declaring client uses: node 2; the drain goes through node 1.
+    const conn = await amqp.connect(nodeUrl(2));
+    const ch = await conn.createChannel();
+    await ch.assertQueue(results, { durable: true });
+    await conn.close();
+    const total = 300;
+    await publish(queue, items(total));
+    const dir = tempDir();
+    const ran = join(dir, 'ran');
+    writeFileSync(ran, '');
+    const child = consume([nodeUrl(1)], ['-q', queue, '--until-empty', '--max-attempts', '1', '--result-queue', results, '--', 'sh', '-c', `tee -a "${ran}"; sleep 0.03`]);
+    await waitFor(() => done(ran).length >= 20, 'the drain to be under way', 30_000);
+    await clusterScript('kill-node', 2);
+    const run = toRun(await child);
+    await clusterScript('start-node', 2);
+    // Before: each result the broker refused spent the message's one attempt, and it was dead-lettered.
+    expect(run.exitCode, run.stderr.slice(-1500)).toBe(69);
+    expect(run.logs.filter((l) => /moved to the dead-letter/.test(l.msg))).toEqual([]);
+    expect(await readyCount(`${queue}.dead`)).toBe(0);
+    forget(`${queue}.dead`);
+    // Every item has its result, or is back in the work queue (some may be both: a duplicate, never a loss).
+    await waitFor(async () => (await readyCount(results).catch(() => -1)) >= 0, 'the result queue to be back with node 2', 60_000);
+    const outs = await takeAll(results, await readyCount(results));
+    const left = await takeAll(queue, await readyCount(queue));
+    const seen = new Set([...outs, ...left].map((m) => m.content.toString().trim()));
+    expect(items(total).filter((item) => !seen.has(item.trim()))).toEqual([]);
+    console.log(`a result queue's node killed: ${outs.length} results, ${left.length} back in the work queue, ${done(ran).length} commands ran`);
+    await settled(queue);
+    expect(await queueState(results)).toMatchObject({ ready: 0, unacked: 0 });
   }, 180_000);
 });
