@@ -1,5 +1,7 @@
 import { isMap, isSeq, type Document, type YAMLMap } from 'yaml';
 import type { JobOptions } from '../config/publish.js';
+import { parseArgv, type ParsedValues } from '../config/args.js';
+import { CONSUME_OPTIONS } from '../config/consume.js';
 import { DEFAULTS } from '../config/defaults.js';
 
 /*
@@ -57,26 +59,23 @@ interface ConsumeArgs {
   untilEmpty: boolean;
 }
 
-// The few wq-consume options the deadline depends on, up to "--" (the worker's own args follow).
+// The few wq-consume options the deadline depends on, read as wq-consume reads them (its own parser and
+// options): up to the command, whether "--" comes first or not, so that the worker's own flags never
+// count. Args wq-consume would refuse, or a value it cannot read here ($(VAR)), set nothing. --timeout 0
+// is no limit.
 function consumeArgs(argv: string[]): ConsumeArgs {
-  const out: ConsumeArgs = { count: DEFAULTS.count, untilEmpty: false };
-  let explicitCount = false;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (arg === '--') break;
-    const eq = arg.indexOf('=');
-    const name = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
-    const value = () => (arg.startsWith('--') && eq > 0 ? arg.slice(eq + 1) : argv[++i]);
-    if (name === '--until-empty') out.untilEmpty = true;
-    else if (name === '--timeout' || name === '-t') out.timeout = Number(value());
-    else if (name === '--grace') out.grace = Number(value());
-    else if (name === '--idle') out.idle = Number(value());
-    else if (name === '--count' || name === '-c') {
-      out.count = Number(value());
-      explicitCount = true;
-    }
+  let values: ParsedValues;
+  try {
+    values = parseArgv(argv, CONSUME_OPTIONS, true).values;
+  } catch {
+    return { count: DEFAULTS.count, untilEmpty: false };
   }
-  if (out.untilEmpty && !explicitCount) out.count = 0;
-  for (const k of ['timeout', 'grace', 'idle'] as const) if (out[k] !== undefined && !Number.isFinite(out[k])) out[k] = undefined;
-  return out;
+  const untilEmpty = values['until-empty'] === true;
+  const timeout = num(values.timeout);
+  return { timeout: timeout !== undefined && timeout > 0 ? timeout : undefined, grace: num(values.grace), idle: num(values.idle), count: num(values.count) ?? (untilEmpty ? 0 : DEFAULTS.count), untilEmpty };
+}
+
+function num(value: unknown): number | undefined {
+  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
+  return Number.isFinite(n) ? n : undefined;
 }

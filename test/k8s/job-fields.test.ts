@@ -35,8 +35,13 @@ describe('rendered Jobs carry the modern Job fields', () => {
     expect(pod(['--timeout', '300', '--grace', '20', '--', '/app/worker.sh'])).toBe(300 + 20 + margin);
     expect(pod(['-t', '60', '--', '/app/worker.sh'])).toBe(60 + DEFAULTS.graceSeconds + margin);
     expect(pod(['--timeout=90', '-c', '1', '--until-empty', '--idle', '5', '--', 'w'])).toBe(90 + DEFAULTS.graceSeconds + 5 + margin);
-    // A --timeout after "--" is the worker's own flag.
+    // A --timeout after "--", or after the command without "--", is the worker's own flag.
     expect(pod(['--', '/app/worker.sh', '--timeout', '5'])).toBeUndefined();
+    expect(pod(['--timeout', '600', '/app/worker.sh', '--timeout', '5'])).toBe(600 + DEFAULTS.graceSeconds + margin);
+    expect(pod(['/app/worker.sh', '-t', '5'])).toBeUndefined();
+    // --timeout 0 is no limit: no deadline (it was 0 + grace + margin, a pod killed then).
+    expect(pod(['--timeout', '0', '--', '/app/worker.sh'])).toBeUndefined();
+    expect(pod(['--timeout', '$(TIMEOUT)', '--', '/app/worker.sh'])).toBeUndefined();
     expect(pod(['--grace', '20', '--', '/app/worker.sh'])).toBeUndefined();
     expect(() => pod(['--until-empty', '--timeout', '60', '--', 'w'])).toThrow(/a drain Job/); // --job refuses drain Jobs
     expect(pod(['-c', '5', '--timeout', '60', '--', 'w'])).toBeUndefined();
