@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { formatOptions } from '../config/args.js';
-import { NoMessageError, UsageError } from '../errors.js';
+import { BrokerUnavailableError, NoMessageError, UsageError } from '../errors.js';
 import { signalExitCode } from '../exit-codes.js';
 import { expandJobs, loadExpandTemplate } from '../k8s/expand.js';
 import { loadJobTemplate, renderJob } from '../k8s/job-render.js';
@@ -65,7 +65,9 @@ async function publishAndRender(config: PublishConfig, log: Logger, stop: AbortS
   if (r.error) throw r.error;
   if (r.signal) return signalExitCode(r.signal);
 
-  if (template && r.ready !== undefined) {
+  if (template) {
+    // Every way to an unknown depth ends in r.error above; should one not, no manifest is better than a wrong one.
+    if (r.ready === undefined) throw new BrokerUnavailableError(`could not read the depth of queue "${config.queue}" after publishing, so no manifest was written. Render it from the queue as it is: wq-publish -q ${config.queue} --job ${config.job?.template ?? "TEMPLATE"} < /dev/null`);
     if (r.ready === 0) {
       throw new NoMessageError(`queue "${config.queue}" holds no ready messages, so a Job would have nothing to do: no manifest was written. Publish work first.`);
     }
@@ -81,7 +83,11 @@ async function publishAndRender(config: PublishConfig, log: Logger, stop: AbortS
 async function expand(config: PublishConfig, log: Logger, stop: AbortSignal): Promise<number> {
   const template = loadExpandTemplate(config.expand as NonNullable<PublishConfig['expand']>);
   const bodies: Buffer[] = [];
-  await readItems(config.source, (body) => void bodies.push(body), openProgress(config.source), stop);
+  try {
+    await readItems(config.source, (body) => void bodies.push(body), openProgress(config.source), stop);
+  } catch (err) {
+    if (!stop.aborted) throw err; // a signal ends the reading with an abort: the signal's status, not an internal error
+  }
   if (stop.aborted) return signalExitCode(String(stop.reason));
   if (bodies.length === 0) throw new UsageError('--expand: no items given (arguments, --file PATH, or lines on stdin): no Job was written.');
   const notText = bodies.findIndex((body) => !isUtf8(body));

@@ -98,6 +98,10 @@ export function parsePublishArgs(argv: readonly string[], env: Record<string, st
   const { queue } = connection;
   const routingKey = amqpName(str(values['routing-key']) ?? queue, '--routing-key');
   if (!routingKey && expandPath === undefined) throw new UsageError('no routing key: with --exchange and no -q, pass --routing-key KEY.');
+  // The default exchange routes by the key alone: another key than -q would fill another queue than the one counted.
+  if (exchange === '' && queue && routingKey !== queue && expandPath === undefined) {
+    throw new UsageError(`--routing-key "${routingKey}" without --exchange would publish to queue "${routingKey}", not to -q "${queue}": drop --routing-key, or give the --exchange it is for.`);
+  }
   const jobPath = str(values.job);
   if (jobPath !== undefined && !queue) throw new UsageError('--job needs the queue (-q or QUEUE): completions come from its depth.');
   if (expandPath !== undefined && jobPath !== undefined) throw new UsageError('pass either --job (after publishing) or --expand (instead of publishing), not both.');
@@ -137,14 +141,21 @@ export function parsePublishArgs(argv: readonly string[], env: Record<string, st
           ? undefined
           : {
               template: jobPath,
-              secretName: str(values['job-secret']) ?? DEFAULTS.jobSecretName,
-              secretKey: str(values['job-secret-key']) ?? DEFAULTS.jobSecretKey,
+              secretName: secretRef(str(values['job-secret']) ?? DEFAULTS.jobSecretName, '--job-secret', /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'a Secret name: lower-case letters, digits, \'-\' and \'.\', a letter or digit at both ends'),
+              secretKey: secretRef(str(values['job-secret-key']) ?? DEFAULTS.jobSecretKey, '--job-secret-key', /^[-._a-zA-Z0-9]+$/, 'a key in a Secret: letters, digits, \'-\', \'_\' and \'.\''),
               container: str(values['job-container']),
               suspend: values.suspend === true,
               kueueQueue: str(values['kueue-queue']),
             },
     },
   };
+}
+
+// What the API server accepts as a Secret's name or key (at most 253 characters), checked before publishing.
+function secretRef(value: string, flag: string, ok: RegExp, what: string): string {
+  if (value.length <= 253 && ok.test(value)) return value;
+  const shown = /:\/\/|@/.test(value) ? 'that value' : JSON.stringify(value); // a URL given by mistake: never echoed
+  throw new UsageError(`${flag} ${shown} is not ${what}, at most 253 characters. It names the Secret that holds the broker URL, not the URL itself.`);
 }
 
 function itemSource(items: string[], file: string | undefined, body: string | undefined, bodyFiles: string[] | undefined, stdinIsTTY: boolean, job: boolean): ItemSource {

@@ -21,6 +21,8 @@ export class PublishLink {
   private url = '';
   /** Why the last connection or channel ended, for the summary. */
   closedBy: Error | undefined;
+  /** The queue's depth read found no queue: it was deleted while publishing (it was there at the start). */
+  queueGone = false;
   /** While a reconnect runs. */
   reconnecting: Promise<void> | undefined;
   private closing = false;
@@ -78,6 +80,7 @@ export class PublishLink {
       return messageCount;
     } catch (err) {
       if (!queueMissing(err)) this.closedBy ??= err as Error;
+      else this.queueGone = true;
       return undefined;
     }
   }

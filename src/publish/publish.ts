@@ -55,6 +55,7 @@ export async function publish(config: PublishConfig, log: Logger, stop: AbortSig
   // After a signal, a broker that no longer answers must not hold the summary back (the pod's grace period).
   const bounded = <T>(p: Promise<T>) => (stop.aborted ? within(p, AFTER_SIGNAL_MS) : p);
   if (config.queue && !w.closed) result.ready = await bounded(link.readyCount(config.queue));
+  result.queueDeleted = link.queueGone;
   await bounded(link.close());
   if (w.closed || result.lost > 0 || !read.complete || result.nacked + result.returned > 0) result.resumeAt = w.firstUnconfirmed();
   result.error = outcomeError(config, result, link.closedBy, read.error) ?? skippedAll(config, read.complete && !stop.aborted ? w.position : undefined, log);

@@ -33,6 +33,8 @@ export interface PublishResult extends PublishStats {
   runId: string;
   /** When not everything was confirmed: the first item's position (from 1) that was not. */
   resumeAt?: number;
+  /** The queue was deleted while publishing (the depth read after it found none). */
+  queueDeleted?: boolean;
 }
 
 // The one line that ends a run that did not publish everything. Refused (65) only when every
@@ -60,13 +62,20 @@ export function outcomeError(config: PublishConfig, r: PublishResult, closedBy: 
   }
   // A channel the broker closed for a reason retrying cannot fix (a missing permission, a message too
   // large): its own code and sentence, not "the connection was lost".
+  // The queue was there when publishing began (declared, or checked): it was deleted meanwhile, and what
+  // was confirmed to it went with it. No --skip can resume that: the whole input must go again.
+  const deleted = !config.exchange && r.published > 0 && (r.queueDeleted || /NOT.FOUND - no queue/.test(closedBy?.message ?? ''));
+  if (deleted) {
+    const lost = notOk > 0 ? `, and ${notOk} more were not published` : '';
+    return new QueueConfigError(
+      `queue "${config.queue}" was deleted while wq-publish published to it (404 NOT_FOUND): the ${ok} messages confirmed to it went with it${lost}. Publish the whole input again (a rerun declares the queue), with --run-id ${r.runId} to keep the same message ids.`,
+      closedBy,
+    );
+  }
   const cause = closedBy && mapFailure(closedBy, { url: config.url, operation: 'basic.publish', queue: config.queue || undefined, exchange: config.exchange || undefined });
   if (cause && !cause.retryable && !r.signal) {
     const unsure = notOk > 0 ? `; ${notOk} were not confirmed` : '';
-    // The queue was there when publishing began (declared, or checked): it was deleted meanwhile.
-    const gone = cause.code === 'QUEUE_CONFIG' && /NOT.FOUND - no queue/.test(closedBy?.message ?? '') && r.published > 0 && config.queue;
-    const why = gone ? new QueueConfigError(`queue "${config.queue}" was deleted while wq-publish published to it (404 NOT_FOUND); a rerun declares it again.`, closedBy, { detail: cause.detail }) : cause;
-    return withCounts(why, `${confirmedPart}${unsure}.${rest}${resumeHint(r)}`);
+    return withCounts(cause, `${confirmedPart}${unsure}.${rest}${resumeHint(r)}`);
   }
   if (notOk === 0) {
     if (!r.complete && !r.signal) return new BrokerUnavailableError(`lost the connection (${oneLine(closedBy?.message ?? 'closed')}) after ${ok} messages were published and confirmed to ${target}.${rest}${resumeHint(r)}`, closedBy);

@@ -95,6 +95,14 @@ describe('argv: everything after "--" (or the first word that is not an option) 
   });
 });
 
+describe('wq-publish --routing-key', () => {
+  it('without --exchange it must be -q: the default exchange routes by the key alone, to another queue than the one counted', () => {
+    expect(() => parsePublishArgs(['-q', 'jobs', '-r', 'other', 'a'], {}, false)).toThrow(/^--routing-key "other" without --exchange would publish to queue "other", not to -q "jobs"/);
+    expect(parsePublishArgs(['-q', 'jobs', '-r', 'jobs', 'a'], {}, false)).toMatchObject({ config: { routingKey: 'jobs' } });
+    expect(parsePublishArgs(['-q', 'jobs', '-e', 'amq.direct', '-r', 'other', 'a'], {}, false)).toMatchObject({ config: { routingKey: 'other', exchange: 'amq.direct' } });
+  });
+});
+
 describe('an option that is not repeatable, given twice, is a usage error (the second never silently replaces the first)', () => {
   it.each([
     [['-q', 'a', '-q', 'b', '--', 'cat'], /^-q\/--queue was given twice: give it once/],

@@ -4,7 +4,8 @@ import type { Job } from 'kubernetes-types/batch/v1.js';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { jobName } from '../../src/k8s/job-names.js';
-import { cli, DIST, FIXTURE } from '../helpers/cli.js';
+import { execa } from 'execa';
+import { cli, DIST, FIXTURE, NODE } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
 import { validateManifests } from '../helpers/k8s-schema.js';
 
@@ -125,6 +126,17 @@ describe('wq-publish --expand: one Job per item, no broker', () => {
     const none = await cli('wq-publish', ['--expand', TEMPLATE], { input: '' });
     expect(none.exitCode).toBe(64);
     expect(none.stderr).toContain('no items given');
+  });
+
+  it('SIGTERM while it reads a slow stdin: exit 143, nothing on stdout (it was 70, "internal error: The operation was aborted")', async () => {
+    const child = execa(NODE, [DIST('wq-publish'), '--expand', TEMPLATE], { reject: false, stdin: 'pipe' });
+    child.stdin?.write('apple\n');
+    await new Promise((r) => setTimeout(r, 1000)); // started and reading
+    child.kill('SIGTERM');
+    const run = await child;
+    expect(run.exitCode, String(run.stderr)).toBe(143);
+    expect(run.stdout).toBe('');
+    expect(String(run.stderr)).not.toMatch(/internal error/);
   });
 
   it('is not in the wq-consume bundle, nor is the yaml library', () => {

@@ -4,8 +4,10 @@ import type { Job } from 'kubernetes-types/batch/v1.js';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { loadJobTemplate, renderJob } from '../../src/k8s/job-render.js';
-import { brokerUrl, freshQueue, publish, queueExists, queueState, uniqueQueue } from '../helpers/broker.js';
-import { cli, errors, FIXTURE } from '../helpers/cli.js';
+import { admin, brokerUrl, freshQueue, publish, queueExists, queueState, readyCount, uniqueQueue } from '../helpers/broker.js';
+import { execa } from 'execa';
+import { cli, DIST, errors, FIXTURE, NODE, toRun } from '../helpers/cli.js';
+import { waitFor } from '../helpers/wait.js';
 import { tempDir } from '../helpers/files.js';
 import { jobProblems } from '../helpers/k8s-schema.js';
 
@@ -76,6 +78,22 @@ describe('wq-publish --job renders the Job for the queue it filled', () => {
     expect(await queueState(queue)).toEqual({ ready: 3, unacked: 0, consumers: 0 });
   });
 
+  it('the queue deleted while it publishes: exit 78 and no manifest (it was exit 0 with nothing on stdout)', async () => {
+    const queue = await freshQueue('job-deleted');
+    const child = execa(NODE, [DIST('wq-publish'), '--url', brokerUrl(), '-q', queue, '--job', TEMPLATE, '--no-progress'], { reject: false, stdin: 'pipe' });
+    child.stdin?.write('a\n');
+    await waitFor(async () => (await readyCount(queue)) === 1, 'the first item in the queue');
+    const ch = await (await admin()).createChannel();
+    await ch.deleteQueue(queue);
+    await ch.close();
+    child.stdin?.end('b\n');
+    const run = toRun(await child);
+    expect(run.exitCode).toBe(78);
+    expect(run.stdout).toBe('');
+    expect(errors(run).map((l) => l.msg)).toEqual([expect.stringMatching(/^queue "[^"]+" was deleted while wq-publish published to it \(404 NOT_FOUND\): the 1 messages confirmed to it went with it.*Publish the whole input again/)]);
+    expect(await queueExists(queue)).toBe(false);
+  });
+
   it('an empty queue: exit 75 and no manifest', async () => {
     const queue = await freshQueue('job-empty');
     const run = await cli('wq-publish', ['-q', queue, '--job', TEMPLATE]);
@@ -109,6 +127,10 @@ describe('wq-publish --job renders the Job for the queue it filled', () => {
       [tutorial.replace(/- name: c\b/, '- name: Worker'), [], /containers\[0\].name "Worker" is not a valid name/],
       [tutorial.replace('name: job-wq-1', 'name: job-wq-1\n  labels:\n    tier: "a b"'), [], /metadata.labels.tier "a b" is not a valid label value/],
       [tutorial, ['--kueue-queue', 'Team_A'], /--kueue-queue "Team_A" is not a LocalQueue name/],
+      [tutorial, ['--job-secret', 'Bad_Name'], /^--job-secret "Bad_Name" is not a Secret name/],
+      [tutorial, ['--job-secret-key', 'a/b c'], /^--job-secret-key "a\/b c" is not a key in a Secret/],
+      // A URL given where the Secret's name goes: refused, and never echoed.
+      [tutorial, ['--job-secret', 'amqp://u:Pw-123@rabbit'], /^--job-secret that value is not a Secret name.* not the URL itself\.$/],
     ];
     for (const [text, flags, message] of cases) {
       if (flags.length === 0) expect(text).not.toBe(tutorial); // the replacement found its line
