@@ -24,8 +24,8 @@ export function shortString<T>(value: T): T | undefined {
  */
 export function fitHeaders(original: Record<string, unknown>, own: Record<string, unknown>, maxBytes = COPY_HEADERS_MAX_BYTES): Record<string, unknown> {
   const kept = { ...original };
-  // A key that cannot be encoded goes first, whatever the size.
-  const dropped = Object.keys(original).filter((key) => shortString(key) === undefined && !(key in own));
+  // A key or a value that cannot be encoded again goes first, whatever the size.
+  const dropped = Object.keys(original).filter((key) => (shortString(key) === undefined || !encodable(original[key])) && !(key in own));
   for (const key of dropped) delete kept[key];
   let total = tableBytes({ ...kept, ...own });
   if (dropped.length === 0 && total <= maxBytes) return { ...kept, ...own };
@@ -43,6 +43,28 @@ export function fitHeaders(original: Record<string, unknown>, own: Record<string
     total -= size;
   }
   return { ...kept, ...own, [HEADERS_DROPPED]: dropped.join(',') };
+}
+
+/**
+ * Whether amqplib can encode `value` again as it decoded it (lib/codec.js). It decodes a timestamp as a
+ * JavaScript number, rounded: one at the top of its 64 bits rounds past them, and encoding it throws (a
+ * RangeError), so a copy holding it could never be published. So does a number it takes for a long that
+ * is not one (NaN, -Infinity, below -2^63: a double another client sent). Everything else encodes again.
+ */
+export function encodable(value: unknown): boolean {
+  if (typeof value === 'number') return value >= -(2 ** 63);
+  if (typeof value !== 'object' || value === null || Buffer.isBuffer(value)) return true;
+  if (Array.isArray(value)) return value.every(encodable);
+  if (Object.hasOwn(value, '!')) {
+    const { '!': type, value: inner } = value as { '!': unknown; value: unknown };
+    return type !== 'timestamp' || validTimestamp(inner);
+  }
+  return Object.values(value).every(encodable);
+}
+
+/** A timestamp (a header's, or the property) that encodes: a whole number of seconds in 64 unsigned bits. */
+export function validTimestamp(value: unknown): boolean {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value < 2 ** 64;
 }
 
 /** The bytes amqplib encodes a field table into (lib/codec.js), or a little more. */

@@ -3,7 +3,7 @@ import type { DeadLetterTarget } from '../config/consume.js';
 import { ATTEMPTS_HEADER } from './message-env.js';
 import { ensureWaitQueue } from './wait-queue.js';
 import { publishConfirmed } from '../amqp/confirmed-copy.js';
-import { fitHeaders, PROPERTIES_DROPPED, shortString } from '../amqp/header-budget.js';
+import { fitHeaders, PROPERTIES_DROPPED, shortString, validTimestamp } from '../amqp/header-budget.js';
 
 // The copies that replace a message: a retry copy at the back of the queue with the attempts recorded
 // in a header (classic queues count nothing; a quorum queue's count starts again at 0 on the copy, so
@@ -18,10 +18,12 @@ function copyOptions(msg: ConsumeMessage, headers: Record<string, unknown>): Opt
   const { 'x-delivery-count': _dc, 'x-acquired-count': _ac, 'x-wq-publish-id': _id, 'x-death': _xd, 'x-first-death-exchange': _fe, 'x-first-death-queue': _fq, 'x-first-death-reason': _fr, 'x-last-death-exchange': _le, 'x-last-death-queue': _lq, 'x-last-death-reason': _lr, CC: _cc, BCC: _bcc, ...kept } = (p.headers ?? {}) as Record<string, unknown>;
   // A property that could not be encoded again (not UTF-8, see shortString) is left out and named.
   const strings = { contentType: p.contentType, contentEncoding: p.contentEncoding, correlationId: p.correlationId, replyTo: p.replyTo, messageId: p.messageId, type: p.type, appId: p.appId };
-  const left = Object.entries(strings).filter(([, value]) => value !== undefined && shortString(value) === undefined);
-  for (const [name] of left) delete strings[name as keyof typeof strings];
-  const own = left.length > 0 ? { ...headers, [PROPERTIES_DROPPED]: left.map(([name]) => name).join(',') } : headers;
-  return { ...strings, persistent: p.deliveryMode === 2 || p.deliveryMode === undefined, priority: p.priority, timestamp: p.timestamp, headers: fitHeaders(kept, own) };
+  const left = Object.entries(strings).filter(([, value]) => value !== undefined && shortString(value) === undefined).map(([name]) => name);
+  for (const name of left) delete strings[name as keyof typeof strings];
+  // A timestamp at the top of its 64 bits comes back rounded past them (header-budget.ts encodable()).
+  const timestamp = p.timestamp === undefined || validTimestamp(p.timestamp) ? p.timestamp : (left.push('timestamp'), undefined);
+  const own = left.length > 0 ? { ...headers, [PROPERTIES_DROPPED]: left.join(',') } : headers;
+  return { ...strings, persistent: p.deliveryMode === 2 || p.deliveryMode === undefined, priority: p.priority, timestamp, headers: fitHeaders(kept, own) };
 }
 
 /** Put a retry copy at the back of the queue (or in its wait queue for --retry-delay) with the attempts recorded, then ack the original. */

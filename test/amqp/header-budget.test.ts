@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { fitHeaders, HEADERS_DROPPED, tableBytes } from '../../src/amqp/header-budget.js';
+import { encodable, fitHeaders, HEADERS_DROPPED, tableBytes } from '../../src/amqp/header-budget.js';
 
 // amqplib's own encoder (not among its exports, so by path): the size fitHeaders() budgets must never be
 // less than what amqplib writes, or a copy could still fail to encode.
@@ -10,6 +10,37 @@ function codecPath(): string {
   return createRequire(import.meta.url).resolve('amqplib').replace(/channel_api\.js$/, 'lib/codec.js');
 }
 const encoded = (table: Record<string, unknown>) => codec.encodeTable(Buffer.alloc(1 << 20), table, 0);
+
+describe('encodable: what amqplib can encode again as it decoded it', () => {
+  const throws = (value: unknown) => {
+    try {
+      encoded({ k: value });
+      return false;
+    } catch {
+      return true;
+    }
+  };
+  it.each([
+    ['a long at the top of its range, rounded to 2^63 (sent again as a double)', 2 ** 63],
+    ['the lowest long', -(2 ** 63)],
+    ['a long just below the top', 2 ** 63 - 1024],
+    ['a double below -2^63', -(2 ** 63) - 4096],
+    ['a double NaN', NaN],
+    ['a double -Infinity', -Infinity],
+    ['a double Infinity', Infinity],
+    ['a timestamp of 2^64 - 1, rounded to 2^64', { '!': 'timestamp', value: 2 ** 64 }],
+    ['a timestamp just below 2^64', { '!': 'timestamp', value: 2 ** 64 - 4096 }],
+    ['a negative timestamp', { '!': 'timestamp', value: -1 }],
+    ['a timestamp of now', { '!': 'timestamp', value: 1_700_000_000 }],
+    ['a bad timestamp in an array in a table', { deep: [1, { '!': 'timestamp', value: 2 ** 64 }] }],
+    ['a good nested table', { deep: [1, 'a', { x: true }] }],
+    ['a decimal', { '!': 'decimal', value: { places: 2, digits: 12345 } }],
+    ['a double', 1.5],
+    ['a string, a buffer, null, a boolean', ['s', Buffer.from('b'), null, true]],
+  ])('%s', (_label, value) => {
+    expect(encodable(value)).toBe(!throws(value));
+  });
+});
 
 describe('header budget of a copy', () => {
   it('never counts fewer bytes than amqplib encodes, for every kind of header value', () => {

@@ -60,6 +60,26 @@ describe.each(QUEUE_TYPES)('copies on a %s queue', (type, queueArgs) => {
     expect(await queueState(queue)).toMatchObject({ ready: 0, unacked: 0 });
   });
 
+  it('a header amqplib cannot encode again (a timestamp at the top of its 64 bits): the copy leaves it out and names it, --max-attempts dead-letters the message', async () => {
+    const queue = await freshQueue('copy-int64', queueArgs);
+    const dlq = `${queue}.dead`;
+    forget(dlq);
+    // Legal AMQP, as other clients send it; amqplib decodes both as numbers rounded past their range.
+    await publish(queue, ['item'], { headers: { ts: { '!': 'timestamp', value: 2n ** 64n - 1n }, big: { '!': 'long', value: 2n ** 63n - 1n }, nested: { deep: [{ '!': 'timestamp', value: 2n ** 64n - 1n }] }, small: 'kept', when: { '!': 'timestamp', value: 1700000000 } } });
+    const out = tempDir();
+    const run = await bounded(['-q', queue, '--until-empty', '--idle', '0.5', '--max-attempts', '2', '--', FIXTURE('record.sh')], { OUT: out, EXIT: '1' });
+    expect(run.signal, 'wq-consume looped until killed').toBeUndefined();
+    // Before: every copy failed to encode, so the message was handed back each time (a quorum queue's
+    // delivery limit then drops it), and --max-attempts never dead-lettered it.
+    expect(run.exitCode, run.stderr.slice(-1500)).toBe(0);
+    expect(recorded(out).map((r) => r.env.WQ_DELIVERY_COUNT)).toEqual(['1', '2']);
+    const dead = await drainMessages(dlq);
+    expect(dead.map((m) => m.content.toString())).toEqual(['item']);
+    expect(dead[0]!.properties.headers).toMatchObject({ small: 'kept', when: { '!': 'timestamp', value: 1700000000 }, big: 2 ** 63, 'x-wq-attempts': 2 });
+    expect(String(dead[0]!.properties.headers?.['x-wq-headers-dropped']).split(',').sort()).toEqual(['nested', 'ts']);
+    expect(await queueState(queue)).toMatchObject({ ready: 0, unacked: 0 });
+  });
+
   it('a header too large to copy: the copy leaves it out and names it, --max-attempts dead-letters the message', async () => {
     const queue = await freshQueue('copy-big-header', queueArgs);
     const dlq = `${queue}.dead`;
