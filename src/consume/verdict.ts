@@ -107,11 +107,17 @@ export interface DeliveryCounts {
   earlierDeliveries: number;
 }
 
-/** Before the command runs: run it, or first replace a copy the broker has counted returns of. */
+/**
+ * Before the command runs: run it, or first replace a copy the broker has counted returns of. A return
+ * counts as an attempt (a message that kills its pod must reach --max-attempts), but never dead-letters
+ * on its own: the message it came back with may never have run (a lost connection returns what was
+ * prefetched too). It is dead-lettered here only when the attempts recorded before that return had
+ * reached the limit already, so a message that kills its pod runs --max-attempts + 1 times at most.
+ */
 export function admission(counts: DeliveryCounts, opts: VerdictOptions): Admission {
   const attemptsSoFar = counts.recorded + counts.earlierDeliveries;
   if (counts.brokerReturns === undefined || counts.brokerReturns === 0) return { action: 'run', attempt: attemptsSoFar + 1 };
-  if (opts.maxAttempts > 0 && attemptsSoFar >= opts.maxAttempts) {
+  if (opts.maxAttempts > 0 && counts.recorded >= opts.maxAttempts) {
     return { action: 'dead-letter', attempts: attemptsSoFar, reason: 'returned without a result (wq-consume was killed or lost its channel, or the broker refused its copy)' };
   }
   return { action: 'refresh', attempts: attemptsSoFar };

@@ -44,7 +44,7 @@ describe(`the delivery limit cannot drop a message (RabbitMQ ${inject('brokerNam
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   }, 180_000);
 
-  it('with --max-attempts 3, failures and SIGKILLs end in the dead-letter queue after 3 attempts, with the count', async () => {
+  it('with --max-attempts 3, failures end in the dead-letter queue after 3 attempts, SIGKILLs after 4 (a return alone never dead-letters), with the count', async () => {
     for (const mode of ['fail', 'kill'] as const) {
       const queue = await freshQueue(`limit-dlq-${mode}`, QUORUM);
       const dlq = `${queue}.dead`;
@@ -54,8 +54,8 @@ describe(`the delivery limit cannot drop a message (RabbitMQ ${inject('brokerNam
       if (mode === 'fail') {
         for (let i = 0; i < 3; i++) expect((await cli('wq-consume', [...flags, '--', 'false'])).exitCode).toBe(0);
       } else {
-        await killWhileRunning(queue, tempDir(), 3, ['--max-attempts', '3']);
-        // The next pod finds the message came back a third time without a result: it dead-letters it.
+        await killWhileRunning(queue, tempDir(), 4, ['--max-attempts', '3']);
+        // The next pod finds the message came back without a result with 3 attempts recorded before: it dead-letters it.
         const next = await cli('wq-consume', [...flags, '--', 'true']);
         expect(next.exitCode).toBe(0);
       }
@@ -64,8 +64,30 @@ describe(`the delivery limit cannot drop a message (RabbitMQ ${inject('brokerNam
       const ch = await (await admin()).createChannel();
       const dead = await ch.get(dlq, { noAck: true });
       await ch.close();
-      expect(dead && [dead.content.toString(), dead.properties.headers?.['x-wq-attempts']]).toEqual([mode, 3]);
+      expect(dead && [dead.content.toString(), dead.properties.headers?.['x-wq-attempts']]).toEqual([mode, mode === 'kill' ? 4 : 3]);
     }
+  });
+
+  it('--max-attempts 1 and wq-consume killed holding two messages (one running, one prefetched): both run again, none is dead-lettered', async () => {
+    const queue = await freshQueue('limit-blip', QUORUM);
+    const dlq = `${queue}.dead`;
+    forget(dlq);
+    await publish(queue, ['a', 'b']);
+    const out = tempDir();
+    const child = start('wq-consume', ['-q', queue, '--until-empty', '--max-attempts', '1', '--', FIXTURE('hold.sh')], { env: { OUT: out } });
+    await waitFor(() => existsSync(`${out}/run-1`) && readFileSync(`${out}/run-1`, 'utf8').trim() !== '', 'the first command to start');
+    await waitFor(async () => (await queueState(queue)).unacked === 2, 'both messages in hand');
+    child.kill('SIGKILL');
+    process.kill(Number(readFileSync(`${out}/run-1`, 'utf8')), 'SIGKILL');
+    await child;
+    await waitFor(async () => (await readyCount(queue)) === 2, 'the broker to requeue both');
+    const rec = tempDir();
+    const next = await cli('wq-consume', ['-q', queue, '--until-empty', '--idle', '0.5', '--max-attempts', '1', '--', FIXTURE('record.sh')], { env: { OUT: rec } });
+    expect(next.exitCode, next.stderr.slice(-1500)).toBe(0);
+    // Before: both were dead-lettered, "came back without a result after 1 attempts"; b had never run.
+    expect(recorded(rec).map((r) => r.body.toString()).sort()).toEqual(['a', 'b']);
+    expect(await readyCount(dlq)).toBe(0);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
 });
 

@@ -66,11 +66,13 @@ describe('admission: before the command, a copy the broker counted returns of is
     ['quorum, returned once (a crash)', { recorded: 0, brokerReturns: 1, earlierDeliveries: 1 }, plain, { action: 'refresh', attempts: 1 }],
     ['quorum, returned 19 times', { recorded: 6, brokerReturns: 19, earlierDeliveries: 19 }, plain, { action: 'refresh', attempts: 25 }],
     ['quorum, returned, attempts left', { recorded: 1, brokerReturns: 1, earlierDeliveries: 1 }, three, { action: 'refresh', attempts: 2 }],
+    ['quorum, returned once with --max-attempts 1 (a lost connection; it may never have run): counted, not dead-lettered', { recorded: 0, brokerReturns: 1, earlierDeliveries: 1 }, { maxAttempts: 1, deadLetterOn: [] }, { action: 'refresh', attempts: 1 }],
+    ['quorum, returned with 2 of 3 attempts recorded: counted (3), runs once more', { recorded: 2, brokerReturns: 1, earlierDeliveries: 1 }, three, { action: 'refresh', attempts: 3 }],
     [
-      'quorum, returned, no attempts left',
-      { recorded: 2, brokerReturns: 1, earlierDeliveries: 1 },
+      'quorum, returned with 3 of 3 attempts recorded before: dead-lettered',
+      { recorded: 3, brokerReturns: 1, earlierDeliveries: 1 },
       three,
-      { action: 'dead-letter', attempts: 3, reason: 'returned without a result (wq-consume was killed or lost its channel, or the broker refused its copy)' },
+      { action: 'dead-letter', attempts: 4, reason: 'returned without a result (wq-consume was killed or lost its channel, or the broker refused its copy)' },
     ],
   ] as const)('%s', (_label, counts, opts, expected) => {
     expect(admission(counts, opts)).toEqual(expected);
