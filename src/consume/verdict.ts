@@ -61,6 +61,8 @@ export function verdict(outcome: Outcome, attempts: number, stopping: boolean, o
 export interface FateOptions extends VerdictOptions {
   /** 0 = a failed message is retried at once. */
   retryDelaySeconds: number;
+  /** Messages the run takes (--count; 0 = a drain). */
+  count: number;
 }
 
 /** What the result's step said (results.ts), in the terms fate() needs. */
@@ -81,6 +83,8 @@ export interface ResultStep {
  * - the broker would not take the result now (a nack) -> refresh, no attempt spent; the run ends 69
  * - short of a resource (refresh)                      -> the run ends 71
  * - a retry without --max-attempts or --retry-delay    -> the run ends with the command's status (one message per pod)
+ * - a retry in a one-message run (-c 1)                -> its status too, whatever the options: a Job with
+ *   completions = the queue's depth counts a message once, when it is acked or dead-lettered (exit 0)
  */
 export function fate(ran: Outcome, step: ResultStep | undefined, attempt: number, stopping: boolean, opts: FateOptions): { decision: Verdict; endsRun?: number } {
   if (step?.error) return { decision: { action: 'hand-back' } };
@@ -88,7 +92,7 @@ export function fate(ran: Outcome, step: ResultStep | undefined, attempt: number
   const outcome = step?.rejected ?? ran;
   const decision = verdict(outcome, attempt, stopping, opts);
   if (decision.action === 'refresh') return { decision, endsRun: EXIT.START_FAILED };
-  if (decision.action === 'retry' && opts.maxAttempts === 0 && opts.retryDelaySeconds === 0) return { decision, endsRun: exitStatusOf(outcome) };
+  if (decision.action === 'retry' && (opts.count === 1 || (opts.maxAttempts === 0 && opts.retryDelaySeconds === 0))) return { decision, endsRun: exitStatusOf(outcome) };
   return { decision };
 }
 

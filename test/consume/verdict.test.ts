@@ -40,8 +40,8 @@ describe('verdict: what happens to a message after its command', () => {
 });
 
 describe('fate: the result\'s step, then the verdict, and whether the run ends', () => {
-  const retrying = { ...three, retryDelaySeconds: 0 };
-  const onePerPod = { ...plain, retryDelaySeconds: 0 };
+  const retrying = { ...three, retryDelaySeconds: 0, count: 0 };
+  const onePerPod = { ...plain, retryDelaySeconds: 0, count: 1 };
   const tooLarge: Outcome = { kind: 'rejected', reason: 'too large', durationMs: 1, timedOut: false, stopped: false };
   it.each([
     ['exit 0, no result to send', exited(0), undefined, 1, retrying, { decision: { action: 'ack' } }],
@@ -50,7 +50,10 @@ describe('fate: the result\'s step, then the verdict, and whether the run ends',
     ['exit 0, result too large, one message per pod: retried, the run ends 65', exited(0), { rejected: tooLarge }, 1, onePerPod, { decision: { action: 'retry', attempts: 1 }, endsRun: 65 }],
     ['exit 0, publishing the result failed: handed back (the run ends on that error)', exited(0), { error: new Error('lost') }, 1, retrying, { decision: { action: 'hand-back' } }],
     ['exit 1, one message per pod: the run ends with its status', exited(1), undefined, 1, onePerPod, { decision: { action: 'retry', attempts: 1 }, endsRun: 1 }],
-    ['exit 1 with --retry-delay: the run goes on', exited(1), undefined, 1, { ...plain, retryDelaySeconds: 5 }, { decision: { action: 'retry', attempts: 1 } }],
+    ['exit 1 with --retry-delay, a drain: the run goes on', exited(1), undefined, 1, { ...plain, retryDelaySeconds: 5, count: 0 }, { decision: { action: 'retry', attempts: 1 } }],
+    ['exit 3 on attempt 1 of 3, one message per pod: retried, the pod exits 3 (a Job counts the message once it is done)', exited(3), undefined, 1, { ...three, retryDelaySeconds: 0, count: 1 }, { decision: { action: 'retry', attempts: 1 }, endsRun: 3 }],
+    ['exit 3 on attempt 3 of 3, one message per pod: dead-lettered, the pod exits 0', exited(3), undefined, 3, { ...three, retryDelaySeconds: 0, count: 1 }, { decision: { action: 'dead-letter', attempts: 3, reason: 'exit 3' } }],
+    ['exit 3 with --max-attempts 3, -c 5: the run goes on', exited(3), undefined, 1, { ...three, retryDelaySeconds: 0, count: 5 }, { decision: { action: 'retry', attempts: 1 } }],
     ['EMFILE: a fresh copy, the run ends 71', noStart('EMFILE', true), undefined, 1, retrying, { decision: { action: 'refresh', attempts: 0 }, endsRun: 71 }],
   ] as const)('%s', (_label, ran, step, attempt, opts, expected) => {
     expect(fate(ran, step, attempt, false, opts)).toEqual(expected);
