@@ -136,13 +136,13 @@ export class ConsumeSession {
     else this.fatal(err);
   }
 
-  /** The --wait or --idle timer: nothing arrived for that long. */
+  /** The --wait or --idle timer: nothing arrived for that long (--wait: none at all 75, else the run ends 0). */
   quiet(): void {
     if (this.state !== 'consuming' || !this.slots.empty) return;
-    if (this.config.untilEmpty) this.guard(() => this.drainCheck());
-    else if (this.taken === 0) {
-      this.fatal(new NoMessageError(`no message arrived on queue "${this.config.queue}" within --wait ${this.config.waitSeconds}s. The queue is empty: publish work first, or use --until-empty for drain Jobs.`));
-    }
+    if (this.config.untilEmpty) return this.guard(() => this.drainCheck());
+    if (this.taken === 0) return this.fatal(new NoMessageError(`no message arrived on queue "${this.config.queue}" within --wait ${this.config.waitSeconds}s. The queue is empty: publish work first, or use --until-empty for drain Jobs.`));
+    this.log.info({ queue: this.config.queue, taken: this.taken, waitSeconds: this.config.waitSeconds }, `no further message arrived within --wait ${this.config.waitSeconds}s: exiting`);
+    this.stop();
   }
 
   async commandExited(slot: Slot, ran: Outcome): Promise<void> {
@@ -268,7 +268,7 @@ export class ConsumeSession {
   private armQuiet(): void {
     clearTimeout(this.quietTimer);
     if (this.state !== 'consuming' || !this.slots.empty) return;
-    const seconds = this.config.untilEmpty ? this.config.idleSeconds : this.taken === 0 ? this.config.waitSeconds : 0;
+    const seconds = this.config.untilEmpty ? this.config.idleSeconds : this.config.waitSeconds;
     if (seconds > 0 || this.config.untilEmpty) this.quietTimer = setTimeout(() => this.guard(() => this.quiet()), seconds * 1000);
   }
 

@@ -247,6 +247,16 @@ describe('signals', () => {
 });
 
 describe('empty and deleted queues do not hang', () => {
+  it('--wait applies between messages too: -c 5 with 2 messages ends 0 once none more arrives in time (it waited for ever)', async () => {
+    const queue = await freshQueue('wait-between');
+    await publish(queue, ['a', 'b']);
+    const run = await cli('wq-consume', ['-q', queue, '-c', '5', '--wait', '0.5', '--', 'cat']);
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toBe('ab');
+    expect(run.logs.some((l) => l.msg === 'no further message arrived within --wait 0.5s: exiting')).toBe(true);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
   it('--wait gives up on an empty queue with exit 75', async () => {
     const queue = await freshQueue('wait');
     const run = await cli('wq-consume', ['-q', queue, '--wait', '0.5', '--', 'cat']);
