@@ -46,9 +46,10 @@ export const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'] as const;
 /**
  * Signals whose default action would end wq at once, its commands left running (and their messages
  * requeued under them): handled like SIGTERM, with the commands stopped by SIGTERM; exit 128 + N.
- * SIGUSR1 is left to Node (it starts the inspector).
+ * SIGUSR1 is left to Node (it starts the inspector). SIGABRT is caught when another process sends it;
+ * an abort() inside wq (V8 out of memory) still ends it at once, as SIGKILL and the OOM killer do.
  */
-export const OTHER_FATAL_SIGNALS = ['SIGUSR2', 'SIGALRM', 'SIGVTALRM', 'SIGPROF', 'SIGIO', 'SIGPWR', 'SIGSTKFLT'] as const;
+export const OTHER_FATAL_SIGNALS = ['SIGUSR2', 'SIGALRM', 'SIGVTALRM', 'SIGPROF', 'SIGIO', 'SIGPWR', 'SIGSTKFLT', 'SIGXCPU', 'SIGXFSZ', 'SIGTRAP', 'SIGSYS', 'SIGABRT'] as const;
 
 /** The signal that stops the commands when wq-consume got `signal`. */
 export function stopSignalFor(signal: string): NodeJS.Signals {

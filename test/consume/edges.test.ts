@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { signalExitCode } from '../../src/exit-codes.js';
 import { describe, expect, it } from 'vitest';
 import { freshQueue, publish, queueState } from '../helpers/broker.js';
 import { cli, FIXTURE, start, toRun } from '../helpers/cli.js';
@@ -43,15 +44,16 @@ describe.each(SPAWNS)('with %s', (_spawn, spawnEnv) => {
       expect(await queueState(queue)).toMatchObject({ ready: 1, unacked: 0 });
     });
 
-    it('SIGUSR2, whose default would end wq at once: the command is stopped with SIGTERM and its message put back (exit 140), nothing left running', async () => {
-      const queue = await freshQueue('edge-usr2', queueArgs);
+    // SIGXCPU, SIGXFSZ, SIGTRAP, SIGSYS and SIGABRT ended wq at once (152, 153, 133, 159, 134), the command left running.
+    it.each(['SIGUSR2', 'SIGXCPU', 'SIGXFSZ', 'SIGTRAP', 'SIGSYS', 'SIGABRT'] as const)('%s, whose default would end wq at once: the command is stopped with SIGTERM and its message put back (exit 128 + N), nothing left running', async (signal) => {
+      const queue = await freshQueue('edge-fatal-signal', queueArgs);
       await publish(queue, ['work']);
       const pidFile = join(tempDir(), 'pid');
       const child = start('wq-consume', ['-q', queue, '--', 'sh', '-c', `trap 'echo term > ${pidFile}.term; exit 1' TERM; echo $$ > ${pidFile}; sleep 300 & wait`], { env: spawnEnv });
       await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').length > 0, 'the command to start');
-      child.kill('SIGUSR2');
+      child.kill(signal);
       const run = toRun(await child);
-      expect(run.exitCode).toBe(140);
+      expect(run.exitCode).toBe(signalExitCode(signal));
       expect(readFileSync(`${pidFile}.term`, 'utf8')).toBe('term\n');
       expect(alive(Number(readFileSync(pidFile, 'utf8')))).toBe(false);
       expect(await queueState(queue)).toMatchObject({ ready: 1, unacked: 0 });
