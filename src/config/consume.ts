@@ -97,9 +97,10 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
   const untilEmpty = values['until-empty'] === true;
   const count = integer(values.count, 'count', untilEmpty ? 0 : DEFAULTS.count);
   if (untilEmpty && values.wait !== undefined) throw new UsageError('--wait does not apply to --until-empty; use --idle SECONDS.');
+  if (values['retry-delay-max'] !== undefined && values['retry-delay'] === undefined) throw new UsageError('--retry-delay-max needs --retry-delay, the first delay it doubles.');
   const spawn = (env.WQ_SPAWN || DEFAULTS.spawn) as SpawnMode;
   if (!SPAWN_MODES.includes(spawn)) throw new UsageError(`WQ_SPAWN must be one of ${SPAWN_MODES.join(', ')}; got "${spawn}".`);
-  return {
+  return withoutLoops({
     kind: 'run',
     config: {
       ...connection,
@@ -129,7 +130,15 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
       shutdownMarginSeconds: DEFAULTS.shutdownMarginSeconds,
       ...itemOptions(values, args),
     },
-  };
+  });
+}
+
+// A dead letter or a result sent to the work queue itself would come back as work, for ever.
+function withoutLoops(request: { kind: 'run'; config: ConsumeConfig }): ConsumeRequest {
+  const { queue, deadLetter, resultQueue } = request.config;
+  if (deadLetter.kind === 'queue' && deadLetter.queue === queue) throw new UsageError(`--dead-letter-queue is the work queue "${queue}": a dead letter would come back as work. Give another queue.`);
+  if (resultQueue === queue) throw new UsageError(`--result-queue is the work queue "${queue}": each result would come back as work. Give another queue (the next stage's).`);
+  return request;
 }
 
 // One message beyond the commands running, so that the next one is here when a command exits; never

@@ -63,7 +63,9 @@ export function checkDrained(c: DrainCheck): { result: Promise<'ready' | 'draine
       if (!told) {
         told = true;
         const how = Number.isFinite(bound) ? `; consumers still counted after ${Math.round(bound / 1000)}s without a change are taken for a lost node's` : '; set --timeout so that consumers on a lost cluster node cannot hold the drain';
-        c.log.info({ queue: c.config.queue, consumers: p.consumers, retriesWaiting }, `queue is empty here, but ${p.consumers} other consumers may still hand messages back and ${retriesWaiting} retries are waiting: checking every ${c.config.drainPollSeconds}s${how}`);
+        const others = `${p.consumers} other ${p.consumers === 1 ? 'consumer' : 'consumers'} may still hand messages back`;
+        const retries = `${retriesWaiting} ${retriesWaiting === 1 ? 'retry is' : 'retries are'} waiting`;
+        c.log.info({ queue: c.config.queue, consumers: p.consumers, retriesWaiting }, `queue is empty here, but ${others} and ${retries}: checking every ${c.config.drainPollSeconds}s${how}`);
       }
       await new Promise<void>((resolve) => {
         wake = resolve;

@@ -1,5 +1,5 @@
 import { EXIT } from '../exit-codes.js';
-import { exitStatusOf, outcomeShort, succeeded, type Outcome } from '../process/outcome.js';
+import { COMMAND_START_ERRORS, exitStatusOf, outcomeShort, succeeded, type Outcome } from '../process/outcome.js';
 
 /*
  * What happens to a message, decided without a broker (test/consume/verdict.test.ts tables it).
@@ -82,6 +82,8 @@ export interface ResultStep {
  * - the result could not be published                  -> hand back (the run ends on that error)
  * - the broker would not take the result now (a nack) -> refresh, no attempt spent; the run ends 69
  * - short of a resource (refresh)                      -> the run ends 71
+ * - the command could not start (ENOENT, EACCES...)    -> its retry or dead-letter, and the run ends 127/126:
+ *   it would fail the same on every message, spending the queue's attempts at once
  * - a retry without --max-attempts or --retry-delay    -> the run ends with the command's status (one message per pod)
  * - a retry in a one-message run (-c 1)                -> its status too, whatever the options: a Job with
  *   completions = the queue's depth counts a message once, when it is acked or dead-lettered (exit 0)
@@ -92,6 +94,7 @@ export function fate(ran: Outcome, step: ResultStep | undefined, attempt: number
   const outcome = step?.rejected ?? ran;
   const decision = verdict(outcome, attempt, stopping, opts);
   if (decision.action === 'refresh') return { decision, endsRun: EXIT.START_FAILED };
+  if (outcome.kind === 'start-failed' && COMMAND_START_ERRORS.includes(outcome.error.code) && (decision.action === 'retry' || decision.action === 'dead-letter')) return { decision, endsRun: exitStatusOf(outcome) };
   if (decision.action === 'retry' && (opts.count === 1 || (opts.maxAttempts === 0 && opts.retryDelaySeconds === 0))) return { decision, endsRun: exitStatusOf(outcome) };
   return { decision };
 }

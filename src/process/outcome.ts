@@ -19,6 +19,8 @@ export interface StartError {
 
 /** Start errors that say the system was short of something, not that the command is wrong. */
 export const TRANSIENT_START_ERRORS: readonly string[] = ['EAGAIN', 'EMFILE', 'ENFILE', 'ENOMEM'];
+/** Start errors that say the command itself is wrong (gone, not executable): the same for every message. */
+export const COMMAND_START_ERRORS: readonly string[] = ['ENOENT', 'EACCES', 'ENOEXEC', 'EISDIR'];
 
 /** The command exited 0 within --timeout, and wq did not stop it. */
 export function succeeded(outcome: Outcome): boolean {
@@ -47,12 +49,12 @@ export function outcomeFields(outcome: Outcome): Record<string, unknown> {
   return { durationMs, startError: outcome.error.code, transient: outcome.transient || undefined };
 }
 
-/** A few words for a header: "exit 3", "signal SIGKILL", "timeout". */
+/** A few words for a header: "exit 3", "signal SIGKILL", "timeout", "refused: <why>". */
 export function outcomeShort(outcome: Outcome): string {
   if (outcome.timedOut) return 'timeout';
   if (outcome.kind === 'exited') return `exit ${outcome.exitCode}`;
   if (outcome.kind === 'signaled') return `signal ${outcome.signal}`;
-  if (outcome.kind === 'rejected') return 'refused';
+  if (outcome.kind === 'rejected') return `refused: ${outcome.reason}`;
   return `start ${outcome.error.code}`;
 }
 

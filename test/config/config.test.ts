@@ -95,6 +95,17 @@ describe('argv: everything after "--" (or the first word that is not an option) 
   });
 });
 
+describe('wq-consume options that would loop or do nothing', () => {
+  it.each([
+    [['-q', 'jobs', '--max-attempts', '3', '--dead-letter-queue', 'jobs', '--', 'cat'], /^--dead-letter-queue is the work queue "jobs": a dead letter would come back as work/],
+    [['-q', 'jobs', '--result-queue', 'jobs', '--', 'cat'], /^--result-queue is the work queue "jobs": each result would come back as work/],
+    [['-q', 'jobs', '--retry-delay-max', '60', '--', 'cat'], /^--retry-delay-max needs --retry-delay/],
+  ])('%j', (argv, message) => {
+    expect(() => parseConsumeArgs(argv, {})).toThrow(UsageError);
+    expect(() => parseConsumeArgs(argv, {})).toThrow(message);
+  });
+});
+
 describe('wq-publish --routing-key', () => {
   it('without --exchange it must be -q: the default exchange routes by the key alone, to another queue than the one counted', () => {
     expect(() => parsePublishArgs(['-q', 'jobs', '-r', 'other', 'a'], {}, false)).toThrow(/^--routing-key "other" without --exchange would publish to queue "other", not to -q "jobs"/);

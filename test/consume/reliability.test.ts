@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { admin, brokerUrl, drain, freshQueue, publish, queueState, uniqueQueue, forget } from '../helpers/broker.js';
 import { cli, errors, FIXTURE, start, toRun } from '../helpers/cli.js';
@@ -45,6 +46,22 @@ describe('poison messages: --max-attempts', () => {
     expect(codes).toEqual([1, 0]);
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
     expect(await queueState(dlq)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+});
+
+describe('a command that disappears during a drain', () => {
+  it('ends the run with 127 at its first failed start, its message retried and the rest left in the queue (they were all dead-lettered at once)', async () => {
+    const queue = await freshQueue('vanish');
+    const dlq = uniqueQueue('vanish-dlq');
+    await publish(queue, ['1', '2', '3', '4', '5', '6']);
+    const dir = tempDir();
+    const script = join(dir, 'work.sh');
+    writeFileSync(script, '#!/bin/sh\ncat > /dev/null\nrm -f "$0"\n', { mode: 0o755 });
+    const run = await cli('wq-consume', ['-q', queue, '--until-empty', '--idle', '0.5', '--max-attempts', '2', '--dead-letter-queue', dlq, '--', script]);
+    expect(run.exitCode, run.stderr.slice(-1500)).toBe(127);
+    expect(await queueState(dlq)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+    // The first ran; the second could not start (its retry copy is back in the queue with the other four).
+    expect(await queueState(queue)).toEqual({ ready: 5, unacked: 0, consumers: 0 });
   });
 });
 

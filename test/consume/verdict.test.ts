@@ -46,7 +46,7 @@ describe('fate: the result\'s step, then the verdict, and whether the run ends',
   it.each([
     ['exit 0, no result to send', exited(0), undefined, 1, retrying, { decision: { action: 'ack' } }],
     ['exit 0, result nacked on the last attempt: a fresh copy, no attempt spent, the run ends 69', exited(0), { unsent: true }, 3, retrying, { decision: { action: 'refresh', attempts: 2 }, endsRun: 69 }],
-    ['exit 0, result too large on the last attempt: dead-lettered', exited(0), { rejected: tooLarge }, 3, retrying, { decision: { action: 'dead-letter', attempts: 3, reason: 'refused' } }],
+    ['exit 0, result too large on the last attempt: dead-lettered', exited(0), { rejected: tooLarge }, 3, retrying, { decision: { action: 'dead-letter', attempts: 3, reason: 'refused: too large' } }],
     ['exit 0, result too large, one message per pod: retried, the run ends 65', exited(0), { rejected: tooLarge }, 1, onePerPod, { decision: { action: 'retry', attempts: 1 }, endsRun: 65 }],
     ['exit 0, publishing the result failed: handed back (the run ends on that error)', exited(0), { error: new Error('lost') }, 1, retrying, { decision: { action: 'hand-back' } }],
     ['exit 1, one message per pod: the run ends with its status', exited(1), undefined, 1, onePerPod, { decision: { action: 'retry', attempts: 1 }, endsRun: 1 }],
@@ -55,6 +55,9 @@ describe('fate: the result\'s step, then the verdict, and whether the run ends',
     ['exit 3 on attempt 3 of 3, one message per pod: dead-lettered, the pod exits 0', exited(3), undefined, 3, { ...three, retryDelaySeconds: 0, count: 1 }, { decision: { action: 'dead-letter', attempts: 3, reason: 'exit 3' } }],
     ['exit 3 with --max-attempts 3, -c 5: the run goes on', exited(3), undefined, 1, { ...three, retryDelaySeconds: 0, count: 5 }, { decision: { action: 'retry', attempts: 1 } }],
     ['EMFILE: a fresh copy, the run ends 71', noStart('EMFILE', true), undefined, 1, retrying, { decision: { action: 'refresh', attempts: 0 }, endsRun: 71 }],
+    ['ENOENT in a drain with --max-attempts (the command gone): retried, the run ends 127', noStart('ENOENT'), undefined, 1, retrying, { decision: { action: 'retry', attempts: 1 }, endsRun: 127 }],
+    ['EACCES on the last attempt: dead-lettered, the run ends 126', noStart('EACCES'), undefined, 3, retrying, { decision: { action: 'dead-letter', attempts: 3, reason: 'start EACCES' }, endsRun: 126 }],
+    ['E2BIG (this message\'s own): retried, the run goes on', noStart('E2BIG'), undefined, 1, retrying, { decision: { action: 'retry', attempts: 1 } }],
   ] as const)('%s', (_label, ran, step, attempt, opts, expected) => {
     expect(fate(ran, step, attempt, false, opts)).toEqual(expected);
   });
