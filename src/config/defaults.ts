@@ -94,6 +94,12 @@ export const DEFAULTS = {
    */
   publishWindowMax: 1_000_000,
   /**
+   * wq-publish: the bytes of the bodies published but not yet confirmed, at most (at least one message
+   * is always in flight): each is kept in memory until its confirm, so large items must not fill the
+   * --window (4000 items of 20 MB). @default 67108864
+   */
+  publishWindowBytes: 64 * 1024 * 1024,
+  /**
    * wq-publish without --run-id: a random run id of this many bytes, in hex (12 digits); message ids are
    * RUNID-000042, the item's position. @default 6
    */

@@ -21,7 +21,7 @@ export const PUBLISH_OPTIONS: readonly OptionSpec[] = [
   { group: 'Message', name: 'persistent', short: 'p', type: 'boolean', negatable: true, help: 'persistent delivery mode: messages survive a broker restart (default on)' },
   { group: 'Input', name: 'run-id', type: 'string', arg: 'ID', help: 'message ids are ID-000001, ID-000002, ... by item position, the same in every run (default: a random id, logged at the start)' },
   { group: 'Input', name: 'skip', type: 'string', arg: 'N', help: 'skip the first N items: resume a run that gave up (its last line says N), with its --run-id' },
-  { group: 'Publishing', name: 'window', type: 'string', arg: 'N', help: `messages in flight before waiting for confirms, at most ${DEFAULTS.publishWindowMax} (default ${DEFAULTS.publishWindow})` },
+  { group: 'Publishing', name: 'window', type: 'string', arg: 'N', help: `messages in flight before waiting for confirms, at most ${DEFAULTS.publishWindowMax} (default ${DEFAULTS.publishWindow}); and at most ${DEFAULTS.publishWindowBytes / 1024 / 1024} MiB of them` },
   { group: 'Publishing', name: 'progress', type: 'boolean', negatable: true, help: `progress bar on a terminal, else a log line every ${DEFAULTS.progressSeconds}s (default on)` },
   { group: 'Job manifests', name: 'job', type: 'string', arg: 'TEMPLATE', help: 'write the Job manifest to stdout with spec.completions = ready messages in the queue' },
   { group: 'Job manifests', name: 'job-secret', type: 'string', arg: 'NAME', help: `with --job: the Secret holding BROKER_URL, when the template names none (default ${DEFAULTS.jobSecretName})` },
@@ -73,6 +73,8 @@ export interface PublishConfig extends ConnectionConfig {
   contentEncoding?: string;
   headers: Record<string, string>;
   window: number;
+  /** The bodies' bytes in flight, at most (one message always goes). */
+  windowBytes: number;
   /** Message ids are `${runId}-000042`: the item's position in the input, from 1. */
   runId: string;
   /** Items at the start of the input not to publish (a resumed run). */
@@ -131,6 +133,7 @@ export function parsePublishArgs(argv: readonly string[], env: Record<string, st
       contentEncoding: shortStr(values['content-encoding'], '--content-encoding'),
       headers: parseHeaders((values.header as string[] | undefined) ?? []),
       window: integer(values.window, 'window', DEFAULTS.publishWindow, 1, DEFAULTS.publishWindowMax),
+      windowBytes: DEFAULTS.publishWindowBytes,
       runId: runId(values['run-id']),
       skip: integer(values.skip, 'skip', 0),
       progress: values.progress !== false,

@@ -8,7 +8,7 @@ export interface Pending {
 // The messages sent on one channel and not yet confirmed or refused, by the channel's own sequence
 // number (the broker's delivery tag, less one). Confirms may come in any order; this keeps the bodies
 // until then, so that what a lost channel never confirmed can be published again. Bounded by the
-// confirm window; settling is O(1), and the arrays are compacted as the front settles.
+// confirm window, in messages and in bytes; settling is O(1), and the arrays are compacted as the front settles.
 export class Unsettled {
   private bodies: (Buffer | undefined)[] = [];
   private positions: number[] = [];
@@ -18,8 +18,11 @@ export class Unsettled {
   private head = 0;
   /** The sequence number the next message gets. */
   next = 0;
+  /** The bytes of the bodies kept. */
+  bytes = 0;
 
   add(position: number, body: Buffer): void {
+    this.bytes += body.length;
     this.bodies.push(body);
     this.positions.push(position);
     this.next++;
@@ -30,6 +33,7 @@ export class Unsettled {
     const i = seq - this.first;
     if (i < this.head || i >= this.bodies.length || this.bodies[i] === undefined) return undefined;
     const position = this.positions[i] as number;
+    this.bytes -= (this.bodies[i] as Buffer).length;
     this.bodies[i] = undefined;
     while (this.head < this.bodies.length && this.bodies[this.head] === undefined) this.head++;
     if (this.head === this.bodies.length) {
@@ -66,6 +70,7 @@ export class Unsettled {
     this.bodies = [];
     this.positions = [];
     this.head = 0;
+    this.bytes = 0;
     return out.sort((a, b) => a.position - b.position);
   }
 }

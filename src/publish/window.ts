@@ -137,7 +137,7 @@ export class ConfirmWindow {
       if (!this.ch) this.again.push({ position, body, sent: false });
       return this.waitUntil('connection');
     }
-    if (this.inFlight >= this.config.window) return this.waitUntil('window');
+    if (this.full()) return this.waitUntil('window');
     if (!ok) return this.waitUntil('drain');
     return undefined;
   };
@@ -178,7 +178,12 @@ export class ConfirmWindow {
       this.stats.nacked++;
       this.refused(position);
     }
-    if (this.wake !== undefined && this.inFlight <= this.resumeAt) this.wakeUp();
+    if (this.wake !== undefined && this.inFlight <= this.resumeAt && !this.full()) this.wakeUp();
+  }
+
+  /** The window is full: --window messages, or their bodies' bytes (large items; one is always let through). */
+  private full(): boolean {
+    return this.inFlight >= this.config.window || this.unsettled.bytes >= this.config.windowBytes;
   }
 
   wakeUp(): void {

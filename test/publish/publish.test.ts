@@ -10,6 +10,7 @@ import { admin, brokerUrl, drain, freshQueue, queueExists, queueState, readyCoun
 import { cli, DIST, errors, FIXTURE, NODE, start, toRun } from '../helpers/cli.js';
 import { recorded, tempDir } from '../helpers/files.js';
 import { startProxy, urlVia } from '../helpers/proxy.js';
+import { waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
 
@@ -179,6 +180,32 @@ describe('Debian amqp-tools read what wq-publish wrote, byte for byte, in order'
     expect(stdout).toEqual(Buffer.from(items.join('')));
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
+});
+
+describe('memory', () => {
+  it('large items publish in bounded memory: the bodies waiting for confirms are capped in bytes too, not only in messages', async () => {
+    const queue = await freshQueue('big-items');
+    const file = join(tempDir(), 'big.txt');
+    writeFileSync(file, `${'x'.repeat(5 * 1024 * 1024)}\n`.repeat(60)); // 300 MiB: the default window of 4000 messages holds it all
+    const proxy = await startProxy();
+    const child = execa('/usr/bin/time', ['-f', '%M', NODE, DIST('wq-publish'), '--url', urlVia(proxy.port), '-q', queue, '--file', file, '--no-progress', '--log-format', 'json'], { reject: false });
+    await waitFor(async () => (await readyCount(queue)) >= 1, 'publishing to begin');
+    proxy.pause(); // no confirm reaches it: each body it has sent stays in memory until its confirm
+    await sleep(4000);
+    proxy.resume();
+    const pub = await child;
+    await proxy.close();
+    expect(pub.exitCode, pub.stderr.slice(-500)).toBe(0);
+    const peakMb = Number(pub.stderr.trim().split('\n').at(-1)) / 1024;
+    console.log(`wq-publish, 60 items of 5 MiB, confirms held back for 4 s: peak RSS ${Math.round(peakMb)} MB`);
+    // It read and kept all 300 MiB; now 64 MiB wait for confirms, plus Node and the reader.
+    expect(peakMb).toBeLessThan(280);
+    expect(await readyCount(queue)).toBe(60);
+    const ch = await (await admin()).createChannel();
+    await ch.purgeQueue(queue);
+    await ch.close();
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  }, 120_000);
 });
 
 describe('publisher confirms: success is reported only for what the broker confirmed', () => {
