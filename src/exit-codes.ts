@@ -19,6 +19,8 @@ export const EXIT = {
   INTERNAL: 70,
   /** The command could not be started for want of a resource (EAGAIN, EMFILE, ENFILE, ENOMEM: a pod's pid or file limit): its message went back without spending an attempt (EX_OSERR). */
   START_FAILED: 71,
+  /** wq-publish could not write its manifest to stdout: the reader closed it (EPIPE), or a full disk (EX_IOERR). */
+  OUTPUT_FAILED: 74,
   /** --wait expired and no message arrived (EX_TEMPFAIL). */
   NO_MESSAGE: 75,
   /** The broker refused the login, the vhost, a permission or our client certificate (EX_NOPERM). */

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { formatOptions } from '../config/args.js';
-import { BrokerUnavailableError, NoMessageError, UsageError } from '../errors.js';
-import { signalExitCode } from '../exit-codes.js';
+import { BrokerUnavailableError, NoMessageError, UsageError, WqError } from '../errors.js';
+import { EXIT, signalExitCode } from '../exit-codes.js';
 import { expandJobs, loadExpandTemplate } from '../k8s/expand.js';
 import { loadJobTemplate, renderJob } from '../k8s/job-render.js';
 import { openProgress, readItems } from '../publish/items.js';
@@ -21,7 +21,8 @@ ${formatOptions(PUBLISH_OPTIONS, PUBLISH_GROUPS)}
 
 Exit status: 0 every message confirmed (--expand: every Job written); 64 usage or a bad --job or --expand template; 65 some messages refused or
 unroutable (they are not in the queue); 69 no broker address answered within --connect-timeout (at the
-start, or after a lost connection: then the last line says how to resume with --run-id and --skip); 75 --job but the queue holds no ready message; 77 access refused; 78 queue or exchange
+start, or after a lost connection: then the last line says how to resume with --run-id and --skip); 74 the manifest could not be
+written to stdout; 75 --job but the queue holds no ready message; 77 access refused; 78 queue or exchange
 missing (--no-declare) or declared differently; 130/143 stopped by SIGINT/SIGTERM.
 
 Examples:
@@ -43,7 +44,14 @@ runCli({
 async function publishAndRender(config: PublishConfig, log: Logger, stop: AbortSignal): Promise<number> {
   if (config.expand) return expand(config, log, stop);
   const template = config.job && loadJobTemplate(config.job, config.queue);
-  const r = await publish(config, log, stop);
+  const r = await publish(config, log, stop).catch((err: unknown) => {
+    if (!stop.aborted) throw err;
+    return undefined; // stopped while connecting or declaring: nothing was published
+  });
+  if (!r) {
+    log.warn({ signal: String(stop.reason) }, `stopped by ${String(stop.reason)} before publishing began: nothing was published`);
+    return signalExitCode(String(stop.reason));
+  }
   const sent = r.confirmed - r.returned;
   const target = config.queue || `exchange ${config.exchange}`;
   const depth = r.ready === undefined ? '' : `, the queue now holds ${r.ready} ready messages`;
@@ -73,10 +81,22 @@ async function publishAndRender(config: PublishConfig, log: Logger, stop: AbortS
     }
     const job = renderJob(template, config.queue, r.ready);
     for (const note of job.notes) log.warn({ job: job.name }, note);
-    process.stdout.write(job.manifest);
+    await writeOut(job.manifest, 'the Job manifest');
     log.info({ job: job.name, completions: job.completions, parallelism: job.parallelism }, `wrote Job ${job.name}: completions ${job.completions}, parallelism ${job.parallelism}`);
   }
   return 0;
+}
+
+// The manifest, written whole or an error: a reader that closed early (EPIPE) has not got every Job.
+async function writeOut(text: string, what: string): Promise<void> {
+  if (process.stdout.listenerCount('error') === 0) process.stdout.on('error', () => undefined); // the callback says it
+  await new Promise<void>((resolve, reject) => {
+    process.stdout.write(text, (err) => {
+      if (!err) return resolve();
+      const code = (err as NodeJS.ErrnoException).code ?? err.message;
+      reject(new WqError('OUTPUT_FAILED', `could not write ${what} to stdout (${code}${code === 'EPIPE' ? ': its reader closed it' : ''}): what was written may be cut short; run again into a file or a reader that takes it all`, EXIT.OUTPUT_FAILED));
+    });
+  });
 }
 
 // --expand: no broker. Read every item (the same readers and rules as publishing), then write the Jobs.
@@ -95,7 +115,7 @@ async function expand(config: PublishConfig, log: Logger, stop: AbortSignal): Pr
   const items = bodies.map((body) => body.toString('utf8'));
   const r = expandJobs(template, items);
   for (const note of r.notes) log.warn({ template: template.path }, note);
-  process.stdout.write(r.manifest);
+  await writeOut(r.manifest, `the ${r.names.length === 1 ? 'Job' : `${r.names.length} Jobs`}`);
   log.info({ jobs: r.names.length, first: r.names[0] }, `wrote ${r.names.length} ${r.names.length === 1 ? 'Job' : 'Jobs'} from ${template.path}`);
   return 0;
 }

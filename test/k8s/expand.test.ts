@@ -139,6 +139,16 @@ describe('wq-publish --expand: one Job per item, no broker', () => {
     expect(String(run.stderr)).not.toMatch(/internal error/);
   });
 
+  it('a reader that closes stdout early: exit 74 and one line, not "wrote N Jobs" and exit 0', async () => {
+    const items = join(tempDir(), 'items.txt');
+    writeFileSync(items, Array.from({ length: 5000 }, (_, i) => `item-${i}`).join('\n'));
+    const run = await execa('bash', ['-c', `"$NODE" "$BIN" --expand "$T" --file "$F" --log-format json | head -c 100 > /dev/null; echo "\${PIPESTATUS[0]}" >&2`], { reject: false, env: { NODE, BIN: DIST('wq-publish'), T: TEMPLATE, F: items } });
+    const lines = String(run.stderr).trim().split('\n');
+    expect(lines.at(-1)).toBe('74');
+    const logged = lines.slice(0, -1).map((l) => JSON.parse(l) as { msg: string; level: number });
+    expect(logged.map((l) => l.msg)).toEqual([expect.stringMatching(/^could not write the 5000 Jobs to stdout \(EPIPE: its reader closed it\)/)]);
+  });
+
   it('is not in the wq-consume bundle, nor is the yaml library', () => {
     const bundle = readFileSync(DIST('wq-consume'), 'utf8');
     expect(bundle).not.toContain('--expand template');

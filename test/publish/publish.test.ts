@@ -9,7 +9,7 @@ import { describe, expect, it, inject } from 'vitest';
 import { admin, brokerUrl, drain, freshQueue, queueExists, queueState, readyCount, uniqueQueue } from '../helpers/broker.js';
 import { cli, DIST, errors, FIXTURE, NODE, start, toRun } from '../helpers/cli.js';
 import { recorded, tempDir } from '../helpers/files.js';
-import { startProxy, urlVia } from '../helpers/proxy.js';
+import { freePort, startProxy, urlVia } from '../helpers/proxy.js';
 import { waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
@@ -481,6 +481,19 @@ describe('publisher confirms: success is reported only for what the broker confi
     expect(summary(pub.logs)?.ready).toBeUndefined();
     proxy.resume();
     expect(await queueState(queue)).toEqual({ ready: 2, unacked: 0, consumers: 0 });
+  }, 60_000);
+
+  it('SIGTERM while it still tries to connect: exit 143 and one line, nothing published (it was 69, "cannot reach the broker")', async () => {
+    const queue = uniqueQueue('sigterm-connect');
+    const port = await freePort(); // nothing listens there
+    const child = execa(NODE, [DIST('wq-publish'), '--url', `amqp://guest:guest@127.0.0.1:${port}`, '--connect-timeout', '30', '-q', queue, 'a'], { reject: false });
+    await sleep(1500);
+    child.kill('SIGTERM');
+    const pub = toRun(await child);
+    expect(pub.exitCode).toBe(143);
+    expect(pub.logs.at(-1)?.msg).toBe('stopped by SIGTERM before publishing began: nothing was published');
+    expect(errors(pub)).toEqual([]);
+    expect(await queueExists(queue)).toBe(false);
   }, 60_000);
 });
 
