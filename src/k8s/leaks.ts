@@ -20,13 +20,19 @@ function passwordUrlIn(text: string): string | undefined {
   return undefined;
 }
 
+// A Secret's data (and any other value) may hold the URL in base64: one whose decoding is text is read too.
+function fromBase64(value: string): string {
+  if (value.length < 16 || !/^[A-Za-z0-9+/\s]+={0,2}\s*$/.test(value)) return '';
+  return Buffer.from(value, 'base64').toString('utf8');
+}
+
 /** A URL with a password in any string of the documents (keys and values, as parsed: quotes and escapes undone) or in the text. */
 export function findLeak(docs: readonly Document[], text: string): string | undefined {
   let found: string | undefined;
   for (const doc of docs) {
     visit(doc, {
       Scalar(_, node) {
-        if (typeof node.value === 'string') found ??= passwordUrlIn(node.value);
+        if (typeof node.value === 'string') found ??= passwordUrlIn(node.value) ?? passwordUrlIn(fromBase64(node.value));
         return found === undefined ? undefined : visit.BREAK;
       },
     });

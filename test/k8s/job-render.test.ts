@@ -161,6 +161,16 @@ describe('wq-publish --job renders the Job for the queue it filled', () => {
     expect(leak.stderr).not.toContain('s3cret');
     expect(errors(leak)[0]?.msg).toMatch(/holds a broker URL with a password \(amqp:\/\/app:\*\*\*@/);
     expect(await queueExists(refused)).toBe(false);
+
+    // A Secret beside the Job with the URL in base64 (data:) was written out as it is.
+    const encoded = Buffer.from('amqp://app:s3cret@rabbitmq:5672').toString('base64');
+    const withSecret = template(`${tutorial}\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: wq-broker\ndata:\n  url: ${encoded}\n`);
+    const secret = await cli('wq-publish', ['-q', refused, '--job', withSecret, 'a']);
+    expect(secret.exitCode).toBe(64);
+    expect(secret.stdout).toBe('');
+    expect(`${secret.stderr}`).not.toContain('s3cret');
+    expect(errors(secret)[0]?.msg).toMatch(/holds a broker URL with a password \(amqp:\/\/app:\*\*\*@/);
+    expect(await queueExists(refused)).toBe(false);
   });
 
   it('refuses a password with a quote in it, or written with a YAML escape, before publishing', async () => {
