@@ -55,9 +55,13 @@ export function encodable(value: unknown): boolean {
   if (typeof value === 'number') return value >= -(2 ** 63);
   if (typeof value !== 'object' || value === null || Buffer.isBuffer(value)) return true;
   if (Array.isArray(value)) return value.every(encodable);
+  // A typed value, as amqplib decodes one (a timestamp, a decimal); any other table with a '!' key (legal
+  // from other clients) amqplib would take for a typed value, and fail on.
   if (Object.hasOwn(value, '!')) {
     const { '!': type, value: inner } = value as { '!': unknown; value: unknown };
-    return type !== 'timestamp' || validTimestamp(inner);
+    if (type === 'timestamp') return validTimestamp(inner);
+    const d = inner as { places?: unknown; digits?: unknown } | null;
+    return type === 'decimal' && typeof d === 'object' && d !== null && Number.isInteger(d.places) && Number.isInteger(d.digits) && Object.keys(value).length === 2;
   }
   return Object.values(value).every(encodable);
 }

@@ -13,9 +13,10 @@ ${formatOptions(CONSUME_OPTIONS, CONSUME_GROUPS)}
 
 Exit status: 0 acked (or dead-lettered); the command's own status when it failed (128+N if killed by
 signal N); 64 usage, 65 a message refused (a body {} cannot carry, a result too large), 69 broker
-unreachable or lost, 70 internal, 75 no message within --wait, 77 access refused, 78 queue
-missing/deleted/declared differently, 124 --timeout, 126 not executable, 127 not found, 130/143 stopped
-by SIGINT/SIGTERM. Message metadata reaches the command as WQ_* environment variables.
+unreachable or lost, 70 internal, 71 short of a resource to start the command (its message handed
+back), 75 no message within --wait, 77 access refused, 78 queue missing/deleted/declared differently,
+124 --timeout, 126 not executable, 127 not found, 130/143 stopped by SIGINT/SIGTERM. Message metadata
+reaches the command as WQ_* environment variables.
 
 Examples:
   wq-consume -q jobs -- python3 worker.py       one message, then exit (a Kubernetes Job's pod)

@@ -81,20 +81,20 @@ async function publishAndRender(config: PublishConfig, log: Logger, stop: AbortS
     }
     const job = renderJob(template, config.queue, r.ready);
     for (const note of job.notes) log.warn({ job: job.name }, note);
-    await writeOut(job.manifest, 'the Job manifest');
+    await writeOut(job.manifest, 'the Job manifest', `The ${sent} messages are in the queue: do not publish them again; render the manifest alone with wq-publish -q ${config.queue} --job ${config.job?.template ?? 'TEMPLATE'} < /dev/null > job.yaml`);
     log.info({ job: job.name, completions: job.completions, parallelism: job.parallelism }, `wrote Job ${job.name}: completions ${job.completions}, parallelism ${job.parallelism}`);
   }
   return 0;
 }
 
 // The manifest, written whole or an error: a reader that closed early (EPIPE) has not got every Job.
-async function writeOut(text: string, what: string): Promise<void> {
+async function writeOut(text: string, what: string, then: string): Promise<void> {
   if (process.stdout.listenerCount('error') === 0) process.stdout.on('error', () => undefined); // the callback says it
   await new Promise<void>((resolve, reject) => {
     process.stdout.write(text, (err) => {
       if (!err) return resolve();
       const code = (err as NodeJS.ErrnoException).code ?? err.message;
-      reject(new WqError('OUTPUT_FAILED', `could not write ${what} to stdout (${code}${code === 'EPIPE' ? ': its reader closed it' : ''}): what was written may be cut short; run again into a file or a reader that takes it all`, EXIT.OUTPUT_FAILED));
+      reject(new WqError('OUTPUT_FAILED', `could not write ${what} to stdout (${code}${code === 'EPIPE' ? ': its reader closed it' : ''}): what was written may be cut short. ${then}`, EXIT.OUTPUT_FAILED));
     });
   });
 }
@@ -115,7 +115,7 @@ async function expand(config: PublishConfig, log: Logger, stop: AbortSignal): Pr
   const items = bodies.map((body) => body.toString('utf8'));
   const r = expandJobs(template, items);
   for (const note of r.notes) log.warn({ template: template.path }, note);
-  await writeOut(r.manifest, `the ${r.names.length === 1 ? 'Job' : `${r.names.length} Jobs`}`);
+  await writeOut(r.manifest, `the ${r.names.length === 1 ? 'Job' : `${r.names.length} Jobs`}`, 'Run again into a file, or into a reader that takes it all.');
   log.info({ jobs: r.names.length, first: r.names[0] }, `wrote ${r.names.length} ${r.names.length === 1 ? 'Job' : 'Jobs'} from ${template.path}`);
   return 0;
 }

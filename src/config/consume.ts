@@ -38,7 +38,10 @@ export const CONSUME_GROUPS = ['Connection', 'Consuming', 'Failures and retries'
 export interface ConsumeConfig extends ConnectionConfig {
   command: string;
   args: string[];
+  /** Messages to take; a session after a reconnect gets what is left (runCount keeps --count). */
   count: number;
+  /** The run's own --count, set for a session after a reconnect. */
+  runCount?: number;
   prefetch: number;
   concurrency: number;
   declare: boolean;

@@ -86,7 +86,7 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
       try {
         // onStop knows the session as soon as it exists: a signal during its setup stops it before it consumes.
         const made = (s: ConsumeSession) => ((session = s), stop.aborted && s.signal(String(stop.reason ?? 'SIGTERM')));
-        session = await Promise.race([openSession(conn, { ...config, count: left }, log, start, stats, made), lostInSetup]);
+        session = await Promise.race([openSession(conn, { ...config, count: left, runCount: config.count }, log, start, stats, made), lostInSetup]);
         setupDeadline = undefined;
       } catch (err) {
         if (stop.aborted) return signalled();

@@ -1,6 +1,6 @@
 import type { ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import type { DeadLetterTarget } from '../config/consume.js';
-import { ATTEMPTS_HEADER } from './message-env.js';
+import { ATTEMPTS_HEADER, RETURNS_HEADER } from './message-env.js';
 import { ensureWaitQueue } from './wait-queue.js';
 import { publishConfirmed } from '../amqp/confirmed-copy.js';
 import { fitHeaders, PROPERTIES_DROPPED, shortString, validTimestamp } from '../amqp/header-budget.js';
@@ -26,10 +26,11 @@ function copyOptions(msg: ConsumeMessage, headers: Record<string, unknown>): Opt
   return { ...strings, persistent: p.deliveryMode === 2 || p.deliveryMode === undefined, priority: p.priority, timestamp, headers: fitHeaders(kept, own) };
 }
 
-/** Put a retry copy at the back of the queue (or in its wait queue for --retry-delay) with the attempts recorded, then ack the original. */
-export async function retryLater(ch: ConfirmChannel, queue: string, msg: ConsumeMessage, attempts: number, delaySeconds = 0): Promise<void> {
+/** Put a retry copy at the back of the queue (or in its wait queue for --retry-delay) with the attempts (and returns, after one) recorded, then ack the original. */
+export async function retryLater(ch: ConfirmChannel, queue: string, msg: ConsumeMessage, attempts: number, delaySeconds = 0, returns?: number): Promise<void> {
   const target = delaySeconds > 0 ? await ensureWaitQueue(ch, queue, Math.round(delaySeconds * 1000)) : queue;
-  await publishConfirmed(ch, '', target, msg.content, copyOptions(msg, { [ATTEMPTS_HEADER]: attempts }));
+  const own = returns === undefined ? { [ATTEMPTS_HEADER]: attempts } : { [ATTEMPTS_HEADER]: attempts, [RETURNS_HEADER]: returns };
+  await publishConfirmed(ch, '', target, msg.content, copyOptions(msg, own));
   ch.ack(msg);
 }
 

@@ -8,6 +8,8 @@ export type EnvNote = string;
 
 /** The header wq keeps on classic queues to count deliveries across republishes (see dead-letter.ts). */
 export const ATTEMPTS_HEADER = 'x-wq-attempts';
+/** The returns among those attempts (a lost connection, a killed pod): admission() bounds them apart. */
+export const RETURNS_HEADER = 'x-wq-returns';
 
 /** Variables that hold the broker's credentials: the command does not get them. */
 const BROKER_SECRETS = ['BROKER_URL', 'BROKER_URL_FILE', 'AMQP_URL'];
@@ -94,10 +96,11 @@ function headersEnv(headers: Record<string, unknown>, maxBytes: number, notes?: 
 export function deliveryCounts(msg: ConsumeMessage): DeliveryCounts {
   const headers = msg.properties.headers ?? {};
   const recorded = count(headers[ATTEMPTS_HEADER]) ?? 0;
+  const recordedReturns = count(headers[RETURNS_HEADER]) ?? 0;
   const brokerReturns = count(headers['x-delivery-count']);
   const acquired = count(headers['x-acquired-count']);
   const earlierDeliveries = Math.max(brokerReturns ?? 0, acquired ?? 0, msg.fields.redelivered ? 1 : 0);
-  return { recorded, brokerReturns, earlierDeliveries };
+  return { recorded, recordedReturns, brokerReturns, earlierDeliveries };
 }
 
 /** Which attempt this delivery is, counting from 1 across wq's copies (WQ_DELIVERY_COUNT). */

@@ -140,7 +140,7 @@ export class ConsumeSession {
   quiet(): void {
     if (this.state !== 'consuming' || !this.slots.empty) return;
     if (this.config.untilEmpty) return this.guard(() => this.drainCheck());
-    if (this.taken === 0) return this.fatal(new NoMessageError(`no message arrived on queue "${this.config.queue}" within --wait ${this.config.waitSeconds}s. The queue is empty: publish work first, or use --until-empty for drain Jobs.`));
+    if (this.taken === 0 && this.stats.processed === 0) return this.fatal(new NoMessageError(`no message arrived on queue "${this.config.queue}" within --wait ${this.config.waitSeconds}s. The queue is empty: publish work first, or use --until-empty for drain Jobs.`));
     this.log.info({ queue: this.config.queue, taken: this.taken, waitSeconds: this.config.waitSeconds }, `no further message arrived within --wait ${this.config.waitSeconds}s: exiting`);
     this.stop();
   }

@@ -39,7 +39,7 @@ export async function settle(ctx: SettleContext, msg: ConsumeMessage, decision: 
       return 'dead-lettered';
     }
     const delay = decision.action === 'retry' ? ctx.retryDelay(decision.attempts) : 0;
-    await retryLater(ch, ctx.queue, msg, decision.attempts, delay);
+    await retryLater(ch, ctx.queue, msg, decision.attempts, delay, 'returns' in decision ? decision.returns : undefined);
     return decision.action === 'refresh' ? 'refreshed' : decision.action === 'put-back' ? 'handed-back' : 'retried';
   } catch (err) {
     if (!ctx.channelOpen()) return 'stale';

@@ -61,8 +61,10 @@ export function verdict(outcome: Outcome, attempts: number, stopping: boolean, o
 export interface FateOptions extends VerdictOptions {
   /** 0 = a failed message is retried at once. */
   retryDelaySeconds: number;
-  /** Messages the run takes (--count; 0 = a drain). */
+  /** Messages this session takes (what is left of --count; 0 = a drain). */
   count: number;
+  /** The run's own --count, after a reconnect (else count is it). */
+  runCount?: number;
 }
 
 /** What the result's step said (results.ts), in the terms fate() needs. */
@@ -95,37 +97,43 @@ export function fate(ran: Outcome, step: ResultStep | undefined, attempt: number
   const decision = verdict(outcome, attempt, stopping, opts);
   if (decision.action === 'refresh') return { decision, endsRun: EXIT.START_FAILED };
   if (outcome.kind === 'start-failed' && COMMAND_START_ERRORS.includes(outcome.error.code) && (decision.action === 'retry' || decision.action === 'dead-letter')) return { decision, endsRun: exitStatusOf(outcome) };
-  if (decision.action === 'retry' && (opts.count === 1 || (opts.maxAttempts === 0 && opts.retryDelaySeconds === 0))) return { decision, endsRun: exitStatusOf(outcome) };
+  if (decision.action === 'retry' && ((opts.runCount ?? opts.count) === 1 || (opts.maxAttempts === 0 && opts.retryDelaySeconds === 0))) return { decision, endsRun: exitStatusOf(outcome) };
   return { decision };
 }
 
 export type Admission =
   | { action: 'run'; attempt: number }
-  | { action: 'refresh'; attempts: number }
+  | { action: 'refresh'; attempts: number; returns?: number }
   | { action: 'dead-letter'; attempts: number; reason: string };
 
 /** The broker's own count of this copy's returns, and wq's record of attempts on earlier copies. */
 export interface DeliveryCounts {
-  /** Attempts recorded in wq's header by earlier copies. */
+  /** Attempts recorded in wq's header by earlier copies (returns included). */
   recorded: number;
+  /** The returns among them (RETURNS_HEADER). */
+  recordedReturns: number;
   /** Returns of this copy the broker counts towards a delivery limit (quorum x-delivery-count), else undefined. */
   brokerReturns: number | undefined;
   /** Deliveries of this copy before this one, as well as they can be known. */
   earlierDeliveries: number;
 }
 
+/** Returns a message may have before admission() dead-letters it, at least (RETURNS_HEADER). */
+export const RETURNS_FLOOR = 5;
+
 /**
  * Before the command runs: run it, or first replace a copy the broker has counted returns of. A return
- * counts as an attempt (a message that kills its pod must reach --max-attempts), but never dead-letters
- * on its own: the message it came back with may never have run (a lost connection returns what was
- * prefetched too). It is dead-lettered here only when the attempts recorded before that return had
- * reached the limit already, so a message that kills its pod runs --max-attempts + 1 times at most.
+ * (a crash, a lost connection) counts as an attempt, for --max-attempts on a later failure, but it
+ * cannot tell a message that ran from one only prefetched: so returns alone dead-letter a message only
+ * past their own bound, max(--max-attempts + 1, RETURNS_FLOOR), counted in RETURNS_HEADER. A message
+ * that kills its pod runs that many times at most; lost connections alone never reach it in practice.
  */
 export function admission(counts: DeliveryCounts, opts: VerdictOptions): Admission {
   const attemptsSoFar = counts.recorded + counts.earlierDeliveries;
   if (counts.brokerReturns === undefined || counts.brokerReturns === 0) return { action: 'run', attempt: attemptsSoFar + 1 };
-  if (opts.maxAttempts > 0 && counts.recorded >= opts.maxAttempts) {
-    return { action: 'dead-letter', attempts: attemptsSoFar, reason: 'returned without a result (wq-consume was killed or lost its channel, or the broker refused its copy)' };
+  const returns = counts.recordedReturns + counts.earlierDeliveries;
+  if (opts.maxAttempts > 0 && returns >= Math.max(opts.maxAttempts + 1, RETURNS_FLOOR)) {
+    return { action: 'dead-letter', attempts: attemptsSoFar, reason: `returned without a result ${returns} times (wq-consume was killed or lost its channel, or the broker refused its copy)` };
   }
-  return { action: 'refresh', attempts: attemptsSoFar };
+  return { action: 'refresh', attempts: attemptsSoFar, returns };
 }

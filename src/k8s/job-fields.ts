@@ -55,7 +55,8 @@ interface ConsumeArgs {
   timeout?: number;
   grace?: number;
   idle?: number;
-  count: number;
+  /** undefined: given, but not a number here. */
+  count: number | undefined;
   untilEmpty: boolean;
 }
 
@@ -72,7 +73,9 @@ function consumeArgs(argv: string[]): ConsumeArgs {
   }
   const untilEmpty = values['until-empty'] === true;
   const timeout = num(values.timeout);
-  return { timeout: timeout !== undefined && timeout > 0 ? timeout : undefined, grace: num(values.grace), idle: num(values.idle), count: num(values.count) ?? (untilEmpty ? 0 : DEFAULTS.count), untilEmpty };
+  // A --count it cannot read ($(N)) is unknown: neither one message nor a drain.
+  const count = values.count === undefined ? (untilEmpty ? 0 : DEFAULTS.count) : num(values.count);
+  return { timeout: timeout !== undefined && timeout > 0 ? timeout : undefined, grace: num(values.grace), idle: num(values.idle), count, untilEmpty };
 }
 
 function num(value: unknown): number | undefined {

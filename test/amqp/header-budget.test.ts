@@ -35,6 +35,9 @@ describe('encodable: what amqplib can encode again as it decoded it', () => {
     ['a bad timestamp in an array in a table', { deep: [1, { '!': 'timestamp', value: 2 ** 64 }] }],
     ['a good nested table', { deep: [1, 'a', { x: true }] }],
     ['a decimal', { '!': 'decimal', value: { places: 2, digits: 12345 } }],
+    ['a table of another client\'s with a "!" key', { '!': 'x', other: 1 }],
+    ['a table with a "!" key that names a type', { '!': 'long', note: 'mine' }],
+    ['a nested one', { deep: { '!': 'x', v: 1 } }],
     ['a double', 1.5],
     ['a string, a buffer, null, a boolean', ['s', Buffer.from('b'), null, true]],
   ])('%s', (_label, value) => {

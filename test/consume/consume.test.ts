@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { admin, brokerUrl, freshQueue, publish, queueState, uniqueQueue } from '../helpers/broker.js';
 import { cli, DIST, errors, FIXTURE, start, toRun } from '../helpers/cli.js';
 import { alive, recorded, tempDir } from '../helpers/files.js';
+import { startProxy, urlVia } from '../helpers/proxy.js';
 import { waitFor } from '../helpers/wait.js';
 
 describe('wq-consume takes exactly one message by default', () => {
@@ -254,6 +255,23 @@ describe('empty and deleted queues do not hang', () => {
     expect(run.exitCode).toBe(0);
     expect(run.stdout).toBe('ab');
     expect(run.logs.some((l) => l.msg === 'no further message arrived within --wait 0.5s: exiting')).toBe(true);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('--wait counts the whole run: a lost connection after two messages, then none more, ends 0, not 75 "no message arrived"', async () => {
+    const queue = await freshQueue('wait-reconnect');
+    await publish(queue, ['a', 'b']);
+    const proxy = await startProxy();
+    const child = start('wq-consume', ['--url', urlVia(proxy.port), '-q', queue, '-c', '3', '--wait', '3', '--', 'cat'], { noBrokerEnv: true });
+    let out = '';
+    child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    await waitFor(() => out === 'ab', 'both messages processed');
+    await new Promise((r) => setTimeout(r, 300)); // their acks on the wire
+    proxy.cutAll(); // it reconnects, and its new session has taken nothing yet
+    const run = toRun(await child);
+    await proxy.close();
+    expect(run.exitCode, run.stderr.slice(-1500)).toBe(0);
+    expect(run.stdout).toBe('ab');
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
 

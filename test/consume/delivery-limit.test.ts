@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { admin, forget, freshQueue, publish, queueState, readyCount } from '../helpers/broker.js';
 import { cli, FIXTURE, start } from '../helpers/cli.js';
@@ -44,7 +45,7 @@ describe(`the delivery limit cannot drop a message (RabbitMQ ${inject('brokerNam
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   }, 180_000);
 
-  it('with --max-attempts 3, failures end in the dead-letter queue after 3 attempts, SIGKILLs after 4 (a return alone never dead-letters), with the count', async () => {
+  it('with --max-attempts 3, failures end in the dead-letter queue after 3 attempts, SIGKILLs after 5 (returns have a bound of their own, max(N + 1, 5)), with the count', async () => {
     for (const mode of ['fail', 'kill'] as const) {
       const queue = await freshQueue(`limit-dlq-${mode}`, QUORUM);
       const dlq = `${queue}.dead`;
@@ -52,10 +53,11 @@ describe(`the delivery limit cannot drop a message (RabbitMQ ${inject('brokerNam
       await publish(queue, [mode]);
       const flags = ['-q', queue, '--max-attempts', '3'];
       if (mode === 'fail') {
-        for (let i = 0; i < 3; i++) expect((await cli('wq-consume', [...flags, '--', 'false'])).exitCode).toBe(0);
+        // A one-message pod exits with the command's status while its message is retried, 0 once it is dead-lettered.
+        for (const code of [1, 1, 0]) expect((await cli('wq-consume', [...flags, '--', 'false'])).exitCode).toBe(code);
       } else {
-        await killWhileRunning(queue, tempDir(), 4, ['--max-attempts', '3']);
-        // The next pod finds the message came back without a result with 3 attempts recorded before: it dead-letters it.
+        await killWhileRunning(queue, tempDir(), 5, ['--max-attempts', '3']);
+        // The next pod finds the message came back without a result a fifth time: it dead-letters it.
         const next = await cli('wq-consume', [...flags, '--', 'true']);
         expect(next.exitCode).toBe(0);
       }
@@ -64,27 +66,29 @@ describe(`the delivery limit cannot drop a message (RabbitMQ ${inject('brokerNam
       const ch = await (await admin()).createChannel();
       const dead = await ch.get(dlq, { noAck: true });
       await ch.close();
-      expect(dead && [dead.content.toString(), dead.properties.headers?.['x-wq-attempts']]).toEqual([mode, mode === 'kill' ? 4 : 3]);
+      expect(dead && [dead.content.toString(), dead.properties.headers?.['x-wq-attempts']]).toEqual([mode, mode === 'kill' ? 5 : 3]);
     }
   });
 
-  it('--max-attempts 1 and wq-consume killed holding two messages (one running, one prefetched): both run again, none is dead-lettered', async () => {
+  it('--max-attempts 1 and wq-consume killed twice holding two messages (one running, one prefetched): both run again, none is dead-lettered', async () => {
     const queue = await freshQueue('limit-blip', QUORUM);
     const dlq = `${queue}.dead`;
     forget(dlq);
     await publish(queue, ['a', 'b']);
-    const out = tempDir();
-    const child = start('wq-consume', ['-q', queue, '--until-empty', '--max-attempts', '1', '--', FIXTURE('hold.sh')], { env: { OUT: out } });
-    await waitFor(() => existsSync(`${out}/run-1`) && readFileSync(`${out}/run-1`, 'utf8').trim() !== '', 'the first command to start');
-    await waitFor(async () => (await queueState(queue)).unacked === 2, 'both messages in hand');
-    child.kill('SIGKILL');
-    process.kill(Number(readFileSync(`${out}/run-1`, 'utf8')), 'SIGKILL');
-    await child;
-    await waitFor(async () => (await readyCount(queue)) === 2, 'the broker to requeue both');
+    for (let round = 1; round <= 2; round++) {
+      const out = tempDir();
+      const child = start('wq-consume', ['-q', queue, '--until-empty', '--max-attempts', '1', '--', FIXTURE('hold.sh')], { env: { OUT: out } });
+      await waitFor(() => readdirSync(out).some((f) => readFileSync(join(out, f), 'utf8').trim() !== ''), `a command to start (round ${round})`);
+      await waitFor(async () => (await queueState(queue)).unacked === 2, 'both messages in hand');
+      child.kill('SIGKILL');
+      for (const f of readdirSync(out)) process.kill(Number(readFileSync(join(out, f), 'utf8')), 'SIGKILL');
+      await child;
+      await waitFor(async () => (await readyCount(queue)) === 2, 'the broker to requeue both');
+    }
     const rec = tempDir();
     const next = await cli('wq-consume', ['-q', queue, '--until-empty', '--idle', '0.5', '--max-attempts', '1', '--', FIXTURE('record.sh')], { env: { OUT: rec } });
     expect(next.exitCode, next.stderr.slice(-1500)).toBe(0);
-    // Before: both were dead-lettered, "came back without a result after 1 attempts"; b had never run.
+    // Before: both were dead-lettered after the first kill, "came back without a result after 1 attempts"; b had never run.
     expect(recorded(rec).map((r) => r.body.toString()).sort()).toEqual(['a', 'b']);
     expect(await readyCount(dlq)).toBe(0);
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });

@@ -94,9 +94,13 @@ describe.each(QUEUE_TYPES)('on a %s queue', (type, queueArgs) => {
     const script = 'cat > /dev/null; head -c 2000000 /dev/zero; sleep 5; touch "$0"';
     const run = await cli('wq-consume', ['-q', queue, '--result-queue', results, '--result-max-bytes', '1000000', '--', 'sh', '-c', script, marker]);
     expect(run.exitCode).toBe(65);
+    // The size first seen over the limit: the check every 0.1 s may catch head -c still writing.
     expect(run.logs.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual([
-      'refused (status 65): its output passed --result-max-bytes 1000000 while it ran (2000000 bytes): it was stopped, and no result sent on attempt 1: queued for another attempt',
+      expect.stringMatching(/^refused \(status 65\): its output passed --result-max-bytes 1000000 while it ran \((\d{7}) bytes\): it was stopped, and no result sent on attempt 1: queued for another attempt$/),
     ]);
+    const seen = Number(/while it ran \((\d+) bytes\)/.exec(String(run.logs.find((l) => l.level >= 40)?.msg))?.[1]);
+    expect(seen).toBeGreaterThan(1_000_000);
+    expect(seen).toBeLessThanOrEqual(2_000_000);
     expect(existsSync(marker)).toBe(false);
     rmSync(dir, { recursive: true });
     expect(await readyCount(results)).toBe(0);

@@ -54,6 +54,7 @@ describe('fate: the result\'s step, then the verdict, and whether the run ends',
     ['exit 3 on attempt 1 of 3, one message per pod: retried, the pod exits 3 (a Job counts the message once it is done)', exited(3), undefined, 1, { ...three, retryDelaySeconds: 0, count: 1 }, { decision: { action: 'retry', attempts: 1 }, endsRun: 3 }],
     ['exit 3 on attempt 3 of 3, one message per pod: dead-lettered, the pod exits 0', exited(3), undefined, 3, { ...three, retryDelaySeconds: 0, count: 1 }, { decision: { action: 'dead-letter', attempts: 3, reason: 'exit 3' } }],
     ['exit 3 with --max-attempts 3, -c 5: the run goes on', exited(3), undefined, 1, { ...three, retryDelaySeconds: 0, count: 5 }, { decision: { action: 'retry', attempts: 1 } }],
+    ['exit 3 with --max-attempts 3, -c 3 after a reconnect with one left: the run goes on (not a one-message run)', exited(3), undefined, 1, { ...three, retryDelaySeconds: 0, count: 1, runCount: 3 }, { decision: { action: 'retry', attempts: 1 } }],
     ['EMFILE: a fresh copy, the run ends 71', noStart('EMFILE', true), undefined, 1, retrying, { decision: { action: 'refresh', attempts: 0 }, endsRun: 71 }],
     ['ENOENT in a drain with --max-attempts (the command gone): retried, the run ends 127', noStart('ENOENT'), undefined, 1, retrying, { decision: { action: 'retry', attempts: 1 }, endsRun: 127 }],
     ['EACCES on the last attempt: dead-lettered, the run ends 126', noStart('EACCES'), undefined, 3, retrying, { decision: { action: 'dead-letter', attempts: 3, reason: 'start EACCES' }, endsRun: 126 }],
@@ -64,22 +65,22 @@ describe('fate: the result\'s step, then the verdict, and whether the run ends',
 });
 
 describe('admission: before the command, a copy the broker counted returns of is replaced', () => {
+  const one = { maxAttempts: 1, deadLetterOn: [] };
+  const reason = (n: number) => `returned without a result ${n} times (wq-consume was killed or lost its channel, or the broker refused its copy)`;
   it.each([
-    ['a fresh message (classic or quorum)', { recorded: 0, brokerReturns: undefined, earlierDeliveries: 0 }, plain, { action: 'run', attempt: 1 }],
-    ['classic, redelivered (counts nothing)', { recorded: 0, brokerReturns: undefined, earlierDeliveries: 1 }, plain, { action: 'run', attempt: 2 }],
-    ['a wq copy after 4 attempts', { recorded: 4, brokerReturns: undefined, earlierDeliveries: 0 }, plain, { action: 'run', attempt: 5 }],
-    ['quorum, x-delivery-count 0', { recorded: 2, brokerReturns: 0, earlierDeliveries: 0 }, plain, { action: 'run', attempt: 3 }],
-    ['quorum, returned once (a crash)', { recorded: 0, brokerReturns: 1, earlierDeliveries: 1 }, plain, { action: 'refresh', attempts: 1 }],
-    ['quorum, returned 19 times', { recorded: 6, brokerReturns: 19, earlierDeliveries: 19 }, plain, { action: 'refresh', attempts: 25 }],
-    ['quorum, returned, attempts left', { recorded: 1, brokerReturns: 1, earlierDeliveries: 1 }, three, { action: 'refresh', attempts: 2 }],
-    ['quorum, returned once with --max-attempts 1 (a lost connection; it may never have run): counted, not dead-lettered', { recorded: 0, brokerReturns: 1, earlierDeliveries: 1 }, { maxAttempts: 1, deadLetterOn: [] }, { action: 'refresh', attempts: 1 }],
-    ['quorum, returned with 2 of 3 attempts recorded: counted (3), runs once more', { recorded: 2, brokerReturns: 1, earlierDeliveries: 1 }, three, { action: 'refresh', attempts: 3 }],
-    [
-      'quorum, returned with 3 of 3 attempts recorded before: dead-lettered',
-      { recorded: 3, brokerReturns: 1, earlierDeliveries: 1 },
-      three,
-      { action: 'dead-letter', attempts: 4, reason: 'returned without a result (wq-consume was killed or lost its channel, or the broker refused its copy)' },
-    ],
+    ['a fresh message (classic or quorum)', { recorded: 0, recordedReturns: 0, brokerReturns: undefined, earlierDeliveries: 0 }, plain, { action: 'run', attempt: 1 }],
+    ['classic, redelivered (counts nothing)', { recorded: 0, recordedReturns: 0, brokerReturns: undefined, earlierDeliveries: 1 }, plain, { action: 'run', attempt: 2 }],
+    ['a wq copy after 4 attempts', { recorded: 4, recordedReturns: 0, brokerReturns: undefined, earlierDeliveries: 0 }, plain, { action: 'run', attempt: 5 }],
+    ['quorum, x-delivery-count 0', { recorded: 2, recordedReturns: 0, brokerReturns: 0, earlierDeliveries: 0 }, plain, { action: 'run', attempt: 3 }],
+    ['quorum, returned once (a crash)', { recorded: 0, recordedReturns: 0, brokerReturns: 1, earlierDeliveries: 1 }, plain, { action: 'refresh', attempts: 1, returns: 1 }],
+    ['quorum, returned 19 times, no --max-attempts', { recorded: 6, recordedReturns: 0, brokerReturns: 19, earlierDeliveries: 19 }, plain, { action: 'refresh', attempts: 25, returns: 19 }],
+    ['quorum, returned, attempts left', { recorded: 1, recordedReturns: 0, brokerReturns: 1, earlierDeliveries: 1 }, three, { action: 'refresh', attempts: 2, returns: 1 }],
+    ['--max-attempts 1, returned once (a lost connection; it may never have run): counted, not dead-lettered', { recorded: 0, recordedReturns: 0, brokerReturns: 1, earlierDeliveries: 1 }, one, { action: 'refresh', attempts: 1, returns: 1 }],
+    ['--max-attempts 1, returned a second time (two lost connections): still not dead-lettered', { recorded: 1, recordedReturns: 1, brokerReturns: 1, earlierDeliveries: 1 }, one, { action: 'refresh', attempts: 2, returns: 2 }],
+    ['--max-attempts 1, a fifth return (a message that kills its pod): dead-lettered', { recorded: 4, recordedReturns: 4, brokerReturns: 1, earlierDeliveries: 1 }, one, { action: 'dead-letter', attempts: 5, reason: reason(5) }],
+    ['--max-attempts 3, 3 failures and a first return: runs again (its next failure dead-letters it)', { recorded: 3, recordedReturns: 0, brokerReturns: 1, earlierDeliveries: 1 }, three, { action: 'refresh', attempts: 4, returns: 1 }],
+    ['--max-attempts 6, a sixth return: not yet (the bound is 7)', { recorded: 5, recordedReturns: 5, brokerReturns: 1, earlierDeliveries: 1 }, { maxAttempts: 6, deadLetterOn: [] }, { action: 'refresh', attempts: 6, returns: 6 }],
+    ['--max-attempts 6, a seventh return: dead-lettered', { recorded: 6, recordedReturns: 6, brokerReturns: 1, earlierDeliveries: 1 }, { maxAttempts: 6, deadLetterOn: [] }, { action: 'dead-letter', attempts: 7, reason: reason(7) }],
   ] as const)('%s', (_label, counts, opts, expected) => {
     expect(admission(counts, opts)).toEqual(expected);
   });

@@ -42,6 +42,9 @@ describe('rendered Jobs carry the modern Job fields', () => {
     // --timeout 0 is no limit: no deadline (it was 0 + grace + margin, a pod killed then).
     expect(pod(['--timeout', '0', '--', '/app/worker.sh'])).toBeUndefined();
     expect(pod(['--timeout', '$(TIMEOUT)', '--', '/app/worker.sh'])).toBeUndefined();
+    // A --count it cannot read may take many messages: no deadline (nor, with --until-empty, a drain refused).
+    expect(pod(['-c', '$(N)', '--timeout', '60', '--', 'w'])).toBeUndefined();
+    expect(pod(['--until-empty', '-c', '$(N)', '--timeout', '60', '--', 'w'])).toBeUndefined();
     expect(pod(['--grace', '20', '--', '/app/worker.sh'])).toBeUndefined();
     expect(() => pod(['--until-empty', '--timeout', '60', '--', 'w'])).toThrow(/a drain Job/); // --job refuses drain Jobs
     expect(pod(['-c', '5', '--timeout', '60', '--', 'w'])).toBeUndefined();
