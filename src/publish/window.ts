@@ -226,6 +226,6 @@ function positionOf(runId: string, id: unknown): number | undefined {
 
 function tooLarge(size: number, limit: { bytes: number; version: string }, id: string, position: number): TooLargeError {
   return new TooLargeError(
-    `item ${position} (message id ${id}) is ${size} bytes, larger than RabbitMQ ${limit.version}'s default max_message_size of ${limit.bytes} bytes: it was not sent. Split the item, or raise max_message_size in rabbitmq.conf and publish it again.`,
+    `item ${position} (message id ${id}) is ${size} bytes, larger than RabbitMQ ${limit.version}'s default max_message_size of ${limit.bytes} bytes: it was not sent. Split the item: wq-publish sends nothing over that default, since AMQP does not tell it a limit the broker was configured with.`,
   );
 }
