@@ -12,7 +12,7 @@ export const PUBLISH_OPTIONS: readonly OptionSpec[] = [
   { group: 'Input', name: 'body', short: 'b', type: 'string', arg: 'TEXT', help: 'publish TEXT as one whole message, newlines included' },
   { group: 'Input', name: 'body-file', type: 'string', multiple: true, arg: 'PATH', help: 'publish the whole file, bytes intact, as one message (repeatable: a message each; "-" = stdin)' },
   { group: 'Publishing', name: 'declare', type: 'boolean', negatable: true, help: 'declare the queue, durable, if it does not exist (default on)' },
-  { group: 'Publishing', name: 'queue-type', type: 'string', arg: 'TYPE', help: 'classic|quorum, for a queue wq-publish declares (default classic)' },
+  { group: 'Publishing', name: 'queue-type', type: 'string', arg: 'TYPE', help: 'classic|quorum, for a queue wq-publish declares (default classic: no x-queue-type, so a broker with default_queue_type set gives its type)' },
   { group: 'Publishing', name: 'exchange', short: 'e', type: 'string', arg: 'NAME', help: 'publish to this exchange (default: the default exchange, straight to -q)' },
   { group: 'Publishing', name: 'routing-key', short: 'r', type: 'string', arg: 'KEY', help: 'routing key (default: the queue name)' },
   { group: 'Message', name: 'content-type', short: 'C', type: 'string', arg: 'TYPE', help: 'content-type property of every message' },

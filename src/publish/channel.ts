@@ -36,6 +36,6 @@ export async function openChannel(conn: Connection, config: PublishConfig, log: 
   } catch (err) {
     throw brokerError(err, config.url, 'queue.declare', queue);
   }
-  log.info({ queue, queueType: config.queueType }, `declared durable ${config.queueType} queue "${queue}"`);
+  log.info({ queue, queueType: config.queueType }, `declared durable ${config.queueType === 'quorum' ? 'quorum queue' : 'queue'} "${queue}"`);
   return ch;
 }

@@ -155,7 +155,7 @@ describe('wq-publish at a terminal', () => {
     let screen = '';
     child.stdout?.on('data', (chunk: string) => (screen += chunk));
     // Once the queue is declared, hold back the broker's confirms: the publisher waits with a full window.
-    await waitFor(() => screen.includes('declared durable classic queue'), 'the queue declared');
+    await waitFor(() => screen.includes('declared durable queue'), 'the queue declared');
     proxy.pause();
     await waitFor(() => /ETA \S+/.test(screen), 'a progress line with an ETA');
     expect(screen.split('\r').filter((l) => l.includes('ETA')).at(-1)).toMatch(/^\[[#-]{20}\] +\d+% [\d,]+ confirmed of [\d,]+ sent, [\d,]+ msg\/s, ETA \d+(ms|\.\ds|s|m\d\ds)\x1b\[K$/);
