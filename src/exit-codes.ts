@@ -10,22 +10,23 @@ export const EXIT = {
   /**
    * wq-publish: the broker refused (basic.nack) or could not route (basic.return) some messages; they are
    * not in the queue. wq-consume: a message refused: a body that {} (-I) cannot carry, or a result over
-   * --result-max-bytes or the broker's max message size; the message is retried or dead-lettered (EX_DATAERR).
+   * --result-max-bytes or the broker's max message size, and retried: the run ends as after a failure
+   * (a dead-lettered one ends nothing: 0) (EX_DATAERR).
    */
   REFUSED: 65,
-  /** The broker cannot be reached, or the connection was lost (EX_UNAVAILABLE). */
+  /** No broker address answered within --connect-timeout (both CLIs reconnect after a lost connection first); a queue's node is down; a result or retry wait queue cannot take or show its messages (EX_UNAVAILABLE). */
   BROKER_UNAVAILABLE: 69,
   /** An internal error in wq itself (EX_SOFTWARE). */
   INTERNAL: 70,
-  /** The command could not be started for want of a resource (EAGAIN, EMFILE, ENFILE, ENOMEM: a pod's pid or file limit): its message went back without spending an attempt (EX_OSERR). */
+  /** The command could not be started for want of a resource (EAGAIN, EMFILE, ENFILE, ENOMEM: a pod's pid or file limit), or its body or output file could not be written (TMPDIR full): its message went back without spending an attempt (EX_OSERR). */
   START_FAILED: 71,
   /** wq-publish could not write its manifest to stdout: the reader closed it (EPIPE), or a full disk (EX_IOERR). */
   OUTPUT_FAILED: 74,
-  /** --wait expired and no message arrived (EX_TEMPFAIL). */
+  /** --wait expired and no message arrived; wq-publish --job found an empty queue (EX_TEMPFAIL). */
   NO_MESSAGE: 75,
   /** The broker refused the login, the vhost, a permission or our client certificate (EX_NOPERM). */
   ACCESS_REFUSED: 77,
-  /** The queue is missing, was deleted, or exists with other arguments; TLS cannot work as configured; or WQ_SPAWN=native cannot be honoured (EX_CONFIG). */
+  /** The queue (or result queue, or wq-publish's --exchange) is missing, was deleted, or exists with other arguments; an --acquired-file or TMPDIR cannot be written; TLS cannot work as configured; or WQ_SPAWN=native cannot be honoured (EX_CONFIG). */
   CONFIG: 78,
   /** The command ran longer than --timeout and was stopped (as GNU timeout). */
   TIMEOUT: 124,

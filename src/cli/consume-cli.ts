@@ -7,7 +7,8 @@ import type { Cli } from './run-cli.js';
 const usage = () => `Usage: wq-consume [options] -- command [args...]
 
 Takes one message (or --count N, or --until-empty) from a RabbitMQ queue, pipes its body to the
-command's stdin, acks it only after the command exits 0, and hands it back to the queue otherwise.
+command's stdin, and acks it only after the command exits 0. Otherwise a confirmed retry copy goes to
+the back of the queue (or to the dead-letter queue) before the ack.
 
 ${formatOptions(CONSUME_OPTIONS, CONSUME_GROUPS)}
 

@@ -14,8 +14,8 @@ import { runCli } from './run-cli.js';
 const usage = () => `Usage: wq-publish [options] [items...]
 
 Publishes each item as one message to a RabbitMQ queue: durable, persistent, with publisher confirms.
-Items come from the arguments, --file PATH (one per line), -b TEXT (one whole message), or stdin
-(one per line) when no items are given. Empty lines are skipped; line endings are stripped.
+Items come from the arguments, --file PATH (one per line), -b TEXT (one whole message), --body-file PATH
+(one whole file per message), or stdin (one per line) when none of these is given. Empty lines are skipped; line endings are stripped.
 
 ${formatOptions(PUBLISH_OPTIONS, PUBLISH_GROUPS)}
 

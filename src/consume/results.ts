@@ -8,7 +8,7 @@ import { BrokerUnavailableError, QueueConfigError, type WqError } from '../error
 import { succeeded, type Outcome } from '../process/outcome.js';
 
 /*
- * Results as messages (docs/consume.md "Results"). When a command exits 0 and its message has somewhere
+ * Results as messages (docs/consume.md "Results as messages"). When a command exits 0 and its message has somewhere
  * for a result to go, its stdout (captured in a file, starter.ts) is published as one persistent message,
  * mandatory, on a confirm channel of its own, and only once the broker has confirmed it is the input
  * acked: a crash in between sends the result twice (the same correlation id), never not at all.
