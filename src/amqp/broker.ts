@@ -45,7 +45,7 @@ export async function connectAny(config: ConnectionConfig, clientName: string, l
     const url = urls[index] as string;
     cursor.next = (index + 1) % urls.length;
     try {
-      const conn = await connectOnce(config, url, clientName);
+      const conn = await connectOnce(config, url, clientName, deadline - Date.now());
       if (urls.length > 1) log.info({ address: index + 1, of: urls.length }, `connected to the broker at ${redactUrl(url)}`);
       return { conn, url, index };
     } catch (raw) {
@@ -84,12 +84,16 @@ function sleep(ms: number, abort?: AbortSignal): Promise<void> {
   });
 }
 
-function connectOnce(config: ConnectionConfig, address: string, clientName: string): Promise<Connection> {
+// An address that does not answer at all (a dropped SYN, a server that never speaks AMQP) fails after
+// SOCKET_TIMEOUT_MS, or sooner when --connect-timeout has less left, but after 1 s at the least.
+const SOCKET_TIMEOUT_MS = 10_000;
+
+function connectOnce(config: ConnectionConfig, address: string, clientName: string, leftMs: number): Promise<Connection> {
   const url = new URL(address);
   if (!url.searchParams.has('heartbeat')) url.searchParams.set('heartbeat', String(config.heartbeatSeconds));
   return amqp.connect(url.toString(), {
     noDelay: true,
-    timeout: 10_000,
+    timeout: Math.max(1_000, Math.min(SOCKET_TIMEOUT_MS, leftMs)),
     clientProperties: { connection_name: `${clientName} (pid ${process.pid})`, product: 'wq' },
     ...config.tls,
   });

@@ -198,3 +198,27 @@ describe('bad names, headers and commands', () => {
     expect(await queueExists(queue)).toBe(false);
   });
 });
+
+describe.each(BOTH)('%s: an address that accepts and never answers', (name) => {
+  it('ends 69 once --connect-timeout has passed, not after the socket timeout of 10 s per try', async () => {
+    const { createServer } = await import('node:net');
+    const held: import('node:net').Socket[] = [];
+    const server = createServer((socket) => held.push(socket)); // accepts, then says nothing
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as import('node:net').AddressInfo).port;
+    try {
+      const { queue, expected } = await queueFor(name);
+      const started = performance.now();
+      const run = await cli(name, ['--connect-timeout', '1', ...argsFor(name, queue, ['--url', `amqp://guest:pw-silent@127.0.0.1:${port}`])]);
+      const ms = performance.now() - started;
+      expect(run.exitCode, run.stderr).toBe(69);
+      expect(errors(run)).toHaveLength(1);
+      expect(run.stderr).not.toContain('pw-silent');
+      expect(ms).toBeLessThan(8_000); // it was 10 s and more: the first try alone waited the socket's 10 s
+      expect(await queueState(queue)).toEqual(expected);
+    } finally {
+      for (const s of held) s.destroy();
+      server.close();
+    }
+  });
+});
