@@ -64,7 +64,8 @@ export function outcomeError(config: PublishConfig, r: PublishResult, closedBy: 
   // large): its own code and sentence, not "the connection was lost".
   // The queue was there when publishing began (declared, or checked): it was deleted meanwhile, and what
   // was confirmed to it went with it. No --skip can resume that: the whole input must go again.
-  const deleted = !config.exchange && r.published > 0 && (r.queueDeleted || /NOT.FOUND - no queue/.test(closedBy?.message ?? ''));
+  // Through an exchange too, when -q names the queue whose depth was read.
+  const deleted = (!config.exchange || config.queue !== '') && r.published > 0 && (r.queueDeleted || /NOT.FOUND - no queue/.test(closedBy?.message ?? ''));
   if (deleted) {
     const lost = notOk > 0 ? `, and ${notOk} more were not published` : '';
     return new QueueConfigError(

@@ -243,6 +243,25 @@ describe('publisher confirms: success is reported only for what the broker confi
     expect(await queueExists(queue)).toBe(false);
   }, 60_000);
 
+  it('the queue deleted while it publishes through an exchange (-e, -r, and -q naming the queue): exit 78 too, no --skip', async () => {
+    const queue = await freshQueue('deleted-mid-ex');
+    const ch = await (await admin()).createChannel();
+    await ch.bindQueue(queue, 'amq.direct', `${queue}-key`);
+    const file = join(tempDir(), 'items.txt');
+    writeFileSync(file, `${Array.from({ length: 200_000 }, (_, i) => `item ${i}`).join('\n')}\n`);
+    const child = start('wq-publish', ['-e', 'amq.direct', '-r', `${queue}-key`, '-q', queue, '--file', file, '--no-progress']);
+    while ((await readyCount(queue)) < 1000) await sleep(20);
+    await ch.deleteQueue(queue);
+    await ch.close();
+    const pub = toRun(await child);
+    // It was 65, "unroutable", with a --skip past the items that went with the deleted queue.
+    const last = pub.logs.at(-1) as { msg: string };
+    expect(pub.exitCode, pub.stderr).toBe(78);
+    expect(last.msg).toMatch(/^queue "[^"]+" was deleted while wq-publish published to it \(404 NOT_FOUND\): the \d+ messages confirmed to it went with it(, and \d+ more were not published)?\. Publish the whole input again/);
+    expect(last.msg).not.toMatch(/--skip/);
+    expect(await queueExists(queue)).toBe(false);
+  }, 60_000);
+
   it('unroutable messages (an exchange with no matching binding): exit 65, counted as returned', async () => {
     const queue = await freshQueue('unroutable');
     const ch = await (await admin()).createChannel();
