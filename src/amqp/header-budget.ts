@@ -49,10 +49,11 @@ export function fitHeaders(original: Record<string, unknown>, own: Record<string
  * Whether amqplib can encode `value` again as it decoded it (lib/codec.js). It decodes a timestamp as a
  * JavaScript number, rounded: one at the top of its 64 bits rounds past them, and encoding it throws (a
  * RangeError), so a copy holding it could never be published. So does a number it takes for a long that
- * is not one (NaN, -Infinity, below -2^63: a double another client sent). Everything else encodes again.
+ * is not one (NaN, -Infinity, below -2^63, or with a fraction from 2^50 up: a double another client
+ * sent). Everything else encodes again.
  */
 export function encodable(value: unknown): boolean {
-  if (typeof value === 'number') return value >= -(2 ** 63);
+  if (typeof value === 'number') return sentAsDouble(value) || (Number.isInteger(value) && value >= -(2 ** 63));
   if (typeof value !== 'object' || value === null || Buffer.isBuffer(value)) return true;
   if (Array.isArray(value)) return value.every(encodable);
   // A typed value, as amqplib decodes one (a timestamp, a decimal); any other table with a '!' key (legal
@@ -64,6 +65,11 @@ export function encodable(value: unknown): boolean {
     return type === 'decimal' && typeof d === 'object' && d !== null && Number.isInteger(d.places) && Number.isInteger(d.digits) && Object.keys(value).length === 2;
   }
   return Object.values(value).every(encodable);
+}
+
+/** amqplib's guess (lib/codec.js isFloatingPoint): a number it sends as a double; any other as an integer. */
+function sentAsDouble(n: number): boolean {
+  return n >= 2 ** 63 || (Math.abs(n) < 2 ** 50 && Math.floor(n) !== n);
 }
 
 /** A timestamp (a header's, or the property) that encodes: a whole number of seconds in 64 unsigned bits. */

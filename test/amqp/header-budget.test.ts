@@ -39,9 +39,33 @@ describe('encodable: what amqplib can encode again as it decoded it', () => {
     ['a table with a "!" key that names a type', { '!': 'long', note: 'mine' }],
     ['a nested one', { deep: { '!': 'x', v: 1 } }],
     ['a double', 1.5],
+    ['a double from 2^50 up with a fraction (amqplib takes it for a long)', 2 ** 50 + 0.5],
+    ['the same, negative', -(2 ** 51) - 0.5],
+    ['a double just below 2^50 with a fraction', 2 ** 50 - 0.5],
+    ['a double in an array', [1, 2 ** 50 + 0.25]],
     ['a string, a buffer, null, a boolean', ['s', Buffer.from('b'), null, true]],
   ])('%s', (_label, value) => {
     expect(encodable(value)).toBe(!throws(value));
+  });
+});
+
+describe('encodable agrees with amqplib on numbers of every magnitude', () => {
+  it('powers of two from 2^-20 to 2^70, each with and without a fraction, both signs', () => {
+    const disagree: number[] = [];
+    for (let e = -20; e <= 70; e++) {
+      for (const base of [2 ** e, 2 ** e + 0.5, 2 ** e - 0.5, 2 ** e * 1.1, 2 ** e + 1]) {
+        for (const n of [base, -base]) {
+          let threw = false;
+          try {
+            encoded({ k: n });
+          } catch {
+            threw = true;
+          }
+          if (encodable(n) === threw) disagree.push(n);
+        }
+      }
+    }
+    expect(disagree).toEqual([]);
   });
 });
 
