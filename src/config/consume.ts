@@ -11,7 +11,7 @@ export const CONSUME_OPTIONS: readonly OptionSpec[] = [
   { group: 'Consuming', name: 'prefetch', short: 'p', type: 'string', arg: 'N', help: `unacked messages the broker may push, 1 to ${DEFAULTS.maxPrefetch}, never more than --count has left (default: --concurrency + ${DEFAULTS.prefetchAhead}, twice --concurrency + ${DEFAULTS.prefetchAhead} with results)` },
   { group: 'Consuming', name: 'declare', short: 'd', type: 'boolean', negatable: true, help: 'declare the queue (durable) if it does not exist; --no-declare: not --result-queue either' },
   { group: 'Consuming', name: 'queue-type', type: 'string', arg: 'TYPE', help: 'classic|quorum, for --declare (default classic: no x-queue-type, so a broker with default_queue_type set gives its type)' },
-  { group: 'Consuming', name: 'wait', short: 'w', type: 'string', arg: 'SECONDS', help: 'give up if no message arrives in time: exit 75 if none came, 0 once some were processed (default: wait forever)' },
+  { group: 'Consuming', name: 'wait', short: 'w', type: 'string', arg: 'SECONDS', help: 'give up if no message arrives in time: exit 75 if none came (or none was finished), 0 once some were acked, retried or dead-lettered (default: wait forever)' },
   { group: 'Consuming', name: 'until-empty', type: 'boolean', help: 'drain: process messages until the queue stays empty for --idle seconds, then exit 0' },
   { group: 'Consuming', name: 'idle', type: 'string', arg: 'SECONDS', help: `with --until-empty: how long empty means empty (default ${DEFAULTS.idleSeconds})` },
   { group: 'Consuming', name: 'concurrency', short: 'j', type: 'string', arg: 'K', help: `commands run at once, 1 to ${DEFAULTS.maxConcurrency} (default ${DEFAULTS.concurrency})` },

@@ -140,7 +140,8 @@ export class ConsumeSession {
   quiet(): void {
     if (this.state !== 'consuming' || !this.slots.empty) return;
     if (this.config.untilEmpty) return this.guard(() => this.drainCheck());
-    if (this.taken === 0 && this.stats.processed === 0) return this.fatal(new NoMessageError(`no message arrived on queue "${this.config.queue}" within --wait ${this.config.waitSeconds}s. The queue is empty: publish work first, or use --until-empty for drain Jobs.`));
+    // 0 says a message was acked, retried or dead-lettered: one a lost connection took back does not count.
+    if (this.stats.settledOnPurpose() === 0) return this.fatal(new NoMessageError(this.taken === 0 && this.stats.processed === 0 ? `no message arrived on queue "${this.config.queue}" within --wait ${this.config.waitSeconds}s. The queue is empty: publish work first, or use --until-empty for drain Jobs.` : `no message was finished on queue "${this.config.queue}": what this run took went back to the queue unfinished, and none arrived since within --wait ${this.config.waitSeconds}s. Another consumer holds it, or it waits there for the next run.`));
     this.log.info({ queue: this.config.queue, taken: this.taken, waitSeconds: this.config.waitSeconds }, `no further message arrived within --wait ${this.config.waitSeconds}s: exiting`);
     this.stop();
   }

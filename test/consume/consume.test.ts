@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { admin, brokerUrl, freshQueue, publish, queueState, uniqueQueue } from '../helpers/broker.js';
 import { cli, DIST, errors, FIXTURE, start, toRun } from '../helpers/cli.js';
@@ -273,6 +274,29 @@ describe('empty and deleted queues do not hang', () => {
     expect(run.exitCode, run.stderr.slice(-1500)).toBe(0);
     expect(run.stdout).toBe('ab');
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  it('--wait after a lost connection took back the only message, which another consumer now holds: 75, not 0 (nothing was acked or dead-lettered)', async () => {
+    const queue = await freshQueue('wait-lost-only');
+    await publish(queue, ['only']);
+    const proxy = await startProxy();
+    const marker = join(tempDir(), 'started');
+    const child = start('wq-consume', ['--url', urlVia(proxy.port), '-q', queue, '-c', '1', '--wait', '3', '--', 'sh', '-c', 'cat >/dev/null; touch "$M"; sleep 30'], { noBrokerEnv: true, env: { M: marker } });
+    await waitFor(() => existsSync(marker), 'the command started');
+    const holder = await (await admin()).createChannel();
+    await holder.prefetch(1);
+    await holder.consume(queue, () => {}, { noAck: false }); // takes the message when the broker requeues it, and keeps it
+    proxy.cutAll();
+    const run = toRun(await child);
+    await proxy.close();
+    // It was 0 with "no further message arrived": a Job counted a completion for a message nobody finished.
+    expect(run.exitCode, run.stderr.slice(-1500)).toBe(75);
+    expect(errors(run)).toHaveLength(1);
+    expect(errors(run)[0]?.msg).toMatch(/went back to the queue unfinished/);
+    expect(await queueState(queue)).toMatchObject({ ready: 0, unacked: 1 });
+    await holder.close();
+    await waitFor(async () => (await queueState(queue)).ready === 1, 'the message back in the queue');
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
   });
 
   it('--wait gives up on an empty queue with exit 75', async () => {
