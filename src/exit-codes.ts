@@ -18,7 +18,7 @@ export const EXIT = {
   BROKER_UNAVAILABLE: 69,
   /** An internal error in wq itself (EX_SOFTWARE). */
   INTERNAL: 70,
-  /** The command could not be started for want of a resource (EAGAIN, EMFILE, ENFILE, ENOMEM: a pod's pid or file limit), or its body or output file could not be written (TMPDIR full): its message went back without spending an attempt (EX_OSERR). */
+  /** The command could not be started for want of a resource (EAGAIN, EMFILE, ENFILE, ENOMEM: a pod's pid or file limit) or for another reason than being missing or not executable (ETXTBSY), or its body or output file could not be written (TMPDIR full): its message went back without spending an attempt (EX_OSERR). */
   START_FAILED: 71,
   /** wq-publish could not write its manifest to stdout: the reader closed it (EPIPE), or a full disk (EX_IOERR). */
   OUTPUT_FAILED: 74,

@@ -2,9 +2,11 @@ import { EXIT, signalExitCode } from '../exit-codes.js';
 
 // What became of one command: the only thing the consume core learns of it. `stopped` says wq stopped it
 // (a signal, a lost channel, --timeout); `timedOut` that it was --timeout. A start that failed is an
-// outcome too, never a throw: `transient` when the system was short of a resource (retrying can help)
-// rather than the command being wrong. A message wq would not run the command on (a body that cannot be
-// an argument) or whose result it could not send (output over the limit) is `rejected`: exit status 65.
+// outcome too, never a throw: `transient` unless it says the command itself is wrong (COMMAND_START_ERRORS):
+// a resource short, a file being written (ETXTBSY), anything else the system may clear. Such a start
+// spends no attempt, so it can never dead-letter a good message. A message wq would not run the command
+// on (a body that cannot be an argument) or whose result it could not send (output over the limit) is
+// `rejected`: exit status 65.
 export type Outcome =
   | { kind: 'exited'; exitCode: number; durationMs: number; timedOut: boolean; stopped: boolean; output?: Buffer }
   | { kind: 'signaled'; signal: NodeJS.Signals; durationMs: number; timedOut: boolean; stopped: boolean }
@@ -17,9 +19,9 @@ export interface StartError {
   message: string;
 }
 
-/** Start errors that say the system was short of something, not that the command is wrong. */
-export const TRANSIENT_START_ERRORS: readonly string[] = ['EAGAIN', 'EMFILE', 'ENFILE', 'ENOMEM'];
-/** Start errors that say the command itself is wrong (gone, not executable): the same for every message. */
+/** Start errors that say the system was short of a resource (its log line says so). */
+export const TRANSIENT_START_ERRORS: readonly string[] = ['EAGAIN', 'EMFILE', 'ENFILE', 'ENOMEM', 'ENOSPC'];
+/** Start errors that say the command itself is wrong (gone, not executable): the same for every message. Only these count as the command's failure. */
 export const COMMAND_START_ERRORS: readonly string[] = ['ENOENT', 'EACCES', 'ENOEXEC', 'EISDIR'];
 
 /** The command exited 0 within --timeout, and wq did not stop it. */
@@ -68,6 +70,7 @@ export function outcomeText(outcome: Outcome): string {
   }
   if (outcome.kind === 'exited') return outcome.exitCode === 0 ? 'command succeeded' : `command exited with status ${outcome.exitCode}`;
   if (outcome.kind === 'signaled') return `command was killed by ${outcome.signal}`;
-  if (outcome.transient) return `the system was short of a resource (${outcome.error.code}: ${outcome.error.message})`;
+  if (outcome.transient && TRANSIENT_START_ERRORS.includes(outcome.error.code)) return `the system was short of a resource (${outcome.error.code}: ${outcome.error.message})`;
+  if (outcome.transient) return `command could not start for now (${outcome.error.code}: ${outcome.error.message}), not a failure of its own`;
   return `command could not start (${outcome.error.code}: ${outcome.error.message})`;
 }

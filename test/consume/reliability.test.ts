@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
-import { admin, brokerUrl, drain, freshQueue, publish, queueState, uniqueQueue, forget } from '../helpers/broker.js';
+import { admin, brokerUrl, drain, drainMessages, freshQueue, publish, queueState, uniqueQueue, forget } from '../helpers/broker.js';
 import { cli, errors, FIXTURE, start, toRun } from '../helpers/cli.js';
 import { alive, recorded, tempDir } from '../helpers/files.js';
 import { freePort, startProxy, urlVia } from '../helpers/proxy.js';
@@ -62,6 +62,28 @@ describe('a command that disappears during a drain', () => {
     expect(await queueState(dlq)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
     // The first ran; the second could not start (its retry copy is back in the queue with the other four).
     expect(await queueState(queue)).toEqual({ ready: 5, unacked: 0, consumers: 0 });
+  });
+});
+
+describe('a command that cannot start for now', () => {
+  it('a script held open for writing (ETXTBSY, a deploy rewriting it): no attempt spent, nothing dead-lettered, the run ends 71 (every message was dead-lettered, exit 0)', async () => {
+    const queue = await freshQueue('txtbsy');
+    const dlq = uniqueQueue('txtbsy-dlq');
+    await publish(queue, ['1', '2', '3']);
+    const script = join(tempDir(), 'work.sh');
+    writeFileSync(script, '#!/bin/sh\ncat > /dev/null\n', { mode: 0o755 });
+    const writer = openSync(script, 'a'); // exec(2) of a file open for writing fails with ETXTBSY
+    try {
+      const run = await cli('wq-consume', ['-q', queue, '--until-empty', '--idle', '0.5', '--max-attempts', '2', '--dead-letter-queue', dlq, '--', script]);
+      expect(run.exitCode, run.stderr.slice(-1500)).toBe(71);
+      expect(run.logs.some((l) => /command could not start for now \(ETXTBSY/.test(l.msg))).toBe(true);
+    } finally {
+      closeSync(writer);
+    }
+    expect(await queueState(dlq)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+    expect(await queueState(queue)).toEqual({ ready: 3, unacked: 0, consumers: 0 });
+    const back = await drainMessages(queue);
+    expect(back.map((m) => m.properties.headers?.['x-wq-attempts'] ?? 0)).toEqual([0, 0, 0]);
   });
 });
 
