@@ -33,6 +33,8 @@ export function findLeak(docs: readonly Document[], text: string): string | unde
     visit(doc, {
       Scalar(_, node) {
         if (typeof node.value === 'string') found ??= passwordUrlIn(node.value) ?? passwordUrlIn(fromBase64(node.value));
+        // A !!binary scalar, parsed to its bytes: read as text too.
+        else if (node.value instanceof Uint8Array) found ??= passwordUrlIn(Buffer.from(node.value).toString('utf8'));
         return found === undefined ? undefined : visit.BREAK;
       },
     });

@@ -171,6 +171,15 @@ describe('wq-publish --job renders the Job for the queue it filled', () => {
     expect(`${secret.stderr}`).not.toContain('s3cret');
     expect(errors(secret)[0]?.msg).toMatch(/holds a broker URL with a password \(amqp:\/\/app:\*\*\*@/);
     expect(await queueExists(refused)).toBe(false);
+
+    // The same behind a YAML !!binary tag (parsed to bytes, not text): it was written out, exit 0.
+    const binary = template(`${tutorial}\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: wq-broker\nstringData:\n  url: !!binary ${encoded}\n`);
+    const tagged = await cli('wq-publish', ['-q', refused, '--job', binary, 'a']);
+    expect(tagged.exitCode).toBe(64);
+    expect(tagged.stdout).toBe('');
+    expect(`${tagged.stderr}`).not.toContain('s3cret');
+    expect(errors(tagged)[0]?.msg).toMatch(/holds a broker URL with a password \(amqp:\/\/app:\*\*\*@/);
+    expect(await queueExists(refused)).toBe(false);
   });
 
   it('refuses a password with a quote in it, or written with a YAML escape, before publishing', async () => {
