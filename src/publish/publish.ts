@@ -30,9 +30,8 @@ export async function publish(config: PublishConfig, log: Logger, stop: AbortSig
   const progress = openProgress(config.source);
   const w = new ConfirmWindow(config, stats, stop);
   const link = new PublishLink(config, log, stop, w, stats);
-  await link.open();
-  log.info({ runId: config.runId }, `message ids ${messageId(config.runId, config.skip + 1)} on: a rerun with --run-id ${config.runId} gives each item the same id`);
-  // Stops the reading on a signal, or when publishing cannot go on, even while it waits for more input.
+  // Stops the reading on a signal, or when publishing cannot go on, even while it waits for more input. A
+  // signal during the handshake or the declare counts too: the reading then never starts.
   const stopReading = new AbortController();
   w.onGiveUp = () => stopReading.abort();
   const onAbort = () => {
@@ -40,6 +39,13 @@ export async function publish(config: PublishConfig, log: Logger, stop: AbortSig
     w.wakeUp();
   };
   stop.addEventListener('abort', onAbort, { once: true });
+  try {
+    await link.open();
+  } catch (err) {
+    stop.removeEventListener('abort', onAbort);
+    throw err;
+  }
+  log.info({ runId: config.runId }, `message ids ${messageId(config.runId, config.skip + 1)} on: a rerun with --run-id ${config.runId} gives each item the same id`);
 
   const ticker = startProgress(config, stats, progress, log, () => w.waitingFor);
   const startedAt = performance.now();

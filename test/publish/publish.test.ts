@@ -514,6 +514,23 @@ describe('publisher confirms: success is reported only for what the broker confi
     expect(errors(pub)).toEqual([]);
     expect(await queueExists(queue)).toBe(false);
   }, 60_000);
+
+  it('SIGTERM during the AMQP handshake, with stdin still open: exit 143 once connected, not a wait for the end of stdin', async () => {
+    const queue = uniqueQueue('sigterm-handshake');
+    const proxy = await startProxy();
+    proxy.pause(); // the broker's half of the handshake is held back
+    const child = execa(NODE, [DIST('wq-publish'), '--url', urlVia(proxy.port), '-q', queue, '--no-progress'], { reject: false, stdin: 'pipe', timeout: 30_000, killSignal: 'SIGKILL' });
+    child.stdin?.on('error', () => undefined);
+    while (proxy.connections() < 1) await sleep(20);
+    await sleep(300);
+    child.kill('SIGTERM');
+    await sleep(300);
+    proxy.resume(); // the handshake ends: it must stop now (it read stdin, open, until SIGKILLed at 30 s)
+    const pub = toRun(await child);
+    expect(pub.exitCode, pub.stderr.slice(-1000)).toBe(143);
+    expect(summary(pub.logs)).toMatchObject({ published: 0 });
+    if (await queueExists(queue)) expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  }, 60_000);
 });
 
 describe('a large file', () => {
