@@ -6,6 +6,7 @@ import { expandJobs, loadExpandTemplate } from '../k8s/expand.js';
 import { loadJobTemplate, renderJob } from '../k8s/job-render.js';
 import { openProgress, readItems } from '../publish/items.js';
 import { publish } from '../publish/publish.js';
+import { resumeHint } from '../publish/result.js';
 import type { Logger } from '../log.js';
 import { PUBLISH_GROUPS, PUBLISH_OPTIONS, parsePublishArgs, type PublishConfig } from '../config/publish.js';
 import { runCli } from './run-cli.js';
@@ -55,7 +56,8 @@ async function publishAndRender(config: PublishConfig, log: Logger, stop: AbortS
   const sent = r.confirmed - r.returned;
   const target = config.queue || `exchange ${config.exchange}`;
   const depth = r.ready === undefined ? '' : `, the queue now holds ${r.ready} ready messages`;
-  const stopped = r.signal && !r.complete ? ` (stopped by ${r.signal}; the rest of the input was not published)` : '';
+  // Stopped with everything sent confirmed: this line is the last, so it says where to resume.
+  const stopped = r.signal && !r.complete ? ` (stopped by ${r.signal}; the rest of the input was not published)${r.error || !resumeHint(r) ? '' : `.${resumeHint(r)}`}` : '';
   const again = r.reconnects > 0 || r.republished > 0 ? `; ${r.republished} published again after ${r.reconnects} ${r.reconnects === 1 ? 'reconnect' : 'reconnects'} (possible duplicates, with the same message ids)` : '';
   const seconds = r.durationMs / 1000;
   const counts = {

@@ -55,10 +55,10 @@ export function outcomeError(config: PublishConfig, r: PublishResult, closedBy: 
     );
   }
   const confirmedPart = `${ok} of ${r.published} messages were published and confirmed to ${target}`;
-  if (readError instanceof WqError) return withCounts(readError, `${confirmedPart}.`);
+  if (readError instanceof WqError) return withCounts(readError, `${confirmedPart}.${rest}${resumeHint(r)}`);
   if (readError !== undefined) {
     const text = readError instanceof Error ? readError.message : String(readError);
-    return new UsageError(`reading the input failed (${oneLine(text)}) after ${ok} messages were published and confirmed to ${target}${notOk ? `; ${notOk} more were not confirmed` : ''}.`);
+    return new UsageError(`reading the input failed (${oneLine(text)}) after ${ok} messages were published and confirmed to ${target}${notOk ? `; ${notOk} more were not confirmed` : ''}.${rest}${resumeHint(r)}`);
   }
   // A channel the broker closed for a reason retrying cannot fix (a missing permission, a message too
   // large): its own code and sentence, not "the connection was lost".
@@ -103,7 +103,7 @@ export function outcomeError(config: PublishConfig, r: PublishResult, closedBy: 
  * Where a rerun picks up: the same input, the same run id (the same message ids), and skipped only the items
  * before the first one not confirmed (refused ones are not confirmed); confirmed ones after it come again.
  */
-function resumeHint(r: PublishResult): string {
+export function resumeHint(r: PublishResult): string {
   if (r.resumeAt === undefined) return '';
   return ` To resume, run again with the same input and --run-id ${r.runId} --skip ${r.resumeAt - 1}: items from ${r.resumeAt} on are published again, with the same message ids.`;
 }

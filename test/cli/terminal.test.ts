@@ -165,9 +165,10 @@ describe('wq-publish at a terminal', () => {
     const r = await child;
     expect(r.exitCode).toBe(130);
     const last = lines(String(r.stdout)).at(-1) ?? '';
-    const m = /^published (\d+) messages to \S+, the queue now holds (\d+) ready messages \(stopped by SIGINT; the rest of the input was not published\) {2}time=\S+/.exec(last);
+    const m = /^published (\d+) messages to \S+, the queue now holds (\d+) ready messages \(stopped by SIGINT; the rest of the input was not published\)\. To resume, run again with the same input and --run-id \w+ --skip (\d+): .* {2}time=\S+/.exec(last);
     expect(m, last).not.toBeNull();
     expect(Number(m?.[2])).toBe(Number(m?.[1]));
+    expect(Number(m?.[3])).toBe(Number(m?.[1]));
     expect(await queueState(queue)).toMatchObject({ ready: Number(m?.[1]), unacked: 0 });
   });
 });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { drainMessages, queueExists, queueState, uniqueQueue } from '../helpers/broker.js';
+import { freshQueue, drainMessages, queueExists, queueState, uniqueQueue } from '../helpers/broker.js';
 import { cli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
 
@@ -36,6 +36,18 @@ describe('wq-publish --body-file', () => {
     expect(run.exitCode).toBe(64);
     expect(run.stderr).toContain(`cannot read --body-file ${join(dir, 'missing')}: ENOENT. Check the path and its permissions.`);
     expect(await queueExists(queue)).toBe(false);
+  });
+
+  it('a file that fails while it is read (EIO), after one published: exit 64, and the line says where to resume', async () => {
+    const queue = await freshQueue('bodyfile-eio');
+    const dir = tempDir();
+    writeFileSync(join(dir, 'ok'), 'first');
+    // /proc/self/mem passes the check before connecting, and its read fails with EIO.
+    const run = await cli('wq-publish', ['-q', queue, '--run-id', 'eio', '--body-file', join(dir, 'ok'), '--body-file', '/proc/self/mem']);
+    expect(run.exitCode, run.stderr).toBe(64);
+    // It said how many were published, and not where to resume.
+    expect(run.logs.at(-1)?.msg).toMatch(/^reading the input failed \(.*\) after 1 messages were published and confirmed to queue "[^"]+"\. The rest of the input was not published\. To resume, run again with the same input and --run-id eio --skip 1: items from 2 on are published again, with the same message ids\.$/);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
   });
 
   it('is one way to give the messages: with items or --file it is a usage error (64)', async () => {
