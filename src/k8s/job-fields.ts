@@ -32,15 +32,18 @@ export function applyJobFields(job: Document, container: YAMLMap, options: Pick<
   }
 }
 
-/** The pod deadline for a one-message wq-consume whose args set --timeout; undefined otherwise. */
+/** The pod deadline for a one-message wq-consume whose args set --timeout; undefined otherwise, or when an arg it adds up cannot be read here. */
 export function podDeadline(container: YAMLMap): number | undefined {
   const args = container.get('args');
   if (!isSeq(args)) return undefined;
   const a = consumeArgs(args.items.map((i) => String((i as { value?: unknown }).value ?? i)));
-  if (a.timeout === undefined || a.count !== 1) return undefined;
+  if (a.timeout === undefined || a.count !== 1 || a.wait === undefined || a.connectTimeout === undefined) return undefined;
   const grace = a.grace ?? DEFAULTS.graceSeconds;
   const idle = a.untilEmpty ? (a.idle ?? DEFAULTS.idleSeconds) : 0;
-  return Math.ceil(a.timeout + grace + idle + DEFAULTS.jobDeadlineMarginSeconds);
+  // The margin covers the image pull and the default --connect-timeout; a longer one, and --wait for the
+  // message, come before the command starts.
+  const waiting = a.wait + Math.max(0, a.connectTimeout - DEFAULTS.connectTimeoutSeconds);
+  return Math.ceil(waiting + a.timeout + grace + idle + DEFAULTS.jobDeadlineMarginSeconds);
 }
 
 /** The container's wq-consume drains the queue (--until-empty, no --count): a Job of such pods takes no completions. */
@@ -55,6 +58,10 @@ interface ConsumeArgs {
   timeout?: number;
   grace?: number;
   idle?: number;
+  /** undefined: given, but not a number here ($(W)). */
+  wait: number | undefined;
+  /** undefined: given, but not a number here. */
+  connectTimeout: number | undefined;
   /** undefined: given, but not a number here. */
   count: number | undefined;
   untilEmpty: boolean;
@@ -69,13 +76,15 @@ function consumeArgs(argv: string[]): ConsumeArgs {
   try {
     values = parseArgv(argv, CONSUME_OPTIONS, true).values;
   } catch {
-    return { count: DEFAULTS.count, untilEmpty: false };
+    return { count: DEFAULTS.count, untilEmpty: false, wait: DEFAULTS.waitSeconds, connectTimeout: DEFAULTS.connectTimeoutSeconds };
   }
   const untilEmpty = values['until-empty'] === true;
   const timeout = num(values.timeout);
   // A --count it cannot read ($(N)) is unknown: neither one message nor a drain.
   const count = values.count === undefined ? (untilEmpty ? 0 : DEFAULTS.count) : num(values.count);
-  return { timeout: timeout !== undefined && timeout > 0 ? timeout : undefined, grace: num(values.grace), idle: num(values.idle), count, untilEmpty };
+  const wait = values.wait === undefined ? DEFAULTS.waitSeconds : num(values.wait);
+  const connectTimeout = values['connect-timeout'] === undefined ? DEFAULTS.connectTimeoutSeconds : num(values['connect-timeout']);
+  return { timeout: timeout !== undefined && timeout > 0 ? timeout : undefined, grace: num(values.grace), idle: num(values.idle), wait, connectTimeout, count, untilEmpty };
 }
 
 function num(value: unknown): number | undefined {

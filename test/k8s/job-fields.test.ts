@@ -48,6 +48,11 @@ describe('rendered Jobs carry the modern Job fields', () => {
     expect(pod(['--grace', '20', '--', '/app/worker.sh'])).toBeUndefined();
     expect(() => pod(['--until-empty', '--timeout', '60', '--', 'w'])).toThrow(/a drain Job/); // --job refuses drain Jobs
     expect(pod(['-c', '5', '--timeout', '60', '--', 'w'])).toBeUndefined();
+    // --wait for the message, and a --connect-timeout above the default, come before the command: a pod
+    // that got its message at 590 s of --wait 600 was killed 150 s into its --timeout 600 (deadline 740).
+    expect(pod(['--wait', '600', '--timeout', '600', '--grace', '20', '--', 'w'])).toBe(600 + 600 + 20 + margin);
+    expect(pod(['--connect-timeout', '90', '--timeout', '60', '--', 'w'])).toBe(90 - DEFAULTS.connectTimeoutSeconds + 60 + DEFAULTS.graceSeconds + margin);
+    expect(pod(['--wait', '$(W)', '--timeout', '60', '--', 'w'])).toBeUndefined();
   });
 
   it("a template's deadline below --timeout + --grace is raised, with a note; one above is kept", () => {
