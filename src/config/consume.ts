@@ -188,6 +188,8 @@ function deadLetterTarget(values: ParsedValues, queue: string, used: boolean): D
   const dlq = str(values['dead-letter-queue']);
   const dlx = str(values['dead-letter-exchange']);
   if (dlq !== undefined && dlx !== undefined) throw new UsageError('pass either --dead-letter-queue or --dead-letter-exchange, not both.');
+  // The default exchange routes by the queue's own name: the dead letter would come back as work.
+  if (dlx === '' || dlx === 'amq.default') throw new UsageError(`--dead-letter-exchange "${dlx}" is the default exchange, which would route a dead letter back to the work queue: give an exchange of your own, or --dead-letter-queue.`);
   if (dlx !== undefined) return { kind: 'exchange', exchange: amqpName(dlx, '--dead-letter-exchange') };
   if (dlq === '') throw new UsageError('--dead-letter-queue needs a queue name.');
   if (dlq !== undefined) return { kind: 'queue', queue: amqpName(dlq, '--dead-letter-queue') };

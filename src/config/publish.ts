@@ -116,6 +116,10 @@ export function parsePublishArgs(argv: readonly string[], env: Record<string, st
   for (const flag of ['job-secret', 'job-secret-key', 'job-container']) {
     if (values[flag] !== undefined && jobPath === undefined) throw new UsageError(`--${flag} only applies with --job TEMPLATE.`);
   }
+  // --expand publishes nothing: no message ids, nothing to resume.
+  for (const flag of ['run-id', 'skip']) {
+    if (values[flag] !== undefined && expandPath !== undefined) throw new UsageError(`--${flag} does not apply with --expand, which publishes nothing: it writes a Job per item.`);
+  }
   for (const flag of ['suspend', 'kueue-queue']) {
     if (values[flag] !== undefined && jobPath === undefined && expandPath === undefined) throw new UsageError(`--${flag} only applies with --job or --expand.`);
   }

@@ -100,9 +100,19 @@ describe('wq-consume options that would loop or do nothing', () => {
     [['-q', 'jobs', '--max-attempts', '3', '--dead-letter-queue', 'jobs', '--', 'cat'], /^--dead-letter-queue is the work queue "jobs": a dead letter would come back as work/],
     [['-q', 'jobs', '--result-queue', 'jobs', '--', 'cat'], /^--result-queue is the work queue "jobs": each result would come back as work/],
     [['-q', 'jobs', '--retry-delay-max', '60', '--', 'cat'], /^--retry-delay-max needs --retry-delay/],
+    // It was 77, "refused access ... check the user's permissions": the broker refuses to check the default exchange.
+    [['-q', 'jobs', '--dead-letter-on', '3', '--dead-letter-exchange', '', '--', 'cat'], /^--dead-letter-exchange "" is the default exchange, which would route a dead letter back to the work queue/],
+    [['-q', 'jobs', '--dead-letter-on', '3', '--dead-letter-exchange', 'amq.default', '--', 'cat'], /^--dead-letter-exchange "amq.default" is the default exchange/],
   ])('%j', (argv, message) => {
     expect(() => parseConsumeArgs(argv, {})).toThrow(UsageError);
     expect(() => parseConsumeArgs(argv, {})).toThrow(message);
+  });
+});
+
+describe('wq-publish --expand', () => {
+  it('refuses --skip and --run-id, which it would ignore (it publishes nothing)', () => {
+    expect(() => parsePublishArgs(['--expand', 't.yaml', '--skip', '2', 'a', 'b', 'c'], {}, false)).toThrow(/^--skip does not apply with --expand/);
+    expect(() => parsePublishArgs(['--expand', 't.yaml', '--run-id', 'zz', 'a'], {}, false)).toThrow(/^--run-id does not apply with --expand/);
   });
 });
 
