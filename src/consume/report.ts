@@ -1,7 +1,7 @@
 import type { ConsumeMessage } from 'amqplib';
 import type { ConsumeConfig } from '../config/consume.js';
 import type { Logger } from '../log.js';
-import { outcomeFields, outcomeText, type Outcome } from '../process/outcome.js';
+import { outcomeFields, outcomeText, TRANSIENT_START_ERRORS, type Outcome } from '../process/outcome.js';
 import type { ResultSent } from './results.js';
 import type { Settled } from './settle.js';
 import type { Slot } from './slots.js';
@@ -36,5 +36,9 @@ function delayText(config: ConsumeConfig, attempts: number): string {
 
 // What a refresh asks the reader to check: the pod's disk or its limits.
 function shortOf(outcome: Outcome): string {
-  return outcome.kind === 'start-failed' && outcome.error.code === 'ENOSPC' ? 'is TMPDIR (the pod\'s disk, an emptyDir) full?' : 'is the pod at its process or file limit?';
+  const code = outcome.kind === 'start-failed' ? outcome.error.code : '';
+  if (code === 'ENOSPC') return 'is TMPDIR (the pod\'s disk, an emptyDir) full?';
+  if (code === 'ETXTBSY') return 'is the command\'s file being written (a deploy in progress)?';
+  if (TRANSIENT_START_ERRORS.includes(code) || code === '') return 'is the pod at its process or file limit?';
+  return 'the next run tries again';
 }

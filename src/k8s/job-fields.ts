@@ -32,16 +32,16 @@ export function applyJobFields(job: Document, container: YAMLMap, options: Pick<
   }
 }
 
-/** The pod deadline for a one-message wq-consume whose args set --timeout; undefined otherwise, or when an arg it adds up cannot be read here. */
+/** The pod deadline for a one-message wq-consume whose args set --timeout; undefined otherwise. */
 export function podDeadline(container: YAMLMap): number | undefined {
   const args = container.get('args');
   if (!isSeq(args)) return undefined;
   const a = consumeArgs(args.items.map((i) => String((i as { value?: unknown }).value ?? i)));
-  if (a.timeout === undefined || a.count !== 1 || a.wait === undefined || a.connectTimeout === undefined) return undefined;
+  if (a.timeout === undefined || a.count !== 1) return undefined;
   const grace = a.grace ?? DEFAULTS.graceSeconds;
   const idle = a.untilEmpty ? (a.idle ?? DEFAULTS.idleSeconds) : 0;
   // The margin covers the image pull and the default --connect-timeout; a longer one, and --wait for the
-  // message, come before the command starts.
+  // message, come before the command starts. One it cannot read ($(W)) counts as none: a lower bound.
   const waiting = a.wait + Math.max(0, a.connectTimeout - DEFAULTS.connectTimeoutSeconds);
   return Math.ceil(waiting + a.timeout + grace + idle + DEFAULTS.jobDeadlineMarginSeconds);
 }
@@ -58,10 +58,10 @@ interface ConsumeArgs {
   timeout?: number;
   grace?: number;
   idle?: number;
-  /** undefined: given, but not a number here ($(W)). */
-  wait: number | undefined;
-  /** undefined: given, but not a number here. */
-  connectTimeout: number | undefined;
+  /** 0 when not a number here ($(W)). */
+  wait: number;
+  /** The default when not a number here. */
+  connectTimeout: number;
   /** undefined: given, but not a number here. */
   count: number | undefined;
   untilEmpty: boolean;
@@ -82,8 +82,8 @@ function consumeArgs(argv: string[]): ConsumeArgs {
   const timeout = num(values.timeout);
   // A --count it cannot read ($(N)) is unknown: neither one message nor a drain.
   const count = values.count === undefined ? (untilEmpty ? 0 : DEFAULTS.count) : num(values.count);
-  const wait = values.wait === undefined ? DEFAULTS.waitSeconds : num(values.wait);
-  const connectTimeout = values['connect-timeout'] === undefined ? DEFAULTS.connectTimeoutSeconds : num(values['connect-timeout']);
+  const wait = num(values.wait) ?? DEFAULTS.waitSeconds;
+  const connectTimeout = num(values['connect-timeout']) ?? DEFAULTS.connectTimeoutSeconds;
   return { timeout: timeout !== undefined && timeout > 0 ? timeout : undefined, grace: num(values.grace), idle: num(values.idle), wait, connectTimeout, count, untilEmpty };
 }
 

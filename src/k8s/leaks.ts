@@ -34,7 +34,10 @@ export function findLeak(docs: readonly Document[], text: string): string | unde
       Scalar(_, node) {
         if (typeof node.value === 'string') found ??= passwordUrlIn(node.value) ?? passwordUrlIn(fromBase64(node.value));
         // A !!binary scalar, parsed to its bytes: read as text too.
-        else if (node.value instanceof Uint8Array) found ??= passwordUrlIn(Buffer.from(node.value).toString('utf8'));
+        else if (node.value instanceof Uint8Array) {
+          const text = Buffer.from(node.value).toString('utf8');
+          found ??= passwordUrlIn(text) ?? passwordUrlIn(fromBase64(text)); // a Secret's data: base64 again
+        }
         return found === undefined ? undefined : visit.BREAK;
       },
     });

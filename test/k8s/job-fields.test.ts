@@ -52,7 +52,9 @@ describe('rendered Jobs carry the modern Job fields', () => {
     // that got its message at 590 s of --wait 600 was killed 150 s into its --timeout 600 (deadline 740).
     expect(pod(['--wait', '600', '--timeout', '600', '--grace', '20', '--', 'w'])).toBe(600 + 600 + 20 + margin);
     expect(pod(['--connect-timeout', '90', '--timeout', '60', '--', 'w'])).toBe(90 - DEFAULTS.connectTimeoutSeconds + 60 + DEFAULTS.graceSeconds + margin);
-    expect(pod(['--wait', '$(W)', '--timeout', '60', '--', 'w'])).toBeUndefined();
+    // One it cannot read counts as none: the deadline stays above --timeout + --grace (a template's lower one is raised).
+    expect(pod(['--wait', '$(W)', '--timeout', '60', '--', 'w'])).toBe(60 + DEFAULTS.graceSeconds + margin);
+    expect(pod(['--connect-timeout', '$(C)', '--timeout', '60', '--', 'w'])).toBe(60 + DEFAULTS.graceSeconds + margin);
   });
 
   it("a template's deadline below --timeout + --grace is raised, with a note; one above is kept", () => {

@@ -180,6 +180,12 @@ describe('wq-publish --job renders the Job for the queue it filled', () => {
     expect(`${tagged.stderr}`).not.toContain('s3cret');
     expect(errors(tagged)[0]?.msg).toMatch(/holds a broker URL with a password \(amqp:\/\/app:\*\*\*@/);
     expect(await queueExists(refused)).toBe(false);
+    // And in a Secret's data: (base64) behind the tag: base64 twice.
+    const twice = template(`${tutorial}\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: wq-broker\ndata:\n  url: !!binary ${Buffer.from(encoded).toString('base64')}\n`);
+    const data = await cli('wq-publish', ['-q', refused, '--job', twice, 'a']);
+    expect(data.exitCode).toBe(64);
+    expect(data.stdout).toBe('');
+    expect(await queueExists(refused)).toBe(false);
   });
 
   it('refuses a password with a quote in it, or written with a YAML escape, before publishing', async () => {
