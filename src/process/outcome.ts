@@ -2,8 +2,8 @@ import { EXIT, signalExitCode } from '../exit-codes.js';
 
 // What became of one command: the only thing the consume core learns of it. `stopped` says wq stopped it
 // (a signal, a lost channel, --timeout); `timedOut` that it was --timeout. A start that failed is an
-// outcome too, never a throw: `transient` unless it says the command itself is wrong (COMMAND_START_ERRORS):
-// a resource short, a file being written (ETXTBSY), anything else the system may clear. Such a start
+// outcome too, never a throw: `transient` unless it says the command itself is wrong (COMMAND_START_ERRORS)
+// or comes from the message (MESSAGE_START_ERRORS): a resource short, a file being written (ETXTBSY). Such a start
 // spends no attempt, so it can never dead-letter a good message. A message wq would not run the command
 // on (a body that cannot be an argument) or whose result it could not send (output over the limit) is
 // `rejected`: exit status 65.
@@ -21,8 +21,15 @@ export interface StartError {
 
 /** Start errors that say the system was short of a resource (its log line says so). */
 export const TRANSIENT_START_ERRORS: readonly string[] = ['EAGAIN', 'EMFILE', 'ENFILE', 'ENOMEM', 'ENOSPC'];
-/** Start errors that say the command itself is wrong (gone, not executable): the same for every message. Only these count as the command's failure. */
+/** Start errors that say the command itself is wrong (gone, not executable): the same for every message. These count as the command's failure. */
 export const COMMAND_START_ERRORS: readonly string[] = ['ENOENT', 'EACCES', 'ENOEXEC', 'EISDIR'];
+/** Start errors that come from this message (an environment its headers made too large, a NUL byte): a failure that spends its attempt, as the command's own would. */
+export const MESSAGE_START_ERRORS: readonly string[] = ['E2BIG', 'EINVAL', 'ERR_INVALID_ARG_VALUE'];
+
+/** A start error the system may clear (a resource short, a file being written): no attempt spent. */
+export function transientStartError(code: string): boolean {
+  return !COMMAND_START_ERRORS.includes(code) && !MESSAGE_START_ERRORS.includes(code);
+}
 
 /** The command exited 0 within --timeout, and wq did not stop it. */
 export function succeeded(outcome: Outcome): boolean {

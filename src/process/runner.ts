@@ -1,6 +1,6 @@
 import { nowMs } from './clock.js';
 import type { NativeSpawn } from './native-spawn.js';
-import { COMMAND_START_ERRORS, succeeded, type Outcome } from './outcome.js';
+import { succeeded, transientStartError, type Outcome } from './outcome.js';
 import { sessionStragglers } from './session-members.js';
 import { startCommand, type ChildExit, type StartSpec } from './start.js';
 
@@ -94,7 +94,7 @@ export function runCommand(opts: RunOptions): Running {
 }
 
 function outcomeOf(exit: ChildExit, durationMs: number, timedOut: boolean, stopped: boolean): Outcome {
-  if ('error' in exit) return { kind: 'start-failed', error: exit.error, transient: !COMMAND_START_ERRORS.includes(exit.error.code), durationMs, timedOut: false, stopped };
+  if ('error' in exit) return { kind: 'start-failed', error: exit.error, transient: transientStartError(exit.error.code), durationMs, timedOut: false, stopped };
   if (exit.signal) return { kind: 'signaled', signal: exit.signal, durationMs, timedOut, stopped };
   // code -1 from the addon: the child was reaped by someone else and its status is unknown: a failure.
   return { kind: 'exited', exitCode: exit.code === null || exit.code < 0 ? 255 : exit.code, durationMs, timedOut, stopped };
