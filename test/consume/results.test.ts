@@ -116,6 +116,7 @@ describe.each(QUEUE_TYPES)('on a %s queue', (type, queueArgs) => {
       // exit 0 whatever head says: a command that ignores a failed write to its stdout; then one that fails of it.
       for (const [script, attempts] of [['cat > /dev/null; head -c 300000 /dev/zero; exit 0', 0], ['cat > /dev/null; head -c 300000 /dev/zero', 1]] as const) {
         const queue = await freshQueue('res-full-tmp', queueArgs);
+        forget(`${queue}.dead`); // --max-attempts declares it
         const results = uniqueQueue('res-full-tmp-out');
         await publish(queue, ['x']);
         const run = await cli('wq-consume', ['-q', queue, '--result-queue', results, '--max-attempts', '3', '--', 'sh', '-c', script], { env: { TMPDIR: dir } });
