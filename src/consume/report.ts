@@ -27,6 +27,7 @@ export function logReplaced(log: Logger, config: ConsumeConfig, msg: ConsumeMess
   const fields = { queue: config.queue, deliveryTag: msg.fields.deliveryTag, messageId: msg.properties.messageId, attempts: admit.attempts, brokerCount: msg.properties.headers?.['x-delivery-count'] };
   if (settled === 'refreshed') log.info(fields, 'the broker had counted this message as returned: replaced it with a fresh copy, so no delivery limit can drop it');
   else if (settled === 'dead-lettered') log.warn(fields, `message came back without a result after ${admit.attempts} attempts: moved to the dead-letter ${config.deadLetter.kind}`);
+  else if (settled === 'kept') log.warn(fields, `the broker had counted this message as returned, and refused the fresh copy that would reset that count (is queue "${config.queue}" at its length limit?): running it as it is`);
 }
 
 function delayText(config: ConsumeConfig, attempts: number): string {

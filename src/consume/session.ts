@@ -70,6 +70,7 @@ export class ConsumeSession {
       cancelled: () => this.cancelled,
       // One poll more than the delay: the copy's way back (dead-lettering) takes a moment too.
       retryDueMs: (ms) => (this.ownRetriesDueMs = Math.max(this.ownRetriesDueMs, ms)),
+      stopTaking: () => (this.stop(), this.cancelled ?? Promise.resolve()),
     });
   }
 
@@ -98,9 +99,7 @@ export class ConsumeSession {
     clearTimeout(this.quietTimer);
     const admit = admission(deliveryCounts(msg), this.config);
     if (admit.action !== 'run') return this.guard(() => this.replace(msg, admit));
-    this.taken++;
-    if (this.config.count > 0 && this.taken >= this.config.count) this.finishTaking();
-    this.slots.take(msg, admit.attempt);
+    this.run(msg, admit.attempt);
   }
 
   /** Start waiting messages while slots are free; a start that throws ends the run (guard) and settles nothing else. */
@@ -188,23 +187,32 @@ export class ConsumeSession {
 
   // A copy the broker counted returns of: replace it with a fresh confirmed copy before running it (not
   // taken: the copy comes round again like any message), or, with no attempts left, dead-letter it (taken:
-  // a one-message pod has handled its message on purpose).
+  // a one-message pod has handled its message on purpose). A fresh copy the broker refused (a full queue):
+  // the message runs as it is, if the run still takes messages (settle()).
   private async replace(msg: ConsumeMessage, admit: Exclude<ReturnType<typeof admission>, { action: 'run' }>): Promise<void> {
     const slot = this.slots.hold(msg, admit.attempts);
     if (admit.action === 'dead-letter' && this.config.count > 0 && ++this.taken >= this.config.count) this.finishTaking();
-    const settled = await this.settleSafely(msg, admit);
+    let settled = await this.settleSafely(msg, admit, true);
+    if (settled === 'kept' && this.state === 'consuming') {
+      this.slots.release(slot);
+      logReplaced(this.log, this.config, msg, admit, settled);
+      return this.run(msg, admit.attempts + 1);
+    }
+    if (settled === 'kept') settled = await this.settleSafely(msg, { action: 'hand-back' });
     if (copyRefused(admit, settled)) this.failed(EXIT.BROKER_UNAVAILABLE);
     logReplaced(this.log, this.config, msg, admit, settled);
     this.stats.count(settled);
     this.release(slot);
   }
 
-  private async settleSafely(msg: ConsumeMessage, decision: Verdict | Exclude<ReturnType<typeof admission>, { action: 'run' }>): Promise<Settled> {
-    try {
-      return await settle(this.settleContext, msg, decision);
-    } catch {
-      return 'stale'; // the channel closed under us: channelLost() has the reason, the broker the message
-    }
+  private run(msg: ConsumeMessage, attempt: number): void {
+    this.taken++;
+    if (this.config.count > 0 && this.taken >= this.config.count) this.finishTaking();
+    this.slots.take(msg, attempt);
+  }
+
+  private settleSafely(msg: ConsumeMessage, decision: Verdict | Exclude<ReturnType<typeof admission>, { action: 'run' }>, keepIfRefused = false): Promise<Settled> {
+    return settle(this.settleContext, msg, decision, keepIfRefused);
   }
 
   private release(slot: Slot): void {

@@ -6,8 +6,8 @@ import type { ConsumeConfig } from '../config/consume.js';
 import type { Logger } from '../log.js';
 import { retryDelaySeconds } from './retry-delay.js';
 
-/** What was done with a message, for the run's counts and its log line. */
-export type Settled = 'acked' | 'retried' | 'dead-lettered' | 'handed-back' | 'refreshed' | 'stale';
+/** What was done with a message, for the run's counts and its log line ('kept': still in hand, see settle()). */
+export type Settled = 'acked' | 'retried' | 'dead-lettered' | 'handed-back' | 'refreshed' | 'stale' | 'kept';
 
 export interface SettleContext {
   ch: ConfirmChannel;
@@ -19,12 +19,27 @@ export interface SettleContext {
   cancelled: () => Promise<unknown> | undefined;
   /** Seconds the retry copy waits before it is back in the queue; 0 = at once. */
   retryDelay: (attempts: number) => number;
-  onCopyFailed: (err: Error, what: string) => void;
+  /** Says why, and ends the run: resolves once our basic.cancel is through, so that the nack that follows is not pushed straight back to this run. */
+  onCopyFailed: (err: Error, what: string) => Promise<unknown>;
 }
 
 // Apply a verdict (or an admission's copy) to the message. A copy is confirmed before the original is
 // acked; if the copy fails the original is handed back (nack with requeue), so nothing is ever dropped.
-export async function settle(ctx: SettleContext, msg: ConsumeMessage, decision: Verdict | Exclude<Admission, { action: 'run' }>): Promise<Settled> {
+// Admission's refresh is the exception (`keepIfRefused`): a copy the broker refused leaves the message
+// in hand ('kept'), and the session runs it as it is. A nack would count one more return on a quorum
+// queue, and the next pod would meet the same full queue: each pod would spend a count until the
+// delivery limit dropped the message. Running it ends that: an ack, or a copy to another queue.
+// It never throws: a channel closed under it makes 'stale' (the session's channelLost() has the reason,
+// the broker the message).
+export async function settle(ctx: SettleContext, msg: ConsumeMessage, decision: Verdict | Exclude<Admission, { action: 'run' }>, keepIfRefused = false): Promise<Settled> {
+  try {
+    return await apply(ctx, msg, decision, keepIfRefused);
+  } catch {
+    return 'stale';
+  }
+}
+
+async function apply(ctx: SettleContext, msg: ConsumeMessage, decision: Verdict | Exclude<Admission, { action: 'run' }>, keepIfRefused: boolean): Promise<Settled> {
   if (!ctx.channelOpen()) return 'stale';
   const { ch } = ctx;
   await ctx.cancelled();
@@ -43,8 +58,9 @@ export async function settle(ctx: SettleContext, msg: ConsumeMessage, decision: 
     return decision.action === 'refresh' ? 'refreshed' : decision.action === 'put-back' ? 'handed-back' : 'retried';
   } catch (err) {
     if (!ctx.channelOpen()) return 'stale';
+    if (keepIfRefused) return 'kept';
     const what = decision.action === 'dead-letter' ? `the dead-letter copy (${describeTarget(ctx.deadLetter)})` : decision.action === 'retry' ? 'the retry copy' : 'the fresh copy that puts it back';
-    ctx.onCopyFailed(err as Error, what);
+    await ctx.onCopyFailed(err as Error, what);
     return handBack(ctx, msg);
   }
 }
@@ -70,7 +86,7 @@ export function settleContext(
   ch: ConfirmChannel,
   config: ConsumeConfig,
   log: Logger,
-  session: { channelOpen: () => boolean; cancelled: () => Promise<unknown> | undefined; retryDueMs: (ms: number) => void },
+  session: { channelOpen: () => boolean; cancelled: () => Promise<unknown> | undefined; retryDueMs: (ms: number) => void; stopTaking: () => Promise<unknown> },
 ): SettleContext {
   return {
     ch,
@@ -83,6 +99,9 @@ export function settleContext(
       if (seconds > 0) session.retryDueMs(Date.now() + (seconds + config.drainPollSeconds) * 1000);
       return seconds;
     },
-    onCopyFailed: (err, what) => log.error({ queue: config.queue, err: err.message }, `could not publish ${what}: handing the message back and ending the run, so that it does not come straight back`),
+    onCopyFailed: (err, what) => {
+      log.error({ queue: config.queue, err: err.message }, `could not publish ${what}: handing the message back and ending the run, so that it does not come straight back`);
+      return session.stopTaking();
+    },
   };
 }

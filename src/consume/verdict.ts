@@ -5,7 +5,8 @@ import { COMMAND_START_ERRORS, exitStatusOf, outcomeShort, succeeded, type Outco
  * What happens to a message, decided without a broker (test/consume/verdict.test.ts tables it).
  * Before the command runs, admission(): a copy of a message that the broker has already counted as
  * returned (a crash, a lost channel, a hand-back) is replaced by a fresh confirmed copy, so a quorum
- * queue's delivery limit (20 by default on RabbitMQ 4.x) can never be reached by wq's own returns.
+ * queue's delivery limit (20 by default on RabbitMQ 4.x) can never be reached by wq's own returns; if
+ * the broker refuses that copy (a full queue), the message runs as it is (settle.ts).
  * After the command, verdict(), in this order:
  * - wq stopped the command (SIGTERM, SIGINT, a lost -> put back: a fresh confirmed copy with the attempts
  *   channel), not for --timeout                       before this one, then the ack, whatever its exit

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
-import { admin, forget, freshQueue, publish, queueState, readyCount } from '../helpers/broker.js';
+import { admin, ctl, forget, freshQueue, publish, queueState, readyCount } from '../helpers/broker.js';
 import { cli, FIXTURE, start } from '../helpers/cli.js';
 import { recorded, tempDir } from '../helpers/files.js';
 import { waitFor } from '../helpers/wait.js';
@@ -93,7 +93,55 @@ describe(`the delivery limit cannot drop a message (RabbitMQ ${inject('brokerNam
     expect(await readyCount(dlq)).toBe(0);
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
+
+  // A full queue (max-length, reject-publish) refuses every copy to itself. A returned message ran there
+  // before as it is: before, its fresh copy was refused, the message handed back (one more count) and the
+  // run ended 69 (a status the Jobs ignore); the nack reached the broker before the basic.cancel, so the
+  // message came straight back and was put back with a second nack. Two counts a pod: a quorum queue's
+  // delivery limit (20 on RabbitMQ 4.0) dropped it after ten pods.
+  it('a returned message whose fresh copy a full quorum queue refuses runs as it is, and a refused retry copy costs one return a pod', async () => {
+    const queue = await freshQueue('limit-full', QUORUM);
+    await publish(queue, ['victim']);
+    await killWhileRunning(queue, tempDir(), 1, []); // one return, which the broker counts
+    await publish(queue, ['f1', 'f2']);
+    // The queue is full: over its limit with two ready messages while one is in hand, it refuses every copy.
+    const policy = `${queue}-full`;
+    await ctl(['set_policy', policy, `^${queue}$`, '{"max-length":1,"overflow":"reject-publish"}', '--apply-to', 'queues']);
+    try {
+      // A command that fails: its retry copy is refused too, so its message goes back.
+      for (let i = 0; i < 3; i++) {
+        const failing = await cli('wq-consume', ['-q', queue, '--', 'sh', '-c', 'cat >/dev/null; exit 3']);
+        expect(failing.exitCode, failing.stderr.slice(-1500)).toBe(3);
+        expect(await queueState(queue)).toEqual({ ready: 3, unacked: 0, consumers: 0 });
+      }
+      // The kill, then one nack for each failing pod, as the broker counts them (4.3 counts no nack).
+      expect(await brokerCounts(queue, 3)).toBe(inject('brokerName') === '4.3' ? 1 : 4);
+      const out = tempDir();
+      const run = await cli('wq-consume', ['-q', queue, '--', FIXTURE('record.sh')], { env: { OUT: out } });
+      expect(run.exitCode, run.stderr.slice(-1500)).toBe(0);
+      expect(recorded(out)).toHaveLength(1);
+      expect(run.logs.some((l) => /running it as it is/.test(l.msg))).toBe(true);
+      expect(await queueState(queue)).toEqual({ ready: 2, unacked: 0, consumers: 0 });
+    } finally {
+      await ctl(['clear_policy', policy]);
+    }
+  });
 });
+
+// The sum of the broker's x-delivery-count over the queue's n messages, read with basic.get; the
+// channel's close returns them.
+async function brokerCounts(queue: string, n: number): Promise<number> {
+  const ch = await (await admin()).createChannel();
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    const got = await ch.get(queue, { noAck: false });
+    if (!got) throw new Error(`queue ${queue} holds fewer than ${n} messages`);
+    sum += Number(got.properties.headers?.['x-delivery-count'] ?? 0);
+  }
+  await ch.close();
+  await waitFor(async () => (await readyCount(queue)) === n, 'the messages back in the queue');
+  return sum;
+}
 
 // Start wq-consume, wait until its command runs (attempt N writes run-N with its pid), SIGKILL both:
 // what an OOM kill or a lost node does. The broker requeues the message and counts the return.
