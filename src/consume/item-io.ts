@@ -56,7 +56,7 @@ export interface Captured {
   output?: Buffer;
   /** The whole output's size: over --result-max-bytes, `output` is its beginning. */
   bytes: number;
-  /** TMPDIR was full when the command ended: a write to its stdout may have failed (ENOSPC), cutting it short. */
+  /** TMPDIR was full when the command ended, or when another capture ended while it ran: a write to its stdout may have failed (ENOSPC), cutting it short. */
   full?: boolean;
 }
 
@@ -67,6 +67,8 @@ export class ItemFiles {
   private dir: string | undefined;
   private seq = 0;
   private readonly bodyFile: boolean;
+  /** How many captures found TMPDIR full as they ended: one that fills it can cut another's output short, then free the room. */
+  private fullSeen = 0;
 
   constructor(
     private readonly args: readonly string[],
@@ -124,9 +126,13 @@ export class ItemFiles {
       throw err;
     }
     const max = this.opts.resultMaxBytes;
+    const fullSeenAtStart = this.fullSeen;
     const finish = () => {
       try {
-        return stdoutFd === undefined ? { bytes: 0 } : { ...readCaptured(stdoutFd, max), full: roomLeft(this.directory()) < FULL_BELOW_BYTES };
+        if (stdoutFd === undefined) return { bytes: 0 };
+        // Full now, or found full by another capture that ended while this one ran (--concurrency).
+        if (roomLeft(this.directory()) < FULL_BELOW_BYTES) this.fullSeen++;
+        return { ...readCaptured(stdoutFd, max), full: this.fullSeen !== fullSeenAtStart };
       } finally {
         cleanUp();
       }

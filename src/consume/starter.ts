@@ -54,7 +54,7 @@ function afterExit(outcome: Outcome, io: ItemIo, resultMaxBytes: number, passed:
     // (no attempt spent). A failed command's own failure stands, so --max-attempts still bounds a message
     // whose command fills TMPDIR itself.
     if (captured.full && succeeded(outcome)) {
-      const error = { code: 'ENOSPC', message: `${tmpdir()} was full when the command ended, so its output may have been cut short` };
+      const error = { code: 'ENOSPC', message: `${tmpdir()} was full when the command ended or while it ran, so its output may have been cut short` };
       return { kind: 'start-failed', error, transient: true, durationMs: outcome.durationMs, timedOut: false, stopped: outcome.stopped };
     }
     if (passed !== undefined && !outcome.timedOut) {
