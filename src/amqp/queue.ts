@@ -19,20 +19,45 @@ interface ChannelSource {
 
 // The type of an existing queue, which AMQP does not report. A declare naming x-queue-type quorum is
 // accepted only by a durable quorum queue whose other arguments it does not contradict; a queue of
-// another type refuses it naming x-queue-type. undefined: it cannot tell (other arguments differ). The
-// queue is checked first, so this never creates it (only a delete in the instant between could).
-// Throws what checkQueue throws for a missing queue.
+// another type refuses it naming x-queue-type. The broker checks the other arguments first, and names
+// the first that differs with its value (x-max-length, x-delivery-limit...): the probe takes that value
+// and asks again, up to PROBES times. undefined: it cannot tell (an argument whose value cannot be read
+// back). The queue is checked first, so this never creates it (only a delete in the instant between
+// could). Throws what checkQueue throws for a missing queue.
 export async function existingQueueType(conn: ChannelSource, queue: string): Promise<QueueType | undefined> {
-  const ch = await conn.createChannel();
+  let ch = await conn.createChannel();
   ch.on('error', () => {});
   await ch.checkQueue(queue);
-  try {
-    await ch.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
-    await ch.close().catch(() => undefined);
-    return 'quorum';
-  } catch (err) {
-    return /inequivalent arg 'x-queue-type'/.test(String((err as Error)?.message)) ? 'classic' : undefined;
+  const args: Record<string, unknown> = { 'x-queue-type': 'quorum' };
+  for (let probe = 0; probe < PROBES; probe++) {
+    if (probe > 0) {
+      ch = await conn.createChannel(); // a refused declare closed the last one
+      ch.on('error', () => {});
+    }
+    try {
+      await ch.assertQueue(queue, { durable: true, arguments: args });
+      await ch.close().catch(() => undefined);
+      return 'quorum';
+    } catch (err) {
+      const differs = /inequivalent arg '([^']+)' .*current is the value '(.*)' of type '(\w+)'/.exec(String((err as Error)?.message));
+      if (differs?.[1] === 'x-queue-type') return 'classic';
+      const [, name, text, type] = differs ?? [];
+      const value = name === undefined || name in args ? undefined : argumentValue(text!, type!);
+      if (value === undefined) return undefined;
+      args[name!] = value;
+    }
   }
+  return undefined;
+}
+
+const PROBES = 8;
+
+// An argument's value as the broker prints it, as amqplib would send it back: strings, integers, booleans.
+function argumentValue(text: string, type: string): unknown {
+  if (type === 'longstr') return text;
+  if (type === 'bool') return text === 'true';
+  if (/^(signedint|long|short|byte|unsignedint|unsignedshort|unsignedbyte)$/.test(type) && /^-?\d+$/.test(text)) return Number(text);
+  return undefined;
 }
 
 /**

@@ -35,6 +35,23 @@ describe.each(QUEUE_TYPES)('on a %s queue', (type, queueArgs) => {
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
 
+  // A work queue with arguments of its own: the broker names them before x-queue-type when a probe
+  // leaves them out. Before, such a quorum queue's result and dead-letter queues were declared classic,
+  // on the one node wq was connected to.
+  it('a work queue with other arguments (a delivery limit, a length limit, a dead-letter exchange): its result and dead-letter queues are of its type', async () => {
+    const own = { 'x-max-length': 1000, 'x-dead-letter-exchange': '', 'x-overflow': 'reject-publish', ...(type === 'quorum' ? { 'x-delivery-limit': 50 } : {}) };
+    const queue = await freshQueue('res-args', { ...queueArgs, ...own });
+    const results = uniqueQueue('res-args-out');
+    forget(`${queue}.dead`);
+    await publish(queue, ['x']);
+    const run = await cli('wq-consume', ['-q', queue, '--result-queue', results, '--max-attempts', '1', '--', 'false']);
+    expect(run.exitCode, run.stderr.slice(-1500)).toBe(0); // dead-lettered on purpose
+    expect([await queueTypeOf(results), await queueTypeOf(`${queue}.dead`)]).toEqual([type, type]);
+    expect(await readyCount(`${queue}.dead`)).toBe(1);
+    expect(await readyCount(results)).toBe(0);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
   it('an empty stdout is an empty result, not none', async () => {
     const queue = await freshQueue('res-empty', queueArgs);
     const results = uniqueQueue('res-empty-out');
