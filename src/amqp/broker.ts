@@ -56,7 +56,7 @@ export async function connectAny(config: ConnectionConfig, clientName: string, l
         continue;
       }
       failedInRound = 0;
-      const delayMs = Math.min(100 * 2 ** (round - 1), 2000);
+      const delayMs = backoffMs(round);
       if (Date.now() + delayMs > deadline) throw urls.length === 1 ? err : noneAnswered(err, urls.length, config.connectTimeoutSeconds);
       if (round === 1) log.warn(urls.length === 1 ? `${err.message} Retrying for up to ${config.connectTimeoutSeconds}s (--connect-timeout).` : `${err.message} No address answered: retrying all ${urls.length} for up to ${config.connectTimeoutSeconds}s (--connect-timeout).`);
       round++;
@@ -65,6 +65,9 @@ export async function connectAny(config: ConnectionConfig, clientName: string, l
   }
 }
 
+/** The pause after failed round `round` (from 1): 100 ms doubling to 2 s. */
+export const backoffMs = (round: number): number => Math.min(100 * 2 ** (round - 1), 2000);
+
 /** Where each config's next connect starts (its own rotation; nothing else holds the config). */
 const cursors = new WeakMap<ConnectionConfig, { next: number }>();
 
@@ -72,7 +75,8 @@ function noneAnswered(last: WqError, count: number, seconds: number): WqError {
   return new BrokerUnavailableError(`connect: none of the ${count} broker addresses answered within ${seconds}s (--connect-timeout); the last: ${last.message}`, last.cause, { detail: last.detail });
 }
 
-function sleep(ms: number, abort?: AbortSignal): Promise<void> {
+/** Resolves after `ms`, or at once when `abort` fires. */
+export function sleep(ms: number, abort?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(done, ms);
     abort?.addEventListener('abort', done, { once: true });

@@ -1,6 +1,6 @@
 import type { Channel, ConfirmChannel } from 'amqplib';
 import { batchSocketWrites } from '../amqp/batch-writes.js';
-import { brokerVersion, closeQuietly, connectAny, defaultMaxMessageSize, mapFailure, type Connection } from '../amqp/broker.js';
+import { backoffMs, brokerVersion, closeQuietly, connectAny, defaultMaxMessageSize, mapFailure, sleep, type Connection } from '../amqp/broker.js';
 import { queueMissing } from '../amqp/queue.js';
 import type { PublishConfig } from '../config/publish.js';
 import { oneLine } from '../errors.js';
@@ -126,14 +126,17 @@ export class PublishLink {
     const started = this.lostAt;
     const deadline = started + this.config.connectTimeoutSeconds * 1000;
     this.lostAt = 0;
-    for (;;) {
+    for (let round = 1; ; round++) {
       try {
         await this.open();
         break;
       } catch (raw) {
-        // connectAny gave up (no address answered in time), or a new connection failed while its channel opened.
+        // connectAny gave up (no address answered in time), or a new connection failed while its channel
+        // opened (the queue's node is down): the same back-off as connecting, not a connection a few ms.
         const err = mapFailure(raw, { url: this.url, operation: 'connect' });
-        if (!err.retryable || this.stop.aborted || this.closing || Date.now() >= deadline) {
+        const goOn = () => err.retryable && !this.stop.aborted && !this.closing && Date.now() < deadline;
+        if (goOn()) await sleep(Math.min(backoffMs(round), deadline - Date.now()), this.stop);
+        if (!goOn()) {
           this.closedBy = err ?? why;
           this.window.giveUp();
           return;

@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
-import { brokerUser, freshQueue, queueState, readyCount } from '../helpers/broker.js';
+import amqp from 'amqplib';
+import { brokerUser, forget, freshQueue, queueState, readyCount, uniqueQueue } from '../helpers/broker.js';
 import { DIST, toRun } from '../helpers/cli.js';
 import { clusterScript, nodeUrl, takeAll } from '../helpers/cluster.js';
 
@@ -67,5 +68,41 @@ describe('wq-publish across the loss of its node', () => {
     expect(duplicates).toBeLessThanOrEqual(last.republished);
     console.log(`node loss: ${last.republished} published again, ${duplicates} duplicates in the queue, reconnected in ${pub.logs.find((l) => l.reconnectMs !== undefined)?.reconnectMs} ms`);
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  }, 180_000);
+
+  // The queue's node is gone, the others answer: every reconnect connects, then fails to open the queue.
+  // Before, it tried again at once: 517 connections in 30 s. Now with the back-off of connecting.
+  it('a classic queue whose node stops mid-publish: reconnects with back-off (a handful of connections), then exit 69 at --connect-timeout', async () => {
+    const queue = uniqueQueue('cluster-pub-gone');
+    const conn = await amqp.connect(nodeUrl(2)); // a classic queue lives on the node that declared it
+    await (await conn.createChannel()).assertQueue(queue, { durable: true });
+    await conn.close();
+    forget(queue);
+    const urls = [nodeUrl(2), nodeUrl(1), nodeUrl(3)];
+    const child = execa('node', [DIST('wq-publish'), '--url', urls.join(','), '-q', queue, '--no-progress', '--connect-timeout', '8'], {
+      reject: false,
+      env: { BROKER_URL: undefined, AMQP_URL: undefined },
+      stdin: 'pipe',
+    });
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.write(lines(1, TOTAL / 2));
+    const started = Date.now();
+    while ((await readyCount(queue)) < 500) {
+      if (Date.now() - started > 60_000) throw new Error('wq-publish did not get 500 messages into the queue within 60 s');
+      await sleep(20);
+    }
+    await clusterScript('stop-node', 2);
+    try {
+      child.stdin?.end(lines(TOTAL / 2 + 1, TOTAL));
+      const pub = toRun(await child);
+      expect(pub.exitCode, pub.stderr.slice(-1500)).toBe(69);
+      const connects = pub.logs.filter((l) => /^connected to the broker at/.test(l.msg)).length;
+      console.log(`queue's node gone: ${connects} connections within --connect-timeout 8`);
+      expect(connects, `${connects} connections`).toBeGreaterThanOrEqual(2);
+      expect(connects, `${connects} connections`).toBeLessThanOrEqual(15);
+    } finally {
+      await clusterScript('start-node', 2);
+    }
+    expect((await queueState(queue)).ready).toBeGreaterThanOrEqual(500);
   }, 180_000);
 });
