@@ -1,6 +1,6 @@
 import type { ConfirmChannel } from 'amqplib';
 import { brokerError, mapFailure, type Connection } from '../amqp/broker.js';
-import { declareQueue } from '../amqp/queue.js';
+import { declareQueue, queueMissing } from '../amqp/queue.js';
 import { QueueConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { PublishConfig } from '../config/publish.js';
@@ -25,8 +25,8 @@ export async function openChannel(conn: Connection, config: PublishConfig, log: 
     await ch.checkQueue(queue);
     return ch;
   } catch (err) {
-    const notFound = /\b404\b|NOT_FOUND/.test(String((err as Error).message));
-    if (!notFound) throw brokerError(err, config.url, 'queue.declare (passive)', queue);
+    // A queue whose node is down is not missing: declaring it would wait for that node too.
+    if (!queueMissing(err)) throw brokerError(err, config.url, 'queue.declare (passive)', queue);
     if (!config.declare) throw new QueueConfigError(`queue "${queue}" does not exist and --no-declare is set. Create it, drop --no-declare, or fix -q/QUEUE.`, err);
   }
   ch = await conn.createConfirmChannel();

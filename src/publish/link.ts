@@ -36,8 +36,26 @@ export class PublishLink {
     private readonly stats: PublishStats,
   ) {}
 
-  /** Connect and open the channel; the first time, a failure is thrown to the caller as it was. */
-  async open(): Promise<void> {
+  /**
+   * Connect and open the channel; a failure that may pass (the queue's node is down) is tried again with
+   * the back-off of connecting, until `deadline` (--connect-timeout from now). The last failure is thrown
+   * as it was.
+   */
+  async open(deadline = Date.now() + this.config.connectTimeoutSeconds * 1000): Promise<void> {
+    for (let round = 1; ; round++) {
+      try {
+        return await this.openOnce();
+      } catch (raw) {
+        const err = mapFailure(raw, { url: this.url, operation: 'connect' });
+        const goOn = () => err.retryable && !this.stop.aborted && !this.closing && Date.now() < deadline;
+        if (round === 1 && goOn()) this.log.warn(`${err.message} Trying again for up to ${Math.ceil((deadline - Date.now()) / 1000)}s (--connect-timeout).`);
+        if (goOn()) await sleep(Math.min(backoffMs(round), deadline - Date.now()), this.stop);
+        if (!goOn()) throw raw;
+      }
+    }
+  }
+
+  private async openOnce(): Promise<void> {
     const { conn, url } = await connectAny(this.config, 'wq-publish', this.log, this.stop);
     // Why it ended: the channel's error (a refusal), else the connection's close reason or error.
     let chError: Error | undefined;
@@ -126,22 +144,14 @@ export class PublishLink {
     const started = this.lostAt;
     const deadline = started + this.config.connectTimeoutSeconds * 1000;
     this.lostAt = 0;
-    for (let round = 1; ; round++) {
-      try {
-        await this.open();
-        break;
-      } catch (raw) {
-        // connectAny gave up (no address answered in time), or a new connection failed while its channel
-        // opened (the queue's node is down): the same back-off as connecting, not a connection a few ms.
-        const err = mapFailure(raw, { url: this.url, operation: 'connect' });
-        const goOn = () => err.retryable && !this.stop.aborted && !this.closing && Date.now() < deadline;
-        if (goOn()) await sleep(Math.min(backoffMs(round), deadline - Date.now()), this.stop);
-        if (!goOn()) {
-          this.closedBy = err ?? why;
-          this.window.giveUp();
-          return;
-        }
-      }
+    try {
+      // No address answered in time, or each new connection failed while its channel opened (the queue's
+      // node is down), with the back-off of connecting in between.
+      await this.open(deadline);
+    } catch (raw) {
+      this.closedBy = mapFailure(raw, { url: this.url, operation: 'connect' }) ?? why;
+      this.window.giveUp();
+      return;
     }
     this.stats.reconnects++;
     const ms = Date.now() - started;

@@ -70,6 +70,29 @@ describe('wq-publish across the loss of its node', () => {
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   }, 180_000);
 
+  // Before, wq-publish exited 69 at once (the 404 of a queue whose node is down was taken for a missing
+  // queue, and the declare that followed failed the same), though errors.md says it is retried.
+  it('a classic queue whose node is down when wq-publish starts: it tries again until the node is back, then publishes (exit 0)', async () => {
+    const queue = uniqueQueue('cluster-pub-later');
+    const conn = await amqp.connect(nodeUrl(2));
+    await (await conn.createChannel()).assertQueue(queue, { durable: true });
+    await conn.close();
+    forget(queue);
+    await clusterScript('stop-node', 2);
+    let child;
+    try {
+      child = execa('node', [DIST('wq-publish'), '--url', nodeUrl(1), '-q', queue, '--connect-timeout', '120', 'later'], { reject: false, env: { BROKER_URL: undefined, AMQP_URL: undefined } });
+      await sleep(3000);
+      expect(child.exitCode).toBeNull(); // still trying
+    } finally {
+      await clusterScript('start-node', 2);
+    }
+    const pub = toRun(await child);
+    expect(pub.exitCode, pub.stderr.slice(-1500)).toBe(0);
+    expect(pub.logs.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual([expect.stringMatching(/is on a RabbitMQ node that is down or not answering .* Trying again for up to 1[12]\ds \(--connect-timeout\)\.$/)]);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  }, 180_000);
+
   // The queue's node is gone, the others answer: every reconnect connects, then fails to open the queue.
   // Before, it tried again at once: 517 connections in 30 s. Now with the back-off of connecting.
   it('a classic queue whose node stops mid-publish: reconnects with back-off (a handful of connections), then exit 69 at --connect-timeout', async () => {
