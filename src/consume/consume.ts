@@ -1,6 +1,7 @@
 import type { Channel, ConfirmChannel } from 'amqplib';
 import { batchSocketWrites } from '../amqp/batch-writes.js';
 import { brokerError, brokerVersion, closeQuietly, connect, type Connection } from '../amqp/broker.js';
+import { within } from '../amqp/within.js';
 import { declareQueue, existingQueueType, queueExists, queueMissing } from '../amqp/queue.js';
 import type { ConsumeConfig } from '../config/consume.js';
 import type { QueueType } from '../config/values.js';
@@ -100,11 +101,13 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
         continue;
       }
       await session.closed;
+      // Each step of the close waits CLOSE_STEP_MS at most: a broker whose queue's node has died answers a
+      // close only after its own timeout (a minute). What was not acked then goes back: a duplicate at worst.
       if (session.channelOpen) {
-        await Promise.race([session.cancelDone(), gone]);
-        await Promise.race([session.channel.close().catch(() => undefined), gone]); // flushes the acks (amqplib buffers frames per channel)
+        await within(Promise.race([session.cancelDone(), gone]), CLOSE_STEP_MS);
+        await within(Promise.race([session.channel.close().catch(() => undefined), gone]), CLOSE_STEP_MS); // flushes the acks (amqplib buffers frames per channel)
       }
-      await Promise.race([closeQuietly(conn), gone]);
+      await within(Promise.race([closeQuietly(conn), gone]), CLOSE_STEP_MS);
     } finally {
       stop.removeEventListener('abort', onStop);
       clearTimeout(deadline);
@@ -122,6 +125,8 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
     return { exitCode: end.exitCode, summary: stats.summary(), error: end.error };
   }
 }
+
+const CLOSE_STEP_MS = 5000;
 
 // A signal's deadline passed and the broker has not answered: a confirm or a close-ok that does not come
 // (a resource alarm blocks a connection that publishes). Closing the socket fails what waits on it, so
