@@ -120,7 +120,8 @@ export class ConsumeSession {
 
   signal(signal: string): void {
     const running = this.slots.commandsRunning;
-    this.log.warn({ queue: this.config.queue, signal, running }, running ? `received ${signal}: stopping the command and handing its message back` : `received ${signal} while waiting: exiting`);
+    const what = running ? 'stopping the command and handing its message back' : this.slots.empty ? 'nothing in hand: exiting' : 'settling the message in hand (its result or copy awaits the broker), then exiting';
+    this.log.warn({ queue: this.config.queue, signal, running }, `received ${signal}: ${what}`);
     this.escalate({ kind: 'signal', exitCode: signalExitCode(signal) });
     this.stop(stopSignalFor(signal));
   }

@@ -272,6 +272,24 @@ describe.each(QUEUE_TYPES)('on a %s queue', (type, queueArgs) => {
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
 
+  // The reviewer's case: the log said "received SIGTERM while waiting: exiting" with a message in hand.
+  it('SIGTERM while a result awaits its confirm: says a message is in hand, cuts the connection after --grace and the margin, the input goes back (exit 143)', async () => {
+    const queue = await freshQueue('res-term', queueArgs);
+    const results = uniqueQueue('res-term-out');
+    await publish(queue, ['item']);
+    // The proxy passes everything but the result's basic.publish (class 60, method 40), and all after it.
+    const proxy = await startProxy({ holdClientFrom: { classId: 60, methodId: 40 } });
+    const child = start('wq-consume', ['--url', urlVia(proxy.port), '-q', queue, '--result-queue', results, '--grace', '1', '--', 'cat']);
+    await waitFor(() => proxy.holding(), 'wq-consume to publish the result');
+    process.kill(child.pid!, 'SIGTERM'); // not child.kill(): execa would follow with SIGKILL after 5 s
+    const run = toRun(await child);
+    expect(run.exitCode, run.stderr.slice(-1500)).toBe(143);
+    expect(run.logs.find((l) => l.msg.startsWith('received SIGTERM'))?.msg).toBe('received SIGTERM: settling the message in hand (its result or copy awaits the broker), then exiting');
+    await waitFor(async () => (await readyCount(queue)) === 1, 'the broker to requeue the input');
+    expect(await readyCount(results)).toBe(0);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
   it('--concurrency 2: every result matches its input', async () => {
     const queue = await freshQueue('res-j2', queueArgs);
     const results = uniqueQueue('res-j2-out');
