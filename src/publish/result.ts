@@ -86,7 +86,7 @@ export function outcomeError(config: PublishConfig, r: PublishResult, closedBy: 
     return undefined;
   }
   const parts: string[] = [];
-  if (r.nacked > 0) parts.push(`${r.nacked} refused by the broker (basic.nack: is the queue full, with x-max-length and overflow reject-publish?)`);
+  if (r.nacked > 0) parts.push(`${r.nacked} refused by the broker (basic.nack: is the queue full, with x-max-length and overflow reject-publish, or its node down, or a quorum queue without its majority?)`);
   if (r.returned > 0) parts.push(`${r.returned} unroutable (basic.return: no queue for ${target})`);
   if (r.lost > 0) {
     const why = r.signal ? `stopped by ${r.signal}` : `the connection was lost: ${oneLine(closedBy?.message ?? 'closed')}`;

@@ -217,7 +217,7 @@ describe('publisher confirms: success is reported only for what the broker confi
     expect(summary(pub.logs)).toMatchObject({ published: 5, unconfirmed: 15, ready: 5 });
     const last = pub.logs.at(-1);
     expect(last).toMatchObject({ level: 50, code: 'UNCONFIRMED', exitCode: 65 });
-    expect(last?.msg).toMatch(/^15 of 20 messages were not confirmed to queue "[^"]+": 15 refused by the broker \(basic\.nack/);
+    expect(last?.msg).toMatch(/^15 of 20 messages were not confirmed to queue "[^"]+": 15 refused by the broker \(basic\.nack: is the queue full, with x-max-length and overflow reject-publish, or its node down, or a quorum queue without its majority\?\)/);
     // Which ones: a rerun from the first refused item publishes every one not confirmed (and some again).
     expect(last?.msg).toMatch(/To resume, run again with the same input and --run-id \w+ --skip 5: items from 6 on are published again, with the same message ids\.$/);
     expect(await queueState(queue)).toEqual({ ready: 5, unacked: 0, consumers: 0 });
