@@ -101,8 +101,6 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
         continue;
       }
       await session.closed;
-      // Each step of the close waits CLOSE_STEP_MS at most: a broker whose queue's node has died answers a
-      // close only after its own timeout (a minute). What was not acked then goes back: a duplicate at worst.
       if (session.channelOpen) {
         await within(Promise.race([session.cancelDone(), gone]), CLOSE_STEP_MS);
         await within(Promise.race([session.channel.close().catch(() => undefined), gone]), CLOSE_STEP_MS); // flushes the acks (amqplib buffers frames per channel)
@@ -126,6 +124,8 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
   }
 }
 
+// Each step of the close waits this long at most: a broker whose queue's node has died answers a close
+// only after its own timeout (a minute). What was not acked then goes back: a duplicate at worst.
 const CLOSE_STEP_MS = 5000;
 
 // A signal's deadline passed and the broker has not answered: a confirm or a close-ok that does not come
