@@ -73,6 +73,7 @@ describe('wq-publish across the loss of its node', () => {
   // Before, wq-publish exited 69 at once (the 404 of a queue whose node is down was taken for a missing
   // queue, and the declare that followed failed the same), though errors.md says it is retried.
   it('a classic queue whose node is down when wq-publish starts: it tries again until the node is back, then publishes (exit 0)', async () => {
+    await clusterScript('start-node', 2); // the test before kills it
     const queue = uniqueQueue('cluster-pub-later');
     const conn = await amqp.connect(nodeUrl(2));
     await (await conn.createChannel()).assertQueue(queue, { durable: true });
@@ -96,6 +97,7 @@ describe('wq-publish across the loss of its node', () => {
   // The queue's node is gone, the others answer: every reconnect connects, then fails to open the queue.
   // Before, it tried again at once: 517 connections in 30 s. Now with the back-off of connecting.
   it('a classic queue whose node stops mid-publish: reconnects with back-off (a handful of connections), then exit 69 at --connect-timeout', async () => {
+    await clusterScript('start-node', 2); // the tests before stop or kill it
     const queue = uniqueQueue('cluster-pub-gone');
     const conn = await amqp.connect(nodeUrl(2)); // a classic queue lives on the node that declared it
     await (await conn.createChannel()).assertQueue(queue, { durable: true });
