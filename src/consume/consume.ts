@@ -84,18 +84,18 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
     if (stop.aborted) onStop();
     try {
       const left = config.count > 0 ? config.count - stats.settledOnPurpose() : 0;
+      const bound = boundSetup(conn, (setupDeadline ??= Date.now() + setupSeconds(config) * 1000));
       try {
         // onStop knows the session as soon as it exists: a signal during its setup stops it before it consumes.
         const made = (s: ConsumeSession) => ((session = s), stop.aborted && s.signal(String(stop.reason ?? 'SIGTERM')));
-        session = await Promise.race([openSession(conn, { ...config, count: left, runCount: config.count }, log, start, stats, made), lostInSetup]);
+        session = await bound.race(Promise.race([openSession(conn, { ...config, count: left, runCount: config.count }, log, start, stats, made), lostInSetup]));
         setupDeadline = undefined;
       } catch (err) {
         if (stop.aborted) return signalled();
         // A node that has just come back, or a queue whose leader is being elected, may refuse a consumer
         // for a moment: a retryable failure is tried again within --connect-timeout.
-        const e = err as WqError;
-        setupDeadline ??= Date.now() + config.connectTimeoutSeconds * 1000;
-        if (!e.retryable || Date.now() > setupDeadline) throw err;
+        const e = bound.expired() ? setupTimeoutError(config) : (err as WqError);
+        if (!e.retryable || Date.now() > bound.deadline) throw e;
         log.warn({ queue: config.queue, detail: e.detail }, `${e.message} Trying again.`);
         await new Promise((resolve) => setTimeout(resolve, 500));
         continue;
@@ -128,13 +128,45 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
 // only after its own timeout (a minute). What was not acked then goes back: a duplicate at worst.
 const CLOSE_STEP_MS = 5000;
 
+// The setup by `deadline`: a quorum queue without a majority of its nodes holds basic.consume for about a
+// minute, then closes the connection (541), and a node that stopped answering holds it longer. Past the
+// deadline the connection is cut: the broker keeps the queue's messages (and takes back any delivered).
+function boundSetup(conn: Connection, deadline: number) {
+  let expired = false;
+  return {
+    deadline,
+    expired: () => expired,
+    async race<T>(setup: Promise<T>): Promise<T> {
+      const timer = setTimeout(() => {
+        expired = true;
+        destroySocket(conn, new Error('the consume setup did not finish in time'));
+      }, Math.max(0, deadline - Date.now()));
+      try {
+        return await setup;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+const setupSeconds = (config: ConsumeConfig): number => Math.max(config.connectTimeoutSeconds, config.setupMinSeconds);
+
+function setupTimeoutError(config: ConsumeConfig): WqError {
+  return new BrokerUnavailableError(`consume setup: queue "${config.queue}" did not take a consumer within ${setupSeconds(config)}s (--connect-timeout): a quorum queue without a majority of its nodes running, or a node that does not answer. Its messages wait in it; the Job retries this pod.`);
+}
+
+function destroySocket(conn: Connection, why: Error): void {
+  (conn.connection as { stream?: { destroy(err?: Error): void } }).stream?.destroy(why);
+}
+
 // A signal's deadline passed and the broker has not answered: a confirm or a close-ok that does not come
 // (a resource alarm blocks a connection that publishes). Closing the socket fails what waits on it, so
 // the run ends; the broker puts back every message that was not acked.
 function cutConnection(conn: Connection, config: ConsumeConfig, log: Logger): true {
   const seconds = config.graceSeconds + config.shutdownMarginSeconds;
   log.warn({ queue: config.queue, seconds }, `the broker has not answered within ${seconds}s of the signal (a resource alarm?): closing the connection; the broker puts back every message not acked`);
-  (conn.connection as { stream?: { destroy(err?: Error): void } }).stream?.destroy(new Error(`no answer from the broker within ${seconds}s of the signal`));
+  destroySocket(conn, new Error(`no answer from the broker within ${seconds}s of the signal`));
   return true;
 }
 
