@@ -13,6 +13,33 @@ import { clusterScript, nodeUrl, takeAll } from '../helpers/cluster.js';
 const TOTAL = 20_000;
 const lines = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `item ${from + i}\n`).join('');
 
+/** wq-publish reading its items from a pipe the test writes to, the environment's broker URLs unset. */
+function publishFromStdin(urls: string[], queue: string, flags: string[]) {
+  const child = execa('node', [DIST('wq-publish'), '--url', urls.join(','), '-q', queue, '--no-progress', ...flags], {
+    reject: false,
+    env: { BROKER_URL: undefined, AMQP_URL: undefined },
+    stdin: 'pipe',
+  });
+  child.stdin?.on('error', () => undefined);
+  return child;
+}
+
+async function readyAtLeast(queue: string, n: number): Promise<void> {
+  const started = Date.now();
+  while ((await readyCount(queue)) < n) {
+    if (Date.now() - started > 60_000) throw new Error(`wq-publish did not get ${n} messages into the queue within 60 s`);
+    await sleep(20);
+  }
+}
+
+/** A durable classic queue lives on the node that declared it: node 2 here. Deleted by the suite's cleanup. */
+async function classicQueueOnNode2(queue: string): Promise<void> {
+  const conn = await amqp.connect(nodeUrl(2));
+  await (await conn.createChannel()).assertQueue(queue, { durable: true });
+  await conn.close();
+  forget(queue);
+}
+
 afterAll(async () => {
   await clusterScript('start-node', 2); // later tests get a full cluster
 });
@@ -24,20 +51,11 @@ describe('wq-publish across the loss of its node', () => {
     const password = new URL(auth).password;
     const urls = [nodeUrl(2, auth), nodeUrl(3, auth), nodeUrl(1, auth)];
     const runId = `kill-${Date.now()}`;
-    const child = execa('node', [DIST('wq-publish'), '--url', urls.join(','), '-q', queue, '--no-progress', '--run-id', runId], {
-      reject: false,
-      env: { BROKER_URL: undefined, AMQP_URL: undefined },
-      stdin: 'pipe',
-    });
-    child.stdin?.on('error', () => undefined);
+    const child = publishFromStdin(urls, queue, ['--run-id', runId]);
     // The first half at once; node 2 is killed once part of it is in the queue (the rest of it is then in
     // flight or unread); the other half comes only after the kill, so the kill always lands mid-publish.
     child.stdin?.write(lines(1, TOTAL / 2));
-    const started = Date.now();
-    while ((await readyCount(queue)) < 500) {
-      if (Date.now() - started > 60_000) throw new Error('wq-publish did not get 500 messages into the queue within 60 s');
-      await sleep(20);
-    }
+    await readyAtLeast(queue, 500);
     await clusterScript('kill-node', 2);
     child.stdin?.end(lines(TOTAL / 2 + 1, TOTAL));
     const pub = toRun(await child);
@@ -75,10 +93,7 @@ describe('wq-publish across the loss of its node', () => {
   it('a classic queue whose node is down when wq-publish starts: it tries again until the node is back, then publishes (exit 0)', async () => {
     await clusterScript('start-node', 2); // the test before kills it
     const queue = uniqueQueue('cluster-pub-later');
-    const conn = await amqp.connect(nodeUrl(2));
-    await (await conn.createChannel()).assertQueue(queue, { durable: true });
-    await conn.close();
-    forget(queue);
+    await classicQueueOnNode2(queue);
     await clusterScript('stop-node', 2);
     let child;
     try {
@@ -99,23 +114,11 @@ describe('wq-publish across the loss of its node', () => {
   it('a classic queue whose node stops mid-publish: reconnects with back-off (a handful of connections), then exit 69 at --connect-timeout', async () => {
     await clusterScript('start-node', 2); // the tests before stop or kill it
     const queue = uniqueQueue('cluster-pub-gone');
-    const conn = await amqp.connect(nodeUrl(2)); // a classic queue lives on the node that declared it
-    await (await conn.createChannel()).assertQueue(queue, { durable: true });
-    await conn.close();
-    forget(queue);
+    await classicQueueOnNode2(queue);
     const urls = [nodeUrl(2), nodeUrl(1), nodeUrl(3)];
-    const child = execa('node', [DIST('wq-publish'), '--url', urls.join(','), '-q', queue, '--no-progress', '--connect-timeout', '8'], {
-      reject: false,
-      env: { BROKER_URL: undefined, AMQP_URL: undefined },
-      stdin: 'pipe',
-    });
-    child.stdin?.on('error', () => undefined);
+    const child = publishFromStdin(urls, queue, ['--connect-timeout', '8']);
     child.stdin?.write(lines(1, TOTAL / 2));
-    const started = Date.now();
-    while ((await readyCount(queue)) < 500) {
-      if (Date.now() - started > 60_000) throw new Error('wq-publish did not get 500 messages into the queue within 60 s');
-      await sleep(20);
-    }
+    await readyAtLeast(queue, 500);
     await clusterScript('stop-node', 2);
     try {
       child.stdin?.end(lines(TOTAL / 2 + 1, TOTAL));
