@@ -57,6 +57,7 @@ export class PublishLink {
 
   private async openOnce(): Promise<void> {
     const { conn, url } = await connectAny(this.config, 'wq-publish', this.log, this.stop);
+    this.url = url; // a failure from here on names the address it came from
     // Why it ended: the channel's error (a refusal), else the connection's close reason or error.
     let chError: Error | undefined;
     let connError: Error | undefined;
@@ -69,7 +70,7 @@ export class PublishLink {
     conn.on('blocked', (reason: string) => this.log.warn({ reason }, 'the broker blocked publishing (resource alarm): waiting until it unblocks'));
     conn.on('unblocked', () => this.log.info('the broker unblocked publishing'));
     batchSocketWrites(conn);
-    const ch = await openChannel(conn, this.config, this.log).catch(async (err: unknown) => {
+    const ch = await openChannel(conn, url, this.config, this.log).catch(async (err: unknown) => {
       await closeQuietly(conn);
       throw err;
     });
@@ -77,7 +78,6 @@ export class PublishLink {
     ch.on('close', () => this.lost(conn, why));
     this.conn = conn;
     this.ch = ch;
-    this.url = url;
     const version = brokerVersion(conn);
     const limit = defaultMaxMessageSize(version);
     this.window.attach(ch, limit && version ? { bytes: limit, version } : undefined);
