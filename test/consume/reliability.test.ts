@@ -208,6 +208,22 @@ describe('the broker comes and goes', () => {
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
 
+  it("a connection lost while a drain's end check waits for its answer: it reconnects and finishes the drain (exit 0), not 69", async () => {
+    const queue = await freshQueue('lost-in-check');
+    // With --no-declare the end check's passive declare is the first queue.declare: it is held, then cut.
+    const proxy = await startProxy({ holdClientFrom: { classId: 50, methodId: 10 } });
+    const child = start('wq-consume', ['--url', urlVia(proxy.port), '-q', queue, '--no-declare', '--until-empty', '--idle', '0.5', '--connect-timeout', '10', '--', 'cat']);
+    await waitFor(() => proxy.holding(), "the drain's end check to be held");
+    proxy.cutAll();
+    await waitFor(() => proxy.connections() > 0, 'wq-consume to reconnect');
+    proxy.release();
+    const run = toRun(await child);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.logs.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual([expect.stringMatching(/^lost the connection to the broker .*; reconnecting/)]);
+    expect(run.logs.at(-2)?.msg).toBe('queue stayed empty and no other consumer holds a message: drain finished');
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
   it('a connection lost for good: the command is stopped, nothing is acked, exit 69 once no address answers within --connect-timeout', async () => {
     const queue = await freshQueue('lost-for-good');
     await publish(queue, ['in flight']);
