@@ -45,6 +45,8 @@ export interface ConnectionConfig {
   queue: string;
   heartbeatSeconds: number;
   connectTimeoutSeconds: number;
+  /** How long an answer the broker owes is awaited: --connect-timeout, DEFAULTS.answerMinSeconds at the least. */
+  answerTimeoutSeconds: number;
   tls: TlsFiles;
   logLevel: LogLevel;
   logFormat: LogFormat;
@@ -64,12 +66,14 @@ export function resolveConnection(values: ParsedValues, env: Env, requireQueue =
   const logLevel = (str(values['log-level']) ?? nonEmpty(env.WQ_LOG_LEVEL) ?? DEFAULTS.logLevel) as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}; got "${logLevel}".`);
   const logFormat = resolveLogFormat(values, env);
+  const connectTimeoutSeconds = seconds(values['connect-timeout'], 'connect-timeout', DEFAULTS.connectTimeoutSeconds);
   return {
     url: urls[0] as string,
     urls,
     queue,
     heartbeatSeconds: seconds(values.heartbeat, 'heartbeat', DEFAULTS.heartbeatSeconds),
-    connectTimeoutSeconds: seconds(values['connect-timeout'], 'connect-timeout', DEFAULTS.connectTimeoutSeconds),
+    connectTimeoutSeconds,
+    answerTimeoutSeconds: Math.max(connectTimeoutSeconds, DEFAULTS.answerMinSeconds),
     tls: {
       ca: readOptional(str(values.ca), '--ca'),
       cert: readOptional(str(values.cert), '--cert'),

@@ -68,8 +68,6 @@ export interface ConsumeConfig extends ConnectionConfig {
   consumerTimeoutMarginSeconds: number;
   /** After a signal, --grace + this: the connection is closed if the broker has not answered (defaults.ts). */
   shutdownMarginSeconds: number;
-  /** The consume setup gets --connect-timeout, never less than this (DEFAULTS.setupMinSeconds). */
-  setupMinSeconds: number;
   /** -I: {} and {file} in the arguments are replaced. */
   replace: boolean;
   /** A body file for every command (WQ_BODY_FILE). */
@@ -133,7 +131,6 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
       headersMaxBytes: DEFAULTS.headersMaxBytes,
       consumerTimeoutMarginSeconds: DEFAULTS.consumerTimeoutMarginSeconds,
       shutdownMarginSeconds: DEFAULTS.shutdownMarginSeconds,
-      setupMinSeconds: DEFAULTS.setupMinSeconds,
       ...itemOptions(values, args),
     },
   });

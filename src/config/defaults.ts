@@ -50,10 +50,11 @@ export const DEFAULTS = {
    */
   shutdownMarginSeconds: 5,
   /**
-   * The consume setup (the declares, then the consumer) gets --connect-timeout, and never less than this:
-   * a quorum queue without a majority of its nodes holds a new consumer for about a minute. @default 10
+   * An answer the broker owes (wq-consume's setup: the declares, then the consumer; wq-publish's
+   * confirms) is awaited --connect-timeout, and never less than this: a quorum queue without a majority
+   * of its nodes answers only after about a minute. @default 10
    */
-  setupMinSeconds: 10,
+  answerMinSeconds: 10,
   /**
    * WQ_HEADERS at most, in bytes: the largest headers are left out beyond it and named in
    * WQ_HEADERS_TRUNCATED (the kernel refuses one environment string over 128 KiB). @default 65536

@@ -84,7 +84,7 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
     if (stop.aborted) onStop();
     try {
       const left = config.count > 0 ? config.count - stats.settledOnPurpose() : 0;
-      const bound = boundSetup(conn, (setupDeadline ??= Date.now() + setupSeconds(config) * 1000));
+      const bound = boundSetup(conn, (setupDeadline ??= Date.now() + config.answerTimeoutSeconds * 1000));
       try {
         // onStop knows the session as soon as it exists: a signal during its setup stops it before it consumes.
         const made = (s: ConsumeSession) => ((session = s), stop.aborted && s.signal(String(stop.reason ?? 'SIGTERM')));
@@ -150,10 +150,8 @@ function boundSetup(conn: Connection, deadline: number) {
   };
 }
 
-const setupSeconds = (config: ConsumeConfig): number => Math.max(config.connectTimeoutSeconds, config.setupMinSeconds);
-
 function setupTimeoutError(config: ConsumeConfig): WqError {
-  return new BrokerUnavailableError(`consume setup: queue "${config.queue}" did not take a consumer within ${setupSeconds(config)}s (--connect-timeout): a quorum queue without a majority of its nodes running, or a node that does not answer. Its messages wait in it; the Job retries this pod.`);
+  return new BrokerUnavailableError(`consume setup: queue "${config.queue}" did not take a consumer within ${config.answerTimeoutSeconds}s (--connect-timeout): a quorum queue without a majority of its nodes running, or a node that does not answer. Its messages wait in it; the Job retries this pod.`);
 }
 
 function destroySocket(conn: Connection, why: Error): void {

@@ -3,7 +3,7 @@ import { batchSocketWrites } from '../amqp/batch-writes.js';
 import { backoffMs, brokerVersion, closeQuietly, connectAny, defaultMaxMessageSize, mapFailure, sleep, type Connection } from '../amqp/broker.js';
 import { queueMissing } from '../amqp/queue.js';
 import type { PublishConfig } from '../config/publish.js';
-import { oneLine } from '../errors.js';
+import { BrokerUnavailableError, oneLine } from '../errors.js';
 import type { Logger } from '../log.js';
 import { redactUrl } from '../redact.js';
 import { openChannel } from './channel.js';
@@ -15,6 +15,9 @@ import type { ConfirmWindow } from './window.js';
 // --connect-timeout), open the channel again (the queue is checked, or declared, again) and attach it to the
 // window, which publishes again what was not confirmed. A failure retrying cannot fix (a message the broker
 // refuses, a permission), a signal, or no address answering in time: the window gives up.
+/** How often the broker's answers are checked (checkAnswers). */
+const WATCHDOG_MS = 1000;
+
 export class PublishLink {
   private conn: Connection | undefined;
   private ch: ConfirmChannel | undefined;
@@ -27,6 +30,9 @@ export class PublishLink {
   reconnecting: Promise<void> | undefined;
   private closing = false;
   private lostAt = 0;
+  /** The connection is blocked (a resource alarm): no confirm is owed meanwhile. */
+  private blocked = false;
+  private watchdog: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly config: PublishConfig,
@@ -67,8 +73,15 @@ export class PublishLink {
       if (err) connError = err;
       this.lost(conn, why);
     });
-    conn.on('blocked', (reason: string) => this.log.warn({ reason }, 'the broker blocked publishing (resource alarm): waiting until it unblocks'));
-    conn.on('unblocked', () => this.log.info('the broker unblocked publishing'));
+    conn.on('blocked', (reason: string) => {
+      this.blocked = true;
+      this.log.warn({ reason }, 'the broker blocked publishing (resource alarm): waiting until it unblocks');
+    });
+    conn.on('unblocked', () => {
+      this.blocked = false;
+      this.window.answeredAt = Date.now();
+      this.log.info('the broker unblocked publishing');
+    });
     batchSocketWrites(conn);
     const ch = await openChannel(conn, url, this.config, this.log).catch(async (err: unknown) => {
       await closeQuietly(conn);
@@ -80,7 +93,24 @@ export class PublishLink {
     this.ch = ch;
     const version = brokerVersion(conn);
     const limit = defaultMaxMessageSize(version);
+    this.blocked = false;
+    this.window.answeredAt = Date.now();
     this.window.attach(ch, limit && version ? { bytes: limit, version } : undefined);
+    this.watchdog ??= setInterval(() => this.checkAnswers(), WATCHDOG_MS).unref();
+  }
+
+  // A live connection whose broker answers none of the messages in flight: a quorum queue without a
+  // majority of its nodes refuses each only after about a minute, one after another. Past
+  // --connect-timeout (10 s at the least) without an answer, publishing stops: exit 69, with where to resume.
+  private checkAnswers(): void {
+    const { conn, window: w } = this;
+    const seconds = this.config.answerTimeoutSeconds;
+    if (!conn || this.blocked || this.closing || w.inFlight === 0 || Date.now() - w.answeredAt < seconds * 1000) return;
+    this.conn = undefined; // its close is no loss to reconnect from
+    this.ch = undefined;
+    this.closedBy = new BrokerUnavailableError(`the broker at ${redactUrl(this.url)} answered none of the ${w.inFlight} messages in flight within ${seconds}s (--connect-timeout): a quorum queue without a majority of its nodes running, or a node that does not answer. Each may or may not be in the queue.`, undefined, { retryable: false });
+    w.giveUp();
+    (conn.connection as { stream?: { destroy(): void } }).stream?.destroy();
   }
 
   /**
@@ -105,6 +135,7 @@ export class PublishLink {
 
   async close(): Promise<void> {
     this.closing = true;
+    clearInterval(this.watchdog);
     await this.reconnecting;
     const { ch, conn } = this;
     this.ch = undefined;

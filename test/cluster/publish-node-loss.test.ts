@@ -5,6 +5,7 @@ import amqp from 'amqplib';
 import { brokerUser, forget, freshQueue, queueState, readyCount, uniqueQueue } from '../helpers/broker.js';
 import { DIST, toRun } from '../helpers/cli.js';
 import { clusterScript, nodeUrl, takeAll } from '../helpers/cluster.js';
+import { waitFor } from '../helpers/wait.js';
 
 // Issue 28: wq-publish of 20,000 items to a quorum queue of the 3-node cluster, its node killed (kill -9)
 // mid-publish. It reconnects to the next address, publishes again what was not confirmed, goes on with the
@@ -133,4 +134,37 @@ describe('wq-publish across the loss of its node', () => {
     }
     expect((await queueState(queue)).ready).toBeGreaterThanOrEqual(500);
   }, 180_000);
+
+  // A quorum queue without a majority refuses each message only after about a minute, one after another:
+  // before, 10 items took over 6 minutes. Now wq-publish stops once no answer came within --connect-timeout.
+  it('a quorum queue with two of its three nodes stopped: exit 69 within --connect-timeout, with where to resume; the resumed run publishes every item', async () => {
+    await clusterScript('start-node', 2); // the tests before stop or kill it
+    const queue = await freshQueue('cluster-pub-minority', { 'x-queue-type': 'quorum' });
+    const runId = `minority-${Date.now()}`;
+    const items = Array.from({ length: 10 }, (_, i) => `item ${i + 1}`);
+    await clusterScript('stop-node', 2);
+    await clusterScript('stop-node', 3);
+    let pub;
+    let seconds: number;
+    try {
+      const started = Date.now();
+      pub = toRun(await execa('node', [DIST('wq-publish'), '--url', nodeUrl(1), '-q', queue, '--no-progress', '--run-id', runId, '--connect-timeout', '10', ...items], { reject: false, env: { BROKER_URL: undefined, AMQP_URL: undefined } }));
+      seconds = (Date.now() - started) / 1000;
+    } finally {
+      await clusterScript('start-node', 2);
+      await clusterScript('start-node', 3);
+    }
+    console.log(`a quorum queue without its majority: wq-publish exit ${pub.exitCode} after ${seconds} s`);
+    expect(pub.exitCode, pub.stderr.slice(-1500)).toBe(69);
+    expect(seconds).toBeLessThan(25);
+    const errors = pub.logs.filter((l) => l.level >= 50).map((l) => l.msg);
+    expect(errors).toEqual([expect.stringMatching(/^the broker at amqp:\/\/\S+ answered none of the 10 messages in flight within 10s \(--connect-timeout\): a quorum queue without a majority of its nodes running, .* To resume, run again with the same input and --run-id \S+ --skip 0: /)]);
+    // The resumed run, once the nodes are back: every item in the queue at least once, with its message id.
+    await waitFor(async () => (await readyCount(queue).catch(() => -1)) >= 0, 'the queue to answer again', 60_000);
+    const again = toRun(await execa('node', [DIST('wq-publish'), '--url', nodeUrl(1), '-q', queue, '--no-progress', '--run-id', runId, '--skip', '0', ...items], { reject: false, env: { BROKER_URL: undefined, AMQP_URL: undefined } }));
+    expect(again.exitCode, again.stderr.slice(-1500)).toBe(0);
+    const messages = await takeAll(queue, await readyCount(queue));
+    expect(new Set(messages.map((m) => m.properties.messageId))).toEqual(new Set(items.map((_, i) => `${runId}-${String(i + 1).padStart(6, '0')}`)));
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  }, 240_000);
 });

@@ -45,3 +45,25 @@ it('SIGTERM while a result waits on a connection blocked by a memory alarm: exit
   // The result may have been routed before the connection was blocked: a duplicate later, never a loss.
   expect((await queueState(results)).ready).toBeLessThanOrEqual(1);
 });
+
+// wq-publish stops when the broker answers none of the messages in flight within --connect-timeout (10 s
+// at the least). A resource alarm's pause is not that: the blocked connection waits, however long.
+it('wq-publish under a memory alarm longer than its answer timeout: it waits, and publishes everything once the alarm clears (exit 0)', async () => {
+  const queue = await freshQueue('alarm-pub');
+  const before = await watermark();
+  let child;
+  try {
+    await ctl(['set_vm_memory_high_watermark', '0.000001']);
+    await waitFor(async () => /memory/.test(await alarms()), 'the memory alarm');
+    child = start('wq-publish', ['-q', queue, '--connect-timeout', '1', '--no-progress', 'a', 'b', 'c']);
+    await new Promise((r) => setTimeout(r, 13_000));
+    expect(child.exitCode).toBeNull(); // still waiting for the broker to unblock
+  } finally {
+    await ctl(['eval', `vm_memory_monitor:set_vm_memory_high_watermark(${before}).`]);
+    await waitFor(async () => !/memory/.test(await alarms()), 'the alarm to clear');
+  }
+  const run = toRun(await child);
+  expect(run.exitCode, run.stderr).toBe(0);
+  expect(run.logs.some((l) => /^the broker blocked publishing \(resource alarm\)/.test(l.msg))).toBe(true);
+  expect(await queueState(queue)).toEqual({ ready: 3, unacked: 0, consumers: 0 });
+}, 60_000);
