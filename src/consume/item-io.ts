@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, mkdtempSync, openSync, readSync, rmSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 
 /** The variable that names the body file; message-env.ts keeps an inherited one out of the command's environment. */
@@ -147,7 +147,7 @@ export class ItemFiles {
 
   private directory(): string {
     if (this.dir === undefined) {
-      const dir = mkdtempSync(join(tmpdir(), 'wq-consume-'));
+      const dir = mkdtempSync(join(resolve(tmpdir()), 'wq-consume-')); // absolute: a relative TMPDIR would not survive the command's cd
       process.on('exit', () => removeQuietly(dir));
       this.dir = dir;
     }

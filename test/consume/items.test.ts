@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { drainMessages, freshQueue, publish, queueState, uniqueQueue } from '../helpers/broker.js';
@@ -133,6 +133,21 @@ describe.each(QUEUE_TYPES)('on a %s queue', (_type, queueArgs) => {
     expect(existsSync(path)).toBe(false);
     expect(leftIn(tmp)).toEqual([]);
     expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
+  it('a relative TMPDIR: {file} and WQ_BODY_FILE are absolute, so a command that changes directory still reads its item', async () => {
+    const queue = await freshQueue('item-reltmp', queueArgs);
+    await publish(queue, ['from a relative TMPDIR']);
+    const out = tempDir();
+    mkdirSync(join(out, 'tmp'));
+    const script = 'printf "%s\\0" "$1" "$WQ_BODY_FILE" > "$OUT/args"; cd /; cat "$1" > "$OUT/file"';
+    const run = await cli('wq-consume', ['-q', queue, '-I', '--no-stdin', '--', 'sh', '-c', script, 'sh', '{file}'], { env: { OUT: out, TMPDIR: 'tmp' }, cwd: out });
+    expect(run.exitCode, run.stderr).toBe(0);
+    const [arg, env] = recordedArgs(out);
+    expect(arg).toBe(env);
+    expect(arg).toMatch(new RegExp(`^${out}/tmp/wq-consume-\\w+/body-1$`));
+    expect(readFileSync(join(out, 'file'), 'utf8')).toBe('from a relative TMPDIR');
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
 
   it('without -I a literal {} is an argument like any other; --item-file alone gives WQ_BODY_FILE and keeps stdin', async () => {
