@@ -113,7 +113,9 @@ export class ResultPublisher {
       if (mapped.code !== 'BROKER_UNAVAILABLE' || !mapped.retryable) return { target, lost: false, error: mapped };
       return { target, lost: true, error: new BrokerUnavailableError(`could not publish the result to queue "${target.queue}" (${text}); the message was handed back.`, sent.failure, { detail: text }) };
     }
-    if (!returned) return { target, bytes: output.length };
+    // A direct reply-to says nothing by a return: RabbitMQ 3.x returns a mandatory message to one even
+    // when it delivered it, and 4.x takes one whose requester is gone without a word.
+    if (!returned || target.queue.startsWith('amq.rabbitmq.reply-to.')) return { target, bytes: output.length };
     if (target.reply) return { target, bytes: output.length, note: `its reply_to queue "${target.queue}" no longer exists (the requester is gone): the result was dropped` };
     return {
       target,

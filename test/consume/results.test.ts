@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ConsumeMessage } from 'amqplib';
 import { describe, expect, inject, it } from 'vitest';
 import { admin, brokerUser, consumerCount, drainMessages, forget, freshQueue, publish, queueExists, queueState, queueTypeOf, readyCount, uniqueQueue } from '../helpers/broker.js';
 import { cli, errors, start, toRun } from '../helpers/cli.js';
@@ -315,6 +316,28 @@ describe.each(QUEUE_TYPES)('on a %s queue', (type, queueArgs) => {
     const got = await drainMessages(replies);
     expect(got.map((m) => [m.content.toString(), m.properties.correlationId])).toEqual([['PING', 'c-7']]);
     expect(got[0]?.properties.messageId).not.toBe('m-7');
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  // RabbitMQ 3.x returns a mandatory message to a direct reply-to even when it delivers it: before, the
+  // delivered reply was logged as dropped, "the requester is gone".
+  it('--reply to a direct reply-to (amq.rabbitmq.reply-to): the requester gets the result with its correlation_id, and no warning', async () => {
+    const queue = await freshQueue('res-rpc-direct', queueArgs);
+    const ch = await (await admin()).createChannel();
+    try {
+      let reply!: (m: ConsumeMessage | null) => void;
+      const got = new Promise<ConsumeMessage | null>((resolve) => (reply = resolve));
+      await ch.consume('amq.rabbitmq.reply-to', (m) => reply(m), { noAck: true });
+      ch.sendToQueue(queue, Buffer.from('ping'), { replyTo: 'amq.rabbitmq.reply-to', correlationId: 'c-9', persistent: true });
+      const run = await cli('wq-consume', ['-q', queue, '--reply', '--', 'tr', 'a-z', 'A-Z']);
+      expect(run.exitCode, run.stderr).toBe(0);
+      const m = await got;
+      expect([m?.content.toString(), m?.properties.correlationId]).toEqual(['PING', 'c-9']);
+      expect(run.logs.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual([]);
+      expect(run.logs.some((l) => /^command succeeded, its result \(4 bytes\) published to "amq\.rabbitmq\.reply-to\./.test(l.msg))).toBe(true);
+    } finally {
+      await ch.close();
+    }
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
 
