@@ -33,6 +33,8 @@ export function parseArgv(argv: readonly string[], specs: readonly OptionSpec[],
   const byShort = new Map(specs.filter((s) => s.short).map((s) => [s.short as string, s]));
   const values: ParsedValues = {};
   const positionals: string[] = [];
+  // What an unknown option may really be: the command's own (wq-consume), or an item (wq-publish).
+  const afterDashes = stopAtPositional ? '; put the command after "--"' : '; an item that starts with "-" goes after "--"';
 
   // An option with a value that is not repeatable, given twice, is a usage error: a second --file must not
   // silently replace the first. A flag may come again, the last one wins (--declare ... --no-declare).
@@ -70,7 +72,7 @@ export function parseArgv(argv: readonly string[], specs: readonly OptionSpec[],
           continue;
         }
       }
-      if (!spec) throw new UsageError(`unknown option --${name}. Run with --help for usage; put the command after "--".`);
+      if (!spec) throw new UsageError(`unknown option --${name}. Run with --help for usage${afterDashes}.`);
       if (spec.type === 'boolean') {
         if (eq !== -1) throw new UsageError(`option --${name} takes no value. Run with --help for usage.`);
         set(spec, true);
@@ -84,7 +86,7 @@ export function parseArgv(argv: readonly string[], specs: readonly OptionSpec[],
     }
     if (arg.startsWith('-') && arg.length > 1) {
       const spec = byShort.get(arg[1] as string);
-      if (!spec) throw new UsageError(`unknown option ${arg}. Run with --help for usage; put the command after "--".`);
+      if (!spec) throw new UsageError(`unknown option ${arg}. Run with --help for usage${afterDashes}.`);
       if (spec.type === 'boolean') {
         if (arg.length > 2) throw new UsageError(`option -${spec.short} takes no value. Run with --help for usage.`);
         set(spec, true);

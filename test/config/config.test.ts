@@ -66,6 +66,13 @@ describe('argv: everything after "--" (or the first word that is not an option) 
     expect(run(['-q', 'q', '--timeout', '30', '--grace', '0.5', '--retry-delay', '.25', '--', 'cat'])).toMatchObject({ timeoutSeconds: 30, graceSeconds: 0.5, retryDelaySeconds: 0.25 });
   });
 
+  it('an unknown option: wq-consume says to put the command after "--", wq-publish an item that starts with "-"', () => {
+    expect(() => parseConsumeArgs(['-q', 'q', '--nope', 'cat'], {})).toThrow('unknown option --nope. Run with --help for usage; put the command after "--".');
+    // Before, wq-publish said to put "the command" after "--": it takes none.
+    expect(() => parsePublishArgs(['-q', 'q', '--nope', 'a'], {}, false)).toThrow('unknown option --nope. Run with --help for usage; an item that starts with "-" goes after "--".');
+    expect(() => parsePublishArgs(['-q', 'q', '-Z'], {}, false)).toThrow('unknown option -Z. Run with --help for usage; an item that starts with "-" goes after "--".');
+  });
+
   it('reads --name=value, -qNAME and repeated options', () => {
     const { values } = parseArgv(['--queue=a', '-c3'], [
       { name: 'queue', short: 'q', type: 'string', help: '' },
