@@ -41,11 +41,13 @@ export const consumeCli: Cli<ConsumeConfig> = {
   },
 };
 
-// The run's account as one sentence (the same figures are the line's fields).
+// The run's account as one sentence (the same figures are the line's fields). The command's runs and the
+// messages' fates are told apart: a message handed back before its command started has no run.
 function summaryText(s: Record<string, number>): string {
   const n = (k: string) => s[k] ?? 0;
-  const parts = [`${n('acked')} acked`, `${n('retried')} retried`, `${n('deadLettered')} dead-lettered`, `${n('handedBack')} handed back`];
-  if (n('refreshed')) parts.push(`${n('refreshed')} replaced by a fresh copy`);
-  if (n('reconnects')) parts.push(`${n('reconnects')} reconnects`);
-  return `run finished: ${n('processed')} messages processed (${parts.join(', ')}) in ${(n('wallMs') / 1000).toFixed(1)} s; the command took ${n('durationP50Ms')} ms at p50, ${n('durationP95Ms')} ms at p95, ${n('durationMaxMs')} ms at most`;
+  const fates = [`${n('acked')} acked`, `${n('retried')} retried`, `${n('deadLettered')} dead-lettered`, `${n('handedBack')} handed back`];
+  if (n('refreshed')) fates.push(`${n('refreshed')} replaced by a fresh copy`);
+  const reconnects = n('reconnects') ? `; ${n('reconnects')} ${n('reconnects') === 1 ? 'reconnect' : 'reconnects'}` : '';
+  const runs = `the command ran ${n('processed')} ${n('processed') === 1 ? 'time' : 'times'} (${n('durationP50Ms')} ms at p50, ${n('durationP95Ms')} ms at p95, ${n('durationMaxMs')} ms at most)`;
+  return `run finished in ${(n('wallMs') / 1000).toFixed(1)} s: ${runs}; of the messages, ${fates.join(', ')}${reconnects}`;
 }

@@ -237,6 +237,24 @@ describe('signals', () => {
     expect(run.logs.some((l) => l.msg.includes(`received ${signal}`))).toBe(true);
   });
 
+  // Before, the account read "2 messages processed (1 acked, ..., 2 handed back)": a message handed back
+  // before its command started was counted among the fates of processed ones.
+  it('SIGTERM in a drain: the account tells the command\'s runs from the fates of the messages, one handed back before it ran', async () => {
+    const queue = await freshQueue('term-account');
+    await publish(queue, ['quick', 'long', 'waiting']);
+    const out = tempDir();
+    const script = 'b=$(cat); if [ "$b" = long ]; then touch "$OUT/long"; exec sleep 30; fi';
+    const child = start('wq-consume', ['-q', queue, '--until-empty', '--grace', '1', '--', 'sh', '-c', script], { env: { OUT: out } });
+    await waitFor(() => existsSync(`${out}/long`), 'the long command to start');
+    process.kill(child.pid as number, 'SIGTERM');
+    const run = toRun(await child);
+    expect(run.exitCode).toBe(143);
+    const last = run.logs.at(-1);
+    expect(last?.msg).toMatch(/^run finished in \d+\.\d s: the command ran 2 times \(.*\); of the messages, 1 acked, 0 retried, 0 dead-lettered, 2 handed back$/);
+    expect(last).toMatchObject({ processed: 2, acked: 1, handedBack: 2 });
+    expect(await queueState(queue)).toEqual({ ready: 2, unacked: 0, consumers: 0 });
+  });
+
   it('SIGTERM while waiting on an empty queue exits 143 at once', async () => {
     const queue = await freshQueue('term-idle');
     const child = start('wq-consume', ['-q', queue, '--', 'cat']);
