@@ -24,7 +24,7 @@ export const CONNECTION_OPTIONS: readonly OptionSpec[] = [
   { group: 'Connection', name: 'cert', type: 'string', arg: 'PATH', help: 'client certificate file for amqps://' },
   { group: 'Connection', name: 'key', type: 'string', arg: 'PATH', help: 'client key file for amqps://' },
   { group: 'Connection', name: 'heartbeat', type: 'string', arg: 'SECONDS', help: `AMQP heartbeat (default ${DEFAULTS.heartbeatSeconds}; 0 = off)` },
-  { group: 'Connection', name: 'connect-timeout', type: 'string', arg: 'SECONDS', help: `keep retrying an unreachable broker this long (default ${DEFAULTS.connectTimeoutSeconds})` },
+  { group: 'Connection', name: 'connect-timeout', type: 'string', arg: 'SECONDS', help: `keep retrying an unreachable broker this long, and wait as long (${DEFAULTS.answerMinSeconds} s at the least) for an answer it owes (default ${DEFAULTS.connectTimeoutSeconds})` },
   { group: 'Logging', name: 'log-level', type: 'string', arg: 'LEVEL', help: `${LOG_LEVELS.join('|')} (env WQ_LOG_LEVEL; default ${DEFAULTS.logLevel})` },
   { group: 'Logging', name: 'log-format', type: 'string', arg: 'FORMAT', help: `auto|text|json (env WQ_LOG_FORMAT; default ${DEFAULTS.logFormat}: sentences on a terminal, else JSON)` },
   { group: 'Other', name: 'help', short: 'h', type: 'boolean', help: 'show this help' },

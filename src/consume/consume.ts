@@ -151,7 +151,7 @@ function boundSetup(conn: Connection, deadline: number) {
 }
 
 function setupTimeoutError(config: ConsumeConfig): WqError {
-  return new BrokerUnavailableError(`consume setup: queue "${config.queue}" did not take a consumer within ${config.answerTimeoutSeconds}s (--connect-timeout): a quorum queue without a majority of its nodes running, or a node that does not answer. Its messages wait in it; the Job retries this pod.`);
+  return new BrokerUnavailableError(`consume setup: queue "${config.queue}" did not take a consumer within ${config.answerTimeoutSeconds}s (--connect-timeout): a quorum queue without a majority of its nodes running, or a node that does not answer. Its messages wait in it; the Job retries this pod.`, undefined, { retryable: false });
 }
 
 function destroySocket(conn: Connection, why: Error): void {

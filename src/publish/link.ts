@@ -22,6 +22,11 @@ export class PublishLink {
   private conn: Connection | undefined;
   private ch: ConfirmChannel | undefined;
   private url = '';
+  /** The address of the last connection (of several, not always the first), for the summary. */
+  get address(): string {
+    return this.url || this.config.url;
+  }
+
   /** Why the last connection or channel ended, for the summary. */
   closedBy: Error | undefined;
   /** The queue's depth read found no queue: it was deleted while publishing (it was there at the start). */
@@ -105,12 +110,15 @@ export class PublishLink {
   private checkAnswers(): void {
     const { conn, window: w } = this;
     const seconds = this.config.answerTimeoutSeconds;
-    if (!conn || this.blocked || this.closing || w.inFlight === 0 || Date.now() - w.answeredAt < seconds * 1000) return;
+    if (!conn || this.blocked || this.closing || w.inFlight === 0) return;
+    const socket = (conn.connection as { stream?: { writableLength: number; destroy(): void } }).stream;
+    if ((socket?.writableLength ?? 0) > 0) w.answeredAt = Date.now(); // still sending (a large item, a slow link): nothing is owed yet
+    if (Date.now() - w.answeredAt < seconds * 1000) return;
     this.conn = undefined; // its close is no loss to reconnect from
     this.ch = undefined;
     this.closedBy = new BrokerUnavailableError(`the broker at ${redactUrl(this.url)} answered none of the ${w.inFlight} messages in flight within ${seconds}s (--connect-timeout): a quorum queue without a majority of its nodes running, or a node that does not answer. Each may or may not be in the queue.`, undefined, { retryable: false });
     w.giveUp();
-    (conn.connection as { stream?: { destroy(): void } }).stream?.destroy();
+    socket?.destroy();
   }
 
   /**

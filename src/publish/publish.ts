@@ -64,7 +64,7 @@ export async function publish(config: PublishConfig, log: Logger, stop: AbortSig
   result.queueDeleted = link.queueGone;
   await bounded(link.close());
   if (w.closed || result.lost > 0 || !read.complete || result.nacked + result.returned > 0) result.resumeAt = w.firstUnconfirmed();
-  result.error = outcomeError(config, result, link.closedBy, read.error) ?? skippedAll(config, read.complete && !stop.aborted ? w.position : undefined, log);
+  result.error = outcomeError(config, result, link.closedBy, read.error, link.address) ?? skippedAll(config, read.complete && !stop.aborted ? w.position : undefined, log);
   return result;
 }
 

@@ -39,7 +39,7 @@ export interface PublishResult extends PublishStats {
 
 // The one line that ends a run that did not publish everything. Refused (65) only when every
 // unconfirmed message was nacked or returned; a lost connection (69) leaves each one's fate unknown.
-export function outcomeError(config: PublishConfig, r: PublishResult, closedBy: Error | undefined, readError: unknown): WqError | undefined {
+export function outcomeError(config: PublishConfig, r: PublishResult, closedBy: Error | undefined, readError: unknown, url = config.url): WqError | undefined {
   const target = config.exchange ? `exchange "${config.exchange}" (routing key "${config.routingKey}")` : `queue "${config.queue}"`;
   const ok = r.confirmed - r.returned;
   const notOk = r.published - ok;
@@ -73,7 +73,7 @@ export function outcomeError(config: PublishConfig, r: PublishResult, closedBy: 
       closedBy,
     );
   }
-  const cause = closedBy && mapFailure(closedBy, { url: config.url, operation: 'basic.publish', queue: config.queue || undefined, exchange: config.exchange || undefined });
+  const cause = closedBy && mapFailure(closedBy, { url, operation: 'basic.publish', queue: config.queue || undefined, exchange: config.exchange || undefined });
   if (cause && !cause.retryable && !r.signal) {
     const unsure = notOk > 0 ? `; ${notOk} were not confirmed` : '';
     return withCounts(cause, `${confirmedPart}${unsure}.${rest}${resumeHint(r)}`);

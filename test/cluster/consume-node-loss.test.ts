@@ -231,6 +231,7 @@ describe('wq-consume on a cluster that loses a node', () => {
     console.log(`a quorum queue without its majority: exit ${run.exitCode} after ${seconds} s`);
     expect(run.exitCode, run.stderr.slice(-1500)).toBe(69);
     expect(seconds).toBeLessThan(20);
+    expect(run.logs.filter((l) => l.level === 40).map((l) => l.msg)).toEqual([]); // not tried again past the deadline
     expect(run.logs.filter((l) => l.level >= 50).map((l) => l.msg)).toEqual([`consume setup: queue "${queue}" did not take a consumer within 10s (--connect-timeout): a quorum queue without a majority of its nodes running, or a node that does not answer. Its messages wait in it; the Job retries this pod.`]);
     await waitFor(async () => (await readyCount(queue).catch(() => -1)) === 3, 'the queue to hold its 3 messages again', 60_000);
     expect((await takeAll(queue, 3)).map((m) => m.content.toString()).sort()).toEqual(['a\n', 'b\n', 'c\n']);
