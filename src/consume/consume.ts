@@ -84,7 +84,7 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
     if (stop.aborted) onStop();
     try {
       const left = config.count > 0 ? config.count - stats.settledOnPurpose() : 0;
-      const bound = boundSetup(conn, (setupDeadline ??= Date.now() + config.answerTimeoutSeconds * 1000));
+      const bound = boundSetup(conn, (setupDeadline ??= performance.now() + config.answerTimeoutSeconds * 1000));
       try {
         // onStop knows the session as soon as it exists: a signal during its setup stops it before it consumes.
         const made = (s: ConsumeSession) => ((session = s), stop.aborted && s.signal(String(stop.reason ?? 'SIGTERM')));
@@ -95,7 +95,7 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
         // A node that has just come back, or a queue whose leader is being elected, may refuse a consumer
         // for a moment: a retryable failure is tried again within --connect-timeout.
         const e = bound.expired() ? setupTimeoutError(config) : (err as WqError);
-        if (!e.retryable || Date.now() > bound.deadline) throw e;
+        if (!e.retryable || performance.now() > bound.deadline) throw e;
         log.warn({ queue: config.queue, detail: e.detail }, `${e.message} Trying again.`);
         await new Promise((resolve) => setTimeout(resolve, 500));
         continue;
@@ -140,7 +140,7 @@ function boundSetup(conn: Connection, deadline: number) {
       const timer = setTimeout(() => {
         expired = true;
         destroySocket(conn, new Error('the consume setup did not finish in time'));
-      }, Math.max(0, deadline - Date.now()));
+      }, Math.max(0, deadline - performance.now()));
       try {
         return await setup;
       } finally {

@@ -84,7 +84,7 @@ export class PublishLink {
     });
     conn.on('unblocked', () => {
       this.blocked = false;
-      this.window.answeredAt = Date.now();
+      this.window.answeredAt = performance.now();
       this.log.info('the broker unblocked publishing');
     });
     batchSocketWrites(conn);
@@ -99,7 +99,7 @@ export class PublishLink {
     const version = brokerVersion(conn);
     const limit = defaultMaxMessageSize(version);
     this.blocked = false;
-    this.window.answeredAt = Date.now();
+    this.window.answeredAt = performance.now();
     this.window.attach(ch, limit && version ? { bytes: limit, version } : undefined);
     this.watchdog ??= setInterval(() => this.checkAnswers(), WATCHDOG_MS).unref();
   }
@@ -112,8 +112,8 @@ export class PublishLink {
     const seconds = this.config.answerTimeoutSeconds;
     if (!conn || this.blocked || this.closing || w.inFlight === 0) return;
     const socket = (conn.connection as { stream?: { writableLength: number; destroy(): void } }).stream;
-    if ((socket?.writableLength ?? 0) > 0) w.answeredAt = Date.now(); // still sending (a large item, a slow link): nothing is owed yet
-    if (Date.now() - w.answeredAt < seconds * 1000) return;
+    if ((socket?.writableLength ?? 0) > 0) w.answeredAt = performance.now(); // still sending (a large item, a slow link): nothing is owed yet
+    if (performance.now() - w.answeredAt < seconds * 1000) return;
     this.conn = undefined; // its close is no loss to reconnect from
     this.ch = undefined;
     this.closedBy = new BrokerUnavailableError(`the broker at ${redactUrl(this.url)} answered none of the ${w.inFlight} messages in flight within ${seconds}s (--connect-timeout): a quorum queue without a majority of its nodes running, or a node that does not answer. Each may or may not be in the queue.`, undefined, { retryable: false });

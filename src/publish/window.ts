@@ -27,8 +27,8 @@ export class ConfirmWindow {
   onGiveUp: (() => void) | undefined;
   /** The position of the last item read (from 1; --skip's items count too). */
   position = 0;
-  /** When the broker last answered (a confirm or a refusal), or publishing began after a pause (Date.now() ms). */
-  answeredAt = Date.now();
+  /** When the broker last answered (a confirm or a refusal), or publishing began after a pause (performance.now() ms: a clock step must not count). */
+  answeredAt = performance.now();
   private wake: (() => void) | undefined;
   private ch: ConfirmChannel | undefined;
   /** Bumped per channel: a late confirm from a channel that is gone settles nothing. */
@@ -163,7 +163,7 @@ export class ConfirmWindow {
       // amqplib's own checks (a name or header table it cannot encode): nothing was sent for this one.
       throw mapFailure(err, { url: config.url, operation: 'basic.publish', queue: config.queue || undefined, exchange: config.exchange || undefined });
     }
-    if (this.inFlight === 0) this.answeredAt = Date.now(); // nothing was owed until now
+    if (this.inFlight === 0) this.answeredAt = performance.now(); // nothing was owed until now
     this.unsettled.add(position, body);
     this.stats.published++;
     this.inFlight++;
@@ -175,7 +175,7 @@ export class ConfirmWindow {
     if (generation !== this.generation || (err !== null && err.message !== 'message nacked')) return;
     const position = this.unsettled.settle(seq);
     if (position === undefined) return;
-    this.answeredAt = Date.now();
+    this.answeredAt = performance.now();
     this.inFlight--;
     if (err === null) this.stats.confirmed++;
     else {
