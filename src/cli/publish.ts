@@ -23,11 +23,11 @@ ${formatOptions(PUBLISH_OPTIONS, PUBLISH_GROUPS)}
 Exit status: 0 every message confirmed (--expand: every Job written); 64 usage, a bad --job or --expand
 template, an input that cannot be read, or a --skip past its end; 65 some messages refused or unroutable
 (they are not in the queue); 69 no broker address answered within --connect-timeout (at the start, or
-after a lost connection), or the broker answered none of the messages in flight that long; 74 the manifest could not be written to stdout; 75 --job but the queue holds no
-ready message; 77 access refused; 78 queue or exchange missing (--no-declare) or declared differently, the
-queue deleted while publishing (publish the whole input again), or TLS that cannot work; 130/143 stopped
-by SIGINT/SIGTERM. A run that did not publish everything ends with a line that says how to resume
-(--run-id and --skip).
+after a lost connection), or the broker answered none of the messages in flight that long; 74 the
+manifest could not be written to stdout; 75 --job but the queue holds no ready message; 77 access
+refused; 78 queue or exchange missing (--no-declare) or declared differently, the queue deleted while
+publishing (publish the whole input again), or TLS that cannot work; 130/143 stopped by SIGINT/SIGTERM.
+A run that did not publish everything ends with a line that says how to resume (--run-id and --skip).
 
 Examples:
   wq-publish -q job1 apple banana cherry          three messages

@@ -10,14 +10,14 @@ import { openChannel } from './channel.js';
 import type { PublishStats } from './result.js';
 import type { ConfirmWindow } from './window.js';
 
+/** How often the broker's answers are checked (checkAnswers). */
+const WATCHDOG_MS = 1000;
+
 // The publisher's connection and channel, across the loss of a node: when the connection (or the channel)
 // goes for a reason retrying can fix, connect again (connectAny: the next address first, within
 // --connect-timeout), open the channel again (the queue is checked, or declared, again) and attach it to the
 // window, which publishes again what was not confirmed. A failure retrying cannot fix (a message the broker
 // refuses, a permission), a signal, or no address answering in time: the window gives up.
-/** How often the broker's answers are checked (checkAnswers). */
-const WATCHDOG_MS = 1000;
-
 export class PublishLink {
   private conn: Connection | undefined;
   private ch: ConfirmChannel | undefined;
