@@ -116,6 +116,11 @@ export function defaultMaxMessageSize(version: string | undefined): number | und
   return major >= 4 ? 16 * 1024 * 1024 : 128 * 1024 * 1024;
 }
 
+/** The connection's socket (amqplib keeps it as `connection.stream`): destroy() it to cut the connection at once. */
+export function connectionSocket(conn: Connection): { writableLength: number; destroy(err?: Error): void } | undefined {
+  return (conn.connection as { stream?: { writableLength: number; destroy(err?: Error): void } }).stream;
+}
+
 /** Close what is open; errors on a connection that is already gone are not interesting. */
 export async function closeQuietly(conn: Connection | undefined): Promise<void> {
   if (!conn) return;

@@ -1,6 +1,6 @@
 import type { Channel, ConfirmChannel } from 'amqplib';
 import { batchSocketWrites } from '../amqp/batch-writes.js';
-import { brokerError, brokerVersion, closeQuietly, connect, type Connection } from '../amqp/broker.js';
+import { brokerError, brokerVersion, closeQuietly, connectAny, connectionSocket, type Connection } from '../amqp/broker.js';
 import { within } from '../amqp/within.js';
 import { declareQueue, existingQueueType, queueExists, queueMissing } from '../amqp/queue.js';
 import type { ConsumeConfig } from '../config/consume.js';
@@ -54,8 +54,9 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
   for (;;) {
     if (stop.aborted) return signalled();
     let conn: Connection;
+    let url: string; // the address reached: what a failure from here on names
     try {
-      conn = await connect(config, 'wq-consume', log, stop); // the same config object: the next address first
+      ({ conn, url } = await connectAny(config, 'wq-consume', log, stop)); // the same config object: the next address first
       batchSocketWrites(conn); // frames sent in one turn of the event loop go out in one write
     } catch (err) {
       if (stop.aborted) return signalled();
@@ -71,7 +72,7 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
     // amqplib leaves a close() pending for ever once the socket is gone (a cut connection): the setup and
     // the close wait for this too, or the event loop would empty and the process exit in the middle.
     const gone = new Promise<Error | undefined>((resolve) => conn.once('close', resolve));
-    const lostInSetup = gone.then((err) => Promise.reject(lostError(err, config.url)));
+    const lostInSetup = gone.then((err) => Promise.reject(lostError(err, url)));
     lostInSetup.catch(() => undefined); // read only by the setup's race
     let deadline: NodeJS.Timeout | undefined;
     let cut = false;
@@ -88,7 +89,7 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
       try {
         // onStop knows the session as soon as it exists: a signal during its setup stops it before it consumes.
         const made = (s: ConsumeSession) => ((session = s), stop.aborted && s.signal(String(stop.reason ?? 'SIGTERM')));
-        session = await bound.race(Promise.race([openSession(conn, { ...config, count: left, runCount: config.count }, log, start, stats, made), lostInSetup]));
+        session = await bound.race(Promise.race([openSession(conn, { ...config, url, count: left, runCount: config.count }, log, start, stats, made), lostInSetup]));
         setupDeadline = undefined;
       } catch (err) {
         if (stop.aborted) return signalled();
@@ -139,7 +140,7 @@ function boundSetup(conn: Connection, deadline: number) {
     async race<T>(setup: Promise<T>): Promise<T> {
       const timer = setTimeout(() => {
         expired = true;
-        destroySocket(conn, new Error('the consume setup did not finish in time'));
+        connectionSocket(conn)?.destroy(new Error('the consume setup did not finish in time'));
       }, Math.max(0, deadline - performance.now()));
       try {
         return await setup;
@@ -154,17 +155,13 @@ function setupTimeoutError(config: ConsumeConfig): WqError {
   return new BrokerUnavailableError(`consume setup: queue "${config.queue}" did not take a consumer within ${config.answerTimeoutSeconds}s (--connect-timeout): a quorum queue without a majority of its nodes running, or a node that does not answer. Its messages wait in it; the Job retries this pod.`, undefined, { retryable: false });
 }
 
-function destroySocket(conn: Connection, why: Error): void {
-  (conn.connection as { stream?: { destroy(err?: Error): void } }).stream?.destroy(why);
-}
-
 // A signal's deadline passed and the broker has not answered: a confirm or a close-ok that does not come
 // (a resource alarm blocks a connection that publishes). Closing the socket fails what waits on it, so
 // the run ends; the broker puts back every message that was not acked.
 function cutConnection(conn: Connection, config: ConsumeConfig, log: Logger): true {
   const seconds = config.graceSeconds + config.shutdownMarginSeconds;
   log.warn({ queue: config.queue, seconds }, `the broker has not answered within ${seconds}s of the signal (a resource alarm?): closing the connection; the broker puts back every message not acked`);
-  destroySocket(conn, new Error(`no answer from the broker within ${seconds}s of the signal`));
+  connectionSocket(conn)?.destroy(new Error(`no answer from the broker within ${seconds}s of the signal`));
   return true;
 }
 

@@ -1,6 +1,6 @@
 import type { Channel, ConfirmChannel } from 'amqplib';
 import { batchSocketWrites } from '../amqp/batch-writes.js';
-import { backoffMs, brokerVersion, closeQuietly, connectAny, defaultMaxMessageSize, mapFailure, sleep, type Connection } from '../amqp/broker.js';
+import { backoffMs, brokerVersion, closeQuietly, connectAny, connectionSocket, defaultMaxMessageSize, mapFailure, sleep, type Connection } from '../amqp/broker.js';
 import { queueMissing } from '../amqp/queue.js';
 import type { PublishConfig } from '../config/publish.js';
 import { BrokerUnavailableError, oneLine } from '../errors.js';
@@ -111,7 +111,7 @@ export class PublishLink {
     const { conn, window: w } = this;
     const seconds = this.config.answerTimeoutSeconds;
     if (!conn || this.blocked || this.closing || w.inFlight === 0) return;
-    const socket = (conn.connection as { stream?: { writableLength: number; destroy(): void } }).stream;
+    const socket = connectionSocket(conn);
     if ((socket?.writableLength ?? 0) > 0) w.answeredAt = performance.now(); // still sending (a large item, a slow link): nothing is owed yet
     if (performance.now() - w.answeredAt < seconds * 1000) return;
     this.conn = undefined; // its close is no loss to reconnect from

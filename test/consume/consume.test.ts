@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { admin, brokerUrl, freshQueue, publish, queueState, uniqueQueue } from '../helpers/broker.js';
+import { admin, brokerUrl, freshQueue, publish, queueExists, queueState, uniqueQueue } from '../helpers/broker.js';
 import { cli, DIST, errors, FIXTURE, start, toRun } from '../helpers/cli.js';
 import { alive, recorded, tempDir } from '../helpers/files.js';
 import { startProxy, urlVia } from '../helpers/proxy.js';
@@ -365,6 +365,19 @@ describe('bad input: one clear line, a documented code, nothing consumed', () =>
     expect(run.stderr).not.toContain(secret);
     expect(run.stdout).toBe('');
     expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
+  // Before, a failure after connecting named the first address of the list, which did not answer.
+  it('a list whose first address does not answer: a failure on the second names the second, redacted', async () => {
+    const queue = uniqueQueue('bad-second-address');
+    const reached = new URL(brokerUrl());
+    const run = await cli('wq-consume', ['--url', `amqp://guest:${secret}@127.0.0.1:1,${brokerUrl()}`, '-q', queue, '--', 'cat']);
+    expect(run.exitCode).toBe(78);
+    expect(errors(run).map((l) => l.msg)).toEqual([expect.stringContaining(`queue "${queue}" does not exist on amqp://`)]);
+    expect(errors(run)[0]?.msg).toContain(`@${reached.host}`);
+    expect(errors(run)[0]?.msg).not.toContain('127.0.0.1:1');
+    expect(run.stderr).not.toContain(secret);
+    expect(await queueExists(queue)).toBe(false);
   });
 
   it('--help prints usage to stdout without any password', async () => {
