@@ -51,8 +51,9 @@ export const DEFAULTS = {
   shutdownMarginSeconds: 5,
   /**
    * An answer the broker owes (wq-consume's setup: the declares, then the consumer; wq-publish's
-   * confirms) is awaited --connect-timeout, and never less than this: a quorum queue without a majority
-   * of its nodes answers only after about a minute. @default 10
+   * confirms, its queue's check or declare, and its depth) is awaited --connect-timeout, and never
+   * less than this: a quorum queue without a majority of its nodes answers only after about a minute.
+   * @default 10
    */
   answerMinSeconds: 10,
   /**

@@ -12,6 +12,8 @@ import type { ConfirmWindow } from './window.js';
 
 /** How often the broker's answers are checked (checkAnswers). */
 const WATCHDOG_MS = 1000;
+/** After a signal: how long the queue's depth may take (the summary waits for it). */
+export const AFTER_SIGNAL_MS = 2000;
 
 // The publisher's connection and channel, across the loss of a node: when the connection (or the channel)
 // goes for a reason retrying can fix, connect again (connectAny: the next address first, within
@@ -88,8 +90,8 @@ export class PublishLink {
       this.log.info('the broker unblocked publishing');
     });
     batchSocketWrites(conn);
-    const ch = await openChannel(conn, url, this.config, this.log).catch(async (err: unknown) => {
-      await closeQuietly(conn);
+    const ch = await this.answered(conn, openChannel(conn, url, this.config, this.log), 'the queue\'s check or declare', 0).catch((err: unknown) => {
+      void closeQuietly(conn); // not awaited: a cut connection's close never settles
       throw err;
     });
     ch.on('error', (err: Error) => (chError ??= err));
@@ -128,17 +130,47 @@ export class PublishLink {
   async readyCount(queue: string): Promise<number | undefined> {
     await this.reconnecting;
     if (!this.conn || !this.ch || this.window.closed) return undefined;
-    try {
-      const ch: Channel = await this.conn.createChannel();
+    const conn = this.conn;
+    const read = async () => {
+      const ch: Channel = await conn.createChannel();
       ch.on('error', () => undefined);
       const { messageCount } = await ch.checkQueue(queue);
       await ch.close().catch(() => undefined);
       return messageCount;
+    };
+    try {
+      return await this.answered(conn, read(), 'the read of the queue\'s depth', AFTER_SIGNAL_MS);
     } catch (err) {
       if (!queueMissing(err)) this.closedBy ??= err as Error;
       else this.queueGone = true;
       return undefined;
     }
+  }
+
+  // The broker's answer to a request outside the window (the queue's check or declare, its depth): within
+  // --connect-timeout (10 s at the least), and within `afterSignalMs` of a signal. Else the connection is
+  // cut (its close is no loss to reconnect from), which fails the request: a node that does not answer
+  // must not hold the run, nor a pod's grace period.
+  private answered<T>(conn: Connection, request: Promise<T>, what: string, afterSignalMs: number): Promise<T> {
+    const seconds = this.config.answerTimeoutSeconds;
+    return new Promise<T>((resolve, reject) => {
+      const cut = (err: Error) => {
+        reject(err);
+        if (this.conn === conn) [this.conn, this.ch] = [undefined, undefined];
+        connectionSocket(conn)?.destroy();
+      };
+      let timer = setTimeout(() => cut(new BrokerUnavailableError(`the broker at ${redactUrl(this.url)} did not answer ${what} within ${seconds}s (--connect-timeout): a quorum queue without a majority of its nodes running, or a node that does not answer.`, undefined, { retryable: false })), seconds * 1000);
+      const onStop = () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => cut(new Error(`no answer from the broker within ${afterSignalMs} ms of ${String(this.stop.reason)}`)), afterSignalMs);
+      };
+      this.stop.addEventListener('abort', onStop, { once: true });
+      if (this.stop.aborted) onStop();
+      request.then(resolve, reject).finally(() => {
+        clearTimeout(timer);
+        this.stop.removeEventListener('abort', onStop);
+      });
+    });
   }
 
   async close(): Promise<void> {

@@ -3,7 +3,7 @@ import { UsageError } from '../errors.js';
 import { openProgress, readItems } from './items.js';
 import type { Logger } from '../log.js';
 import type { PublishConfig } from '../config/publish.js';
-import { PublishLink } from './link.js';
+import { AFTER_SIGNAL_MS, PublishLink } from './link.js';
 import { outcomeError, type PublishResult, type PublishStats } from './result.js';
 import { startProgress } from './progress.js';
 import { ConfirmWindow, STOPPED, messageId } from './window.js';
@@ -58,11 +58,11 @@ export async function publish(config: PublishConfig, log: Logger, stop: AbortSig
   const result: PublishResult = { ...stats, durationMs: performance.now() - startedAt, complete: read.complete, runId: config.runId };
   result.lost += w.inFlight; // still in flight after a signal: never confirmed
   if (stop.aborted) result.signal = String(stop.reason ?? 'SIGTERM');
-  // After a signal, a broker that no longer answers must not hold the summary back (the pod's grace period).
-  const bounded = <T>(p: Promise<T>) => (stop.aborted ? within(p, AFTER_SIGNAL_MS) : p);
-  if (config.queue && !w.closed) result.ready = await bounded(link.readyCount(config.queue));
+  // A broker that no longer answers must not hold the summary back (nor, after a signal, the pod's grace
+  // period): the depth's read gives up as link.readyCount says, the close here.
+  if (config.queue && !w.closed) result.ready = await link.readyCount(config.queue);
   result.queueDeleted = link.queueGone;
-  await bounded(link.close());
+  await within(link.close(), stop.aborted ? AFTER_SIGNAL_MS : config.answerTimeoutSeconds * 1000);
   if (w.closed || result.lost > 0 || !read.complete || result.nacked + result.returned > 0) result.resumeAt = w.firstUnconfirmed();
   result.error = outcomeError(config, result, link.closedBy, read.error, link.address) ?? skippedAll(config, read.complete && !stop.aborted ? w.position : undefined, log);
   return result;
@@ -78,9 +78,6 @@ function skippedAll(config: PublishConfig, items: number | undefined, log: Logge
   }
   return new UsageError(`--skip ${config.skip} is past the end of the input, which has ${items === 1 ? 'one item' : `${items} items`}: nothing was published. --skip resumes the same input as the run whose last line gave it.`);
 }
-
-/** After a signal: how long the queue's depth, then the close, may take each. */
-const AFTER_SIGNAL_MS = 2000;
 
 async function readAll(config: PublishConfig, w: ConfirmWindow, progress: ReturnType<typeof openProgress>, signal: AbortSignal): Promise<{ complete: boolean; error?: unknown }> {
   try {

@@ -24,6 +24,8 @@ export interface Proxy {
 export interface AmqpMethod {
   classId: number;
   methodId: number;
+  /** Pass this many of it first (the hold starts at the next one). */
+  skip?: number;
 }
 
 const open: Proxy[] = [];
@@ -106,6 +108,7 @@ function frameGate(method: AmqpMethod, upstream: Socket, onHold: () => void): { 
   let headerLeft = 8;
   let held = false;
   let released = false;
+  let toSkip = method.skip ?? 0;
   const release = () => {
     released = true;
     if (pending.length > 0 && !upstream.destroyed) upstream.write(pending);
@@ -120,7 +123,7 @@ function frameGate(method: AmqpMethod, upstream: Socket, onHold: () => void): { 
     while (headerLeft === 0 && pending.length - pass >= 7) {
       const size = pending.readUInt32BE(pass + 3);
       if (pending.length - pass < 8 + size) break;
-      if (pending[pass] === 1 && size >= 4 && pending.readUInt16BE(pass + 7) === method.classId && pending.readUInt16BE(pass + 9) === method.methodId) {
+      if (pending[pass] === 1 && size >= 4 && pending.readUInt16BE(pass + 7) === method.classId && pending.readUInt16BE(pass + 9) === method.methodId && toSkip-- === 0) {
         held = true;
         onHold();
         break;
