@@ -55,6 +55,7 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
     if (stop.aborted) return signalled();
     let conn: Connection;
     let url: string; // the address reached: what a failure from here on names
+    const connecting = performance.now();
     try {
       ({ conn, url } = await connectAny(config, 'wq-consume', log, stop)); // the same config object: the next address first
       batchSocketWrites(conn); // frames sent in one turn of the event loop go out in one write
@@ -62,6 +63,8 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
       if (stop.aborted) return signalled();
       throw err;
     }
+    // A setup tried again after a lost connection: the time spent connecting is --connect-timeout's, not the setup's.
+    if (setupDeadline !== undefined) setupDeadline += performance.now() - connecting;
     if (stats.reconnects === 0 && config.timeoutSeconds === 0 && (config.untilEmpty || config.count !== 1)) {
       log.info({ queue: config.queue, broker: brokerVersion(conn) }, 'no --timeout: a command that runs past the broker\'s delivery acknowledgement timeout (consumer_timeout, 30 min by default; a queue may set x-consumer-timeout) has its message taken back and run again. Set --timeout for long commands');
     }

@@ -224,6 +224,26 @@ describe('the broker comes and goes', () => {
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
 
+  // The setup's time (10 s at the least) spans its tries, but not the reconnects between them. Before, a
+  // connection made after 10 s of setup and reconnecting was cut at once: exit 69, "did not take a
+  // consumer within 10s", from a healthy broker, and the message stayed in its queue.
+  it('a connection lost while the consumer waits for its consume-ok, then a reconnect that takes seconds: the setup goes on (exit 0)', async () => {
+    const queue = await freshQueue('lost-in-setup');
+    await publish(queue, ['item']);
+    const proxy = await startProxy({ holdClientFrom: { classId: 60, methodId: 20 } }); // basic.consume
+    const child = start('wq-consume', ['--url', urlVia(proxy.port), '-q', queue, '--connect-timeout', '10', '--', 'cat']);
+    await waitFor(() => proxy.holding(), 'the basic.consume to be held');
+    await new Promise((r) => setTimeout(r, 7000));
+    await proxy.close(); // the connection drops, and nothing listens for 4 s
+    await new Promise((r) => setTimeout(r, 4000));
+    await startProxy({ port: proxy.port });
+    const run = toRun(await child);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stdout).toBe('item');
+    expect(errors(run)).toEqual([]);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  }, 60_000);
+
   it('a connection lost for good: the command is stopped, nothing is acked, exit 69 once no address answers within --connect-timeout', async () => {
     const queue = await freshQueue('lost-for-good');
     await publish(queue, ['in flight']);
