@@ -1,5 +1,6 @@
 import { formatOptions } from '../config/args.js';
 import { consume } from '../consume/consume.js';
+import { messagesIn } from '../consume/run-stats.js';
 import { CONSUME_GROUPS, CONSUME_OPTIONS, parseConsumeArgs, type ConsumeConfig } from '../config/consume.js';
 import type { Cli } from './run-cli.js';
 
@@ -36,7 +37,7 @@ export const consumeCli: Cli<ConsumeConfig> = {
   run: async (config, log, stop) => {
     const result = await consume(config, log, stop);
     if (result.error) log.error({ code: result.error.code, exitCode: result.exitCode }, result.error.message);
-    if ((result.summary.processed ?? 0) + (result.summary.refreshed ?? 0) > 1 || (result.summary.reconnects ?? 0) > 0) log.info({ ...result.summary, exitCode: result.exitCode }, summaryText(result.summary));
+    if (messagesIn(result.summary) > 1 || (result.summary.reconnects ?? 0) > 0) log.info({ ...result.summary, exitCode: result.exitCode }, summaryText(result.summary));
     return result.exitCode;
   },
 };

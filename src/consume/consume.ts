@@ -5,7 +5,7 @@ import { within } from '../amqp/within.js';
 import { declareQueue, existingQueueType, queueExists, queueMissing } from '../amqp/queue.js';
 import type { ConsumeConfig } from '../config/consume.js';
 import type { QueueType } from '../config/values.js';
-import { BrokerUnavailableError, ConfigError, QueueConfigError, oneLine, type WqError } from '../errors.js';
+import { BrokerUnavailableError, ConfigError, QueueConfigError, WqError, oneLine } from '../errors.js';
 import { signalExitCode } from '../exit-codes.js';
 import type { Logger } from '../log.js';
 import { resolveCommand } from '../process/command.js';
@@ -49,6 +49,16 @@ export async function consume(config: ConsumeConfig, log: Logger, stop: AbortSig
   const acquired = openAcquiredFile(config.acquiredFile, log);
   const start = commandStarter(config, file, native, acquired, log);
   const stats = new RunStats();
+  try {
+    return await runSessions(config, log, stop, start, stats);
+  } catch (err) {
+    // A run that ends on an error after it did something (a reconnect that no address answered) keeps its account.
+    if (!(err instanceof WqError) || stats.messages() + stats.reconnects === 0) throw err;
+    return { exitCode: err.exitCode, summary: stats.summary(), error: err };
+  }
+}
+
+async function runSessions(config: ConsumeConfig, log: Logger, stop: AbortSignal, start: StartCommand, stats: RunStats): Promise<ConsumeResult> {
   const signalled = (): ConsumeResult => ({ exitCode: signalExitCode(String(stop.reason)), summary: stats.summary() });
   let setupDeadline: number | undefined;
   for (;;) {

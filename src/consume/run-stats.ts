@@ -34,6 +34,11 @@ export class RunStats {
     return this.acked + this.retried + this.deadLettered;
   }
 
+  /** Messages this run settled in any way (a run's account is told when over one). */
+  messages(): number {
+    return messagesIn(this.summary());
+  }
+
   /** Log fields for the summary line. */
   summary(): Record<string, number> {
     const sorted = [...this.durations].sort((a, b) => a - b);
@@ -52,4 +57,9 @@ export class RunStats {
       wallMs: Math.round(nowMs() - this.startedAt),
     };
   }
+}
+
+/** The fates a summary counts, one per message: the messages a run settled in any way. */
+export function messagesIn(summary: Record<string, number>): number {
+  return ['acked', 'retried', 'deadLettered', 'handedBack', 'refreshed'].reduce((n, k) => n + (summary[k] ?? 0), 0);
 }

@@ -149,7 +149,7 @@ export class ConsumeSession {
   async commandExited(slot: Slot, ran: Outcome): Promise<void> {
     // The slot ends whatever happens here: a throw is an internal error (guard()), and the run must still close.
     try {
-      this.stats.commandEnded(ran.durationMs);
+      if (slot.run?.pid !== undefined) this.stats.commandEnded(ran.durationMs); // a body refused before its start has no run
       const result = await this.results?.sendFor(slot.msg, ran, slot.attempt, () => this.startWaiting());
       if (result?.error) (result.lost ? this.channelLost(result.error) : this.fatal(result.error));
       const outcome = result?.rejected ?? ran;

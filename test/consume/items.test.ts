@@ -80,6 +80,21 @@ describe.each(QUEUE_TYPES)('on a %s queue', (_type, queueArgs) => {
     expect(copy?.properties.messageId).toBe('bad-1');
   });
 
+  // Before, the account counted each refused body as a run of 0 ms: "the command ran 3 times".
+  it('a drain where -I refuses two bodies before any start: the account says the command ran once, and where each message went', async () => {
+    const queue = await freshQueue('item-bad-count', queueArgs);
+    const dead = uniqueQueue('item-bad-count-dead');
+    await publish(queue, ['ok', Buffer.from([0xff, 0xfe]), Buffer.from('a\0b')]);
+    const out = tempDir();
+    const run = await cli('wq-consume', ['-q', queue, '--until-empty', '--idle', '0.5', '--dead-letter-on', '65', '--dead-letter-queue', dead, '-I', '--', ...RECORD_ARGS, '{}'], { env: { OUT: out } });
+    expect(run.exitCode).toBe(0);
+    expect(recordedArgs(out)).toEqual(['ok']);
+    expect(run.logs.at(-1)?.msg).toMatch(/^run finished in \d+\.\d s: the command ran 1 time \(\d+ ms at p50, \d+ ms at p95, \d+ ms at most\); of the messages, 1 acked, 0 retried, 2 dead-lettered, 0 handed back$/);
+    expect(run.logs.at(-1)).toMatchObject({ processed: 1, acked: 1, deadLettered: 2 });
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+    expect((await drainMessages(dead)).length).toBe(2);
+  });
+
   it('a body holding $$, $&, {} and {file} reaches the command as it is: what -I puts in is never replaced again', async () => {
     const queue = await freshQueue('item-dollar', queueArgs);
     const item = 'cost $$5, match $& and $1, see {file} and {}';

@@ -255,6 +255,8 @@ describe('the broker comes and goes', () => {
     const run = toRun(await child);
     expect(run.exitCode).toBe(69);
     expect(errors(run)).toHaveLength(1);
+    // The run's account still ends it (before, a run that ended on an error thrown by a reconnect had none).
+    expect(run.logs.at(-1)?.msg).toMatch(/^run finished in \d+\.\d s: the command ran 1 time \(.*\); of the messages, 0 acked, 0 retried, 0 dead-lettered, 1 handed back; 1 reconnect$/);
     await waitFor(async () => (await queueState(queue)).ready === 1, 'the broker to requeue the message');
     expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
   });
