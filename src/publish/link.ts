@@ -118,7 +118,7 @@ export class PublishLink {
     if (performance.now() - w.answeredAt < seconds * 1000) return;
     this.conn = undefined; // its close is no loss to reconnect from
     this.ch = undefined;
-    this.closedBy = new BrokerUnavailableError(`the broker at ${redactUrl(this.url)} answered none of the ${w.inFlight} messages in flight within ${seconds}s (--connect-timeout): a quorum queue without a majority of its nodes running, or a node that does not answer. Each may or may not be in the queue.`, undefined, { retryable: false });
+    this.closedBy = new BrokerUnavailableError(`the broker at ${redactUrl(this.url)} has not answered for ${seconds}s (--connect-timeout), with ${w.inFlight} messages in flight: a quorum queue without a majority of its nodes running, or a node that does not answer. Each may or may not be in the queue.`, undefined, { retryable: false });
     w.giveUp();
     socket?.destroy();
   }
