@@ -2,7 +2,7 @@ import { formatOptions } from '../config/args.js';
 import { consume } from '../consume/consume.js';
 import { messagesIn } from '../consume/run-stats.js';
 import { CONSUME_GROUPS, CONSUME_OPTIONS, parseConsumeArgs, type ConsumeConfig } from '../config/consume.js';
-import type { Cli } from './run-cli.js';
+import { logFailure, type Cli } from './run-cli.js';
 
 // Built only when --help asks for it.
 const usage = () => `Usage: wq-consume [options] -- command [args...]
@@ -36,7 +36,7 @@ export const consumeCli: Cli<ConsumeConfig> = {
   parse: parseConsumeArgs,
   run: async (config, log, stop) => {
     const result = await consume(config, log, stop);
-    if (result.error) log.error({ code: result.error.code, exitCode: result.exitCode }, result.error.message);
+    if (result.error) logFailure(log, result.error);
     if (messagesIn(result.summary) > 1 || (result.summary.reconnects ?? 0) > 0) log.info({ ...result.summary, exitCode: result.exitCode }, summaryText(result.summary));
     return result.exitCode;
   },

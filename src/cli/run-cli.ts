@@ -1,7 +1,7 @@
 import type { CliRequest } from '../config/args.js';
 import type { LogFormat, LogLevel } from '../log.js';
 import { constants } from 'node:os';
-import { toWqError } from '../errors.js';
+import { toWqError, type WqError } from '../errors.js';
 import { OTHER_FATAL_SIGNALS, STOP_SIGNALS } from '../exit-codes.js';
 import { createLogger, type Logger } from '../log.js';
 import { redactText } from '../redact.js';
@@ -16,6 +16,12 @@ export interface Cli<C extends { logLevel: LogLevel; logFormat: LogFormat }> {
   run(config: C, log: Logger, stop: AbortSignal): Promise<number>;
 }
 
+/** The line that says why a run failed, its fields included. It goes through redaction too: a URL given where a path or a command was expected is quoted in it. */
+export function logFailure(log: Logger, e: WqError): void {
+  const detail = e.detail === undefined ? undefined : redactText(e.detail);
+  log.error({ code: e.code, exitCode: e.exitCode, retryable: e.retryable || undefined, detail }, redactText(e.message));
+}
+
 // What both CLIs share: --help and --version, the logger, SIGTERM/SIGINT (Kubernetes deletes a pod with
 // SIGTERM, and wq-consume may be PID 1) turned into an AbortSignal, and the single exit path: a failure
 // is logged as one line and exits with its code. A bug that escapes as an uncaught exception takes the
@@ -25,9 +31,7 @@ export function runCli<C extends { logLevel: LogLevel; logFormat: LogFormat }>(c
   let log: Logger | undefined;
   const fail = (err: unknown) => {
     const e = toWqError(err);
-    // The last line goes through redaction too: a URL given where a path or a command was expected is quoted in it.
-    const detail = e.detail === undefined ? undefined : redactText(e.detail);
-    (log ?? createLogger(cli.name, 'info', earlyLogFormat(argv, process.env))).error({ code: e.code, exitCode: e.exitCode, retryable: e.retryable || undefined, detail }, redactText(e.message));
+    logFailure(log ?? createLogger(cli.name, 'info', earlyLogFormat(argv, process.env)), e);
     process.exit(e.exitCode);
   };
   process.on('uncaughtException', fail);

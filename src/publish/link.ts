@@ -12,8 +12,8 @@ import type { ConfirmWindow } from './window.js';
 
 /** How often the broker's answers are checked (checkAnswers). */
 const WATCHDOG_MS = 1000;
-/** After a signal: how long the queue's depth may take (the summary waits for it). */
-export const AFTER_SIGNAL_MS = 2000;
+/** After a signal: how long the queue's depth, then the close, may take each (the summary waits for them). */
+const AFTER_SIGNAL_MS = 2000;
 
 // The publisher's connection and channel, across the loss of a node: when the connection (or the channel)
 // goes for a reason retrying can fix, connect again (connectAny: the next address first, within
@@ -180,8 +180,12 @@ export class PublishLink {
     const { ch, conn } = this;
     this.ch = undefined;
     this.conn = undefined;
-    if (ch) await ch.close().catch(() => undefined);
-    await closeQuietly(conn);
+    if (!conn) return;
+    const closed = (async () => {
+      if (ch) await ch.close().catch(() => undefined);
+      await closeQuietly(conn);
+    })();
+    await this.answered(conn, closed, 'the close', AFTER_SIGNAL_MS).catch(() => undefined);
   }
 
   // The channel's 'close' and the connection's come in one go when the connection drops: take the messages

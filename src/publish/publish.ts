@@ -1,9 +1,8 @@
-import { within } from '../amqp/within.js';
 import { UsageError } from '../errors.js';
 import { openProgress, readItems } from './items.js';
 import type { Logger } from '../log.js';
 import type { PublishConfig } from '../config/publish.js';
-import { AFTER_SIGNAL_MS, PublishLink } from './link.js';
+import { PublishLink } from './link.js';
 import { outcomeError, type PublishResult, type PublishStats } from './result.js';
 import { startProgress } from './progress.js';
 import { ConfirmWindow, STOPPED, messageId } from './window.js';
@@ -57,12 +56,12 @@ export async function publish(config: PublishConfig, log: Logger, stop: AbortSig
 
   const result: PublishResult = { ...stats, durationMs: performance.now() - startedAt, complete: read.complete, runId: config.runId };
   result.lost += w.inFlight; // still in flight after a signal: never confirmed
-  if (stop.aborted) result.signal = String(stop.reason ?? 'SIGTERM');
-  // A broker that no longer answers must not hold the summary back (nor, after a signal, the pod's grace
-  // period): the depth's read gives up as link.readyCount says, the close here.
+  // A broker that no longer answers holds neither back for longer than --connect-timeout (after a signal,
+  // 2 s: the pod's grace period); a signal meanwhile is the run's end as any other.
   if (config.queue && !w.closed) result.ready = await link.readyCount(config.queue);
   result.queueDeleted = link.queueGone;
-  await within(link.close(), stop.aborted ? AFTER_SIGNAL_MS : config.answerTimeoutSeconds * 1000);
+  await link.close();
+  if (stop.aborted) result.signal = String(stop.reason ?? 'SIGTERM');
   if (w.closed || result.lost > 0 || !read.complete || result.nacked + result.returned > 0) result.resumeAt = w.firstUnconfirmed();
   result.error = outcomeError(config, result, link.closedBy, read.error, link.address) ?? skippedAll(config, read.complete && !stop.aborted ? w.position : undefined, log);
   return result;

@@ -47,4 +47,22 @@ describe('a broker that does not answer what wq-publish asks outside its window'
     ]);
     expect(await queueState(queue)).toEqual({ ready: 2, unacked: 0, consumers: 0 });
   });
+
+  // Before, a SIGTERM while the depth was read cut it after 2 s and read as a lost connection (69), and
+  // a SIGTERM during the close waited --connect-timeout (here 120 s), then exit 0.
+  it.each([
+    ['the read of the queue\'s depth', { ...QUEUE_DECLARE, skip: 1 }],
+    ['the close', { classId: 20, methodId: 40, skip: 1 }], // channel.close: the depth's channel, then the publisher's
+  ])('SIGTERM while %s waits: 143 within seconds, no error line, every message in the queue', async (_what, held) => {
+    const queue = await freshQueue('answer-late-signal');
+    const proxy = await startProxy({ holdClientFrom: held });
+    const child = start('wq-publish', ['--url', urlVia(proxy.port), '--connect-timeout', '120', '--heartbeat', '0', '-q', queue, 'a', 'b', 'c']);
+    await waitFor(() => proxy.holding(), 'the request held back');
+    child.kill('SIGTERM');
+    const run = toRun(await child);
+    expect(run.exitCode, run.stderr).toBe(143);
+    expect(errors(run)).toEqual([]);
+    expect(run.logs.find((l) => /^published 3 messages to /.test(l.msg))).toMatchObject({ published: 3, unconfirmed: 0 });
+    expect(await queueState(queue)).toEqual({ ready: 3, unacked: 0, consumers: 0 });
+  });
 });
