@@ -90,7 +90,7 @@ export class PublishLink {
       this.log.info('the broker unblocked publishing');
     });
     batchSocketWrites(conn);
-    const ch = await this.answered(conn, openChannel(conn, url, this.config, this.log), 'the queue\'s check or declare', 0).catch((err: unknown) => {
+    const ch = await this.answered(conn, openChannel(conn, url, this.config, this.log), 'the queue\'s check or declare', 0, ' Nothing was published: run it again once the queue\'s nodes answer.').catch((err: unknown) => {
       void closeQuietly(conn); // not awaited: a cut connection's close never settles
       throw err;
     });
@@ -150,26 +150,29 @@ export class PublishLink {
   // The broker's answer to a request outside the window (the queue's check or declare, its depth): within
   // --connect-timeout (10 s at the least), and within `afterSignalMs` of a signal. Else the connection is
   // cut (its close is no loss to reconnect from), which fails the request: a node that does not answer
-  // must not hold the run, nor a pod's grace period.
-  private answered<T>(conn: Connection, request: Promise<T>, what: string, afterSignalMs: number): Promise<T> {
+  // must not hold the run, nor a pod's grace period. `then`: what to do, at the end of the timeout's line.
+  private answered<T>(conn: Connection, request: Promise<T>, what: string, afterSignalMs: number, then = ''): Promise<T> {
     const seconds = this.config.answerTimeoutSeconds;
     return new Promise<T>((resolve, reject) => {
+      const settle = () => {
+        clearTimeout(timer);
+        this.stop.removeEventListener('abort', onStop);
+      };
+      // A cut request may never settle (amqplib leaves it pending): nothing of it may stay armed.
       const cut = (err: Error) => {
+        settle();
         reject(err);
         if (this.conn === conn) [this.conn, this.ch] = [undefined, undefined];
         connectionSocket(conn)?.destroy();
       };
-      let timer = setTimeout(() => cut(new BrokerUnavailableError(`the broker at ${redactUrl(this.url)} did not answer ${what} within ${seconds}s (--connect-timeout): a quorum queue without a majority of its nodes running, or a node that does not answer.`, undefined, { retryable: false })), seconds * 1000);
+      let timer = setTimeout(() => cut(new BrokerUnavailableError(`the broker at ${redactUrl(this.url)} did not answer ${what} within ${seconds}s (--connect-timeout): a quorum queue without a majority of its nodes running, or a node that does not answer.${then}`, undefined, { retryable: false })), seconds * 1000);
       const onStop = () => {
         clearTimeout(timer);
         timer = setTimeout(() => cut(new Error(`no answer from the broker within ${afterSignalMs} ms of ${String(this.stop.reason)}`)), afterSignalMs);
       };
       this.stop.addEventListener('abort', onStop, { once: true });
       if (this.stop.aborted) onStop();
-      request.then(resolve, reject).finally(() => {
-        clearTimeout(timer);
-        this.stop.removeEventListener('abort', onStop);
-      });
+      request.then(resolve, reject).finally(settle);
     });
   }
 

@@ -18,7 +18,7 @@ describe('a broker that does not answer what wq-publish asks outside its window'
     expect(proxy.holding()).toBe(true);
     expect(run.exitCode).toBe(69);
     expect(errors(run).map((l) => l.msg)).toEqual([
-      `the broker at amqp://***:***@127.0.0.1:${proxy.port} did not answer the queue's check or declare within 10s (--connect-timeout): a quorum queue without a majority of its nodes running, or a node that does not answer.`,
+      `the broker at amqp://***:***@127.0.0.1:${proxy.port} did not answer the queue's check or declare within 10s (--connect-timeout): a quorum queue without a majority of its nodes running, or a node that does not answer. Nothing was published: run it again once the queue's nodes answer.`,
     ]);
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
