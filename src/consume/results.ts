@@ -107,7 +107,7 @@ export class ResultPublisher {
       }
       // Another result's refusal closed the channel under this one: send it again on a new channel.
       if (limit !== undefined && tries < 3) continue;
-      if (sent.nacked) return { target, unsent: true, note: `the broker refused its result (basic.nack: is queue "${target.queue}" at its length limit, or a quorum queue without its majority?)` };
+      if (sent.nacked) return { target, unsent: true, note: `the broker refused its result of ${output.length} bytes (basic.nack: is queue "${target.queue}" at its length limit, x-max-length or x-max-length-bytes, or a quorum queue without its majority?)` };
       // A lost connection or channel reconnects; a refusal that would come again (403: no write permission) ends the run.
       const mapped = mapFailure(sent.failure, { url: this.config.url, operation: `publishing the result to queue "${target.queue}"`, queue: target.queue });
       if (mapped.code !== 'BROKER_UNAVAILABLE' || !mapped.retryable) return { target, lost: false, error: mapped };

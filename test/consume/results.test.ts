@@ -227,19 +227,19 @@ describe.each(QUEUE_TYPES)('on a %s queue', (type, queueArgs) => {
     // A classic result queue: a quorum queue applies its length limit a little late (one more may get in).
     const results = await freshQueue('res-full-out', { 'x-max-length': 1, 'x-overflow': 'reject-publish' });
     await publish(results, ['already there']);
-    await publish(queue, ['x'], { messageId: 'good-1' });
+    await publish(queue, ['item'], { messageId: 'good-1' });
     // --max-attempts 1: a nack spent as an attempt would dead-letter a message whose command succeeded.
     const run = await cli('wq-consume', ['-q', queue, '--result-queue', results, '--max-attempts', '1', '--', 'cat']);
     expect(run.exitCode).toBe(69);
     expect(run.logs.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual([
-      `command succeeded, but the broker refused its result (basic.nack: is queue "${results}" at its length limit, or a quorum queue without its majority?): message handed back (a fresh copy, no attempt spent); the run ends, so that it does not come straight back`,
+      `command succeeded, but the broker refused its result of 4 bytes (basic.nack: is queue "${results}" at its length limit, x-max-length or x-max-length-bytes, or a quorum queue without its majority?): message handed back (a fresh copy, no attempt spent); the run ends, so that it does not come straight back`,
     ]);
     expect((await drainMessages(results)).map((m) => m.content.toString())).toEqual(['already there']);
     forget(`${queue}.dead`); // declared at start-up for --max-attempts
     expect(await readyCount(`${queue}.dead`)).toBe(0);
     const [copy, more] = await drainMessages(queue);
     expect(more).toBeUndefined();
-    expect(copy && [copy.content.toString(), copy.properties.messageId, copy.properties.headers?.['x-wq-attempts'] ?? 0]).toEqual(['x', 'good-1', 0]);
+    expect(copy && [copy.content.toString(), copy.properties.messageId, copy.properties.headers?.['x-wq-attempts'] ?? 0]).toEqual(['item', 'good-1', 0]);
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
 
