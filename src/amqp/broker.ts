@@ -56,11 +56,11 @@ export async function connectAny(config: ConnectionConfig, clientName: string, l
         continue;
       }
       failedInRound = 0;
-      const delayMs = backoffMs(round);
-      if (Date.now() + delayMs > deadline) throw urls.length === 1 ? err : noneAnswered(err, urls.length, config.connectTimeoutSeconds);
+      // The last pause ends at the deadline, and one more round follows: --connect-timeout is tried in full.
+      const leftMs = deadline - Date.now();
+      if (leftMs <= 0) throw urls.length === 1 ? err : noneAnswered(err, urls.length, config.connectTimeoutSeconds);
       if (round === 1) log.warn(urls.length === 1 ? `${err.message} Retrying for up to ${config.connectTimeoutSeconds}s (--connect-timeout).` : `${err.message} No address answered: retrying all ${urls.length} for up to ${config.connectTimeoutSeconds}s (--connect-timeout).`);
-      round++;
-      await sleep(delayMs, abort);
+      await sleep(Math.min(backoffMs(round++), leftMs), abort);
     }
   }
 }

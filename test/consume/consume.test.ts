@@ -380,6 +380,19 @@ describe('bad input: one clear line, a documented code, nothing consumed', () =>
     expect(await queueExists(queue)).toBe(false);
   });
 
+  // Before, it gave up when the next pause would pass the deadline: 1.5 s into --connect-timeout 3.
+  it('an address that does not answer is tried for all of --connect-timeout, then exit 69', async () => {
+    const queue = await freshQueue('bad-timeout');
+    await publish(queue, ['keep me']);
+    const began = performance.now();
+    const run = await cli('wq-consume', ['--url', `amqp://guest:${secret}@127.0.0.1:1`, '--connect-timeout', '3', '-q', queue, '--', 'cat']);
+    expect(performance.now() - began).toBeGreaterThanOrEqual(3000);
+    expect(run.exitCode).toBe(69);
+    expect(errors(run).map((l) => l.msg)).toEqual([expect.stringMatching(/cannot reach the broker.*nothing listens/)]);
+    expect(run.stderr).not.toContain(secret);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
   it('--help prints usage to stdout without any password', async () => {
     const run = await cli('wq-consume', ['--help'], { env: { BROKER_URL: badPasswordUrl('topsecret') } });
     expect(run.exitCode).toBe(0);
