@@ -64,7 +64,8 @@ function saidAlready(key: string, value: unknown, msg: string): boolean {
   if (value === 0) return true;
   const n = String(value).replace('.', '\\.');
   const stem = key.toLowerCase().slice(0, 5);
-  return new RegExp(`${stem}\\w*\\s+${n}(?!\\w|[.,]\\d)|(?<![\\w.])${n}\\s+${stem}`, 'i').test(msg);
+  // "1 dead-lettered" says deadLettered=1: words are compared without their hyphens.
+  return new RegExp(`${stem}\\w*\\s+${n}(?!\\w|[.,]\\d)|(?<![\\w.])${n}\\s+${stem}`, 'i').test(msg.replaceAll('-', ''));
 }
 
 function formatField(key: string, value: unknown): string {

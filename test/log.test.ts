@@ -27,6 +27,12 @@ describe('the text form of a log line', () => {
     expect(text).toBe('processed 10 messages: 8 acked, 2 retried  queue=jobs durationP50=40ms durationP95=1.5s durationMax=1m15s wall=2.1s');
   });
 
+  it('leaves out a count the sentence gives with a hyphenated word ("1 dead-lettered")', () => {
+    const msg = 'run finished in 3.1 s: the command ran 3 times (3 ms at p50, 3 ms at p95, 3 ms at most); of the messages, 1 acked, 1 retried, 1 dead-lettered, 0 handed back';
+    const text = formatEntry(line({ processed: 3, acked: 1, retried: 1, deadLettered: 1, handedBack: 0, wallMs: 3100, exitCode: 0, msg }), false);
+    expect(text).toBe(`${msg}  processed=3 wall=3.1s exitCode=0`);
+  });
+
   it('reads a number of seconds as a duration', () => {
     expect(formatEntry(line({ queue: 'jobs', processed: 4, idleSeconds: 3, msg: 'queue stayed empty: drain finished' }), false)).toBe('queue stayed empty: drain finished  queue=jobs processed=4 idle=3s');
   });
