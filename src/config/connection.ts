@@ -16,7 +16,7 @@ export const CONNECTION_OPTIONS: readonly OptionSpec[] = [
     type: 'string',
     multiple: true,
     arg: 'URL',
-    help: 'broker URL; repeat it, or give a comma-separated list, for the nodes of a cluster: tried in turn (env BROKER_URL, then BROKER_URL_FILE, then AMQP_URL; default amqp://guest:guest@localhost:5672)',
+    help: "broker URL; repeat it, or give a comma-separated list, for the nodes of a cluster: tried in turn (env BROKER_URL, then BROKER_URL_FILE, then AMQP_URL; default amqp://guest:***@localhost:5672, RabbitMQ's default account)",
   },
   { group: 'Connection', name: 'url-file', type: 'string', arg: 'PATH', help: 'read the broker URL(s) from a file, e.g. a mounted Secret (env BROKER_URL_FILE)' },
   { group: 'Connection', name: 'queue', short: 'q', type: 'string', arg: 'NAME', help: 'queue name (env QUEUE)' },

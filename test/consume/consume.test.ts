@@ -398,6 +398,7 @@ describe('bad input: one clear line, a documented code, nothing consumed', () =>
     expect(run.exitCode).toBe(0);
     expect(run.stdout).toMatch(/Usage: wq-consume/);
     expect(run.stdout + run.stderr).not.toContain('topsecret');
+    expect(run.stdout).not.toContain('guest:guest'); // the default's password too
   });
 });
 
