@@ -1,6 +1,6 @@
 #!/bin/sh
-# The tutorial's example worker, unmodified by wq: it knows nothing about AMQP.
-# It reads one work item on stdin, prints it, and takes a moment, like the Kubernetes example's worker.py.
+# A stand-in for the tutorial's example worker: it knows nothing about AMQP. It reads one work item
+# on stdin, prints it, and takes a moment, like the Kubernetes example's worker.py.
 item=$(cat)
 echo "Processing $item"
 sleep "${WORK_SECONDS:-1}"
