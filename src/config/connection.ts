@@ -75,7 +75,7 @@ export function resolveConnection(values: ParsedValues, env: Env, requireQueue =
     connectTimeoutSeconds,
     answerTimeoutSeconds: Math.max(connectTimeoutSeconds, DEFAULTS.answerMinSeconds),
     tls: {
-      ca: readOptional(str(values.ca), '--ca'),
+      ca: caFile(str(values.ca)),
       cert: readOptional(str(values.cert), '--cert'),
       key: readOptional(str(values.key), '--key'),
     },
@@ -121,4 +121,14 @@ function readOptional(path: string | undefined, what: string): Buffer | undefine
   } catch (err) {
     throw new UsageError(`cannot read ${what} file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}. Check the path and its permissions.`);
   }
+}
+
+// Node ignores a --ca that holds no PEM certificate (a DER file, a key) without a word: every broker
+// would then look untrusted. --cert and --key that are not PEM fail at the connect, as a usage error.
+function caFile(path: string | undefined): Buffer | undefined {
+  const pem = readOptional(path, '--ca');
+  if (pem !== undefined && !/-----BEGIN [A-Z0-9 ]*CERTIFICATE-----/.test(pem.toString('latin1'))) {
+    throw new UsageError(`--ca file ${path} holds no PEM certificate (no "-----BEGIN CERTIFICATE-----" line): give the CA's certificate in PEM (a DER file converts with: openssl x509 -inform der -in FILE -out ca.pem).`);
+  }
+  return pem;
 }

@@ -102,6 +102,20 @@ describe('argv: everything after "--" (or the first word that is not an option) 
   });
 });
 
+describe('TLS files', () => {
+  // Node ignored such a --ca without a word, and the broker's certificate then failed as untrusted.
+  it('a --ca that holds no PEM certificate is a usage error that says how to convert it', () => {
+    const dir = tempDir();
+    writeFileSync(`${dir}/ca.der`, Buffer.from([0x30, 0x82, 0x01, 0x0a, 0x02, 0x82]));
+    writeFileSync(`${dir}/ca.pem`, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+    for (const parse of [(a: string[]) => parseConsumeArgs([...a, '--', 'cat'], {}), (a: string[]) => parsePublishArgs([...a, 'x'], {}, false)]) {
+      expect(() => parse(['-q', 'q', '--ca', `${dir}/ca.der`])).toThrow(UsageError);
+      expect(() => parse(['-q', 'q', '--ca', `${dir}/ca.der`])).toThrow(`--ca file ${dir}/ca.der holds no PEM certificate`);
+      expect(() => parse(['-q', 'q', '--ca', `${dir}/ca.pem`])).not.toThrow();
+    }
+  });
+});
+
 describe('wq-consume options that would loop or do nothing', () => {
   it.each([
     [['-q', 'jobs', '--max-attempts', '3', '--dead-letter-queue', 'jobs', '--', 'cat'], /^--dead-letter-queue is the work queue "jobs": a dead letter would come back as work/],
