@@ -11,7 +11,8 @@ export const EXIT = {
    * wq-publish: the broker refused (basic.nack) or could not route (basic.return) some messages; they are
    * not in the queue. wq-consume: a message refused: a body that {} (-I) cannot carry, or a result over
    * --result-max-bytes or the broker's max message size, and retried: the run ends as after a failure
-   * (a dead-lettered one ends nothing: 0) (EX_DATAERR).
+   * (a dead-lettered one ends nothing: 0); or a reply_to the broker cannot decode, which closed the
+   * connection: the message went back (EX_DATAERR).
    */
   REFUSED: 65,
   /** No broker address answered within --connect-timeout (both CLIs reconnect after a lost connection first); a queue's node is down; a result or retry wait queue cannot take or show its messages (EX_UNAVAILABLE). */

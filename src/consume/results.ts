@@ -4,7 +4,8 @@ import type { Connection } from '../amqp/broker.js';
 import { publishTracked } from '../amqp/confirmed-copy.js';
 import { shortString } from '../amqp/header-budget.js';
 import { mapFailure } from '../amqp/failures.js';
-import { BrokerUnavailableError, QueueConfigError, type WqError } from '../errors.js';
+import { BrokerUnavailableError, QueueConfigError, WqError } from '../errors.js';
+import { EXIT } from '../exit-codes.js';
 import { succeeded, type Outcome } from '../process/outcome.js';
 
 /*
@@ -73,10 +74,15 @@ export class ResultPublisher {
   /** The broker's max message size, once it has refused a result over it: a larger one is not sent again. */
   private brokerMaxBytes: number | undefined;
 
+  /** Why the broker closed the connection, if it did: a publish it fails says only "channel closed". */
+  private connectionError: Error | undefined;
+
   constructor(
     private readonly conn: Connection,
     private readonly config: { url: string; queue: string; resultQueue: string; reply: boolean },
-  ) {}
+  ) {
+    conn.once('error', (err: Error) => (this.connectionError = err));
+  }
 
   /** If the command succeeded and its message has a result to send: `beforeSend()`, then send it. */
   async sendFor(msg: ConsumeMessage, ran: Outcome, attempt: number, beforeSend: () => void): Promise<ResultSent | undefined> {
@@ -108,6 +114,8 @@ export class ResultPublisher {
       // Another result's refusal closed the channel under this one: send it again on a new channel.
       if (limit !== undefined && tries < 3) continue;
       if (sent.nacked) return { target, unsent: true, note: `the broker refused its result of ${output.length} bytes (basic.nack: is queue "${target.queue}" at its length limit, x-max-length or x-max-length-bytes, or a quorum queue without its majority?)` };
+      const closed = this.connectionError?.message ?? '';
+      if (target.queue.startsWith(DIRECT_REPLY_TO) && /\b541\b/.test(closed)) return { target, lost: false, error: badReplyTo(target.queue, closed, this.connectionError) };
       // A lost connection or channel reconnects; a refusal that would come again (403: no write permission) ends the run.
       const mapped = mapFailure(sent.failure, { url: this.config.url, operation: `publishing the result to queue "${target.queue}"`, queue: target.queue });
       if (mapped.code !== 'BROKER_UNAVAILABLE' || !mapped.retryable) return { target, lost: false, error: mapped };
@@ -115,7 +123,7 @@ export class ResultPublisher {
     }
     // A direct reply-to says nothing by a return: RabbitMQ 3.x returns a mandatory message to one even
     // when it delivered it, and 4.x takes one whose requester is gone without a word.
-    if (!returned || target.queue.startsWith('amq.rabbitmq.reply-to.')) return { target, bytes: output.length };
+    if (!returned || target.queue.startsWith(DIRECT_REPLY_TO)) return { target, bytes: output.length };
     if (target.reply) return { target, bytes: output.length, note: `its reply_to queue "${target.queue}" no longer exists (the requester is gone): the result was dropped` };
     return {
       target,
@@ -172,6 +180,16 @@ export class ResultPublisher {
     });
     return opening;
   }
+}
+
+const DIRECT_REPLY_TO = 'amq.rabbitmq.reply-to.';
+
+// A direct reply-to name the broker cannot decode ("amq.rabbitmq.reply-to.abc.def") makes it close the
+// whole connection (541), and it would again on every delivery of the message: the run ends on it (65)
+// instead of reconnecting to run the command again at once. The broker has the message back; a Job
+// stops retrying it at its backoffLimit, a quorum queue with --max-attempts dead-letters it (admission).
+function badReplyTo(name: string, text: string, cause: unknown): WqError {
+  return new WqError('BAD_REPLY_TO', `the broker closed the connection (${text}) when the result was published to the message's reply_to "${name}", which is no direct reply-to name it can decode: the message went back to the queue, and the run ends so that it does not run again at once. Remove that message, or publish it with the reply_to its requester was given.`, EXIT.REFUSED, { cause, retryable: false });
 }
 
 /** The command succeeded, but its result could not be sent: the message is refused (exit status 65). */

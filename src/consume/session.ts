@@ -151,7 +151,7 @@ export class ConsumeSession {
     try {
       if (slot.run?.pid !== undefined) this.stats.commandEnded(ran.durationMs); // a body refused before its start has no run
       const result = await this.results?.sendFor(slot.msg, ran, slot.attempt, () => this.startWaiting());
-      if (result?.error) (result.lost ? this.channelLost(result.error) : this.fatal(result.error));
+      if (result?.error) (result.lost ? this.channelLost(result.error) : this.fatal(result.error, true));
       const outcome = result?.rejected ?? ran;
       const { decision, endsRun } = fate(ran, result, slot.attempt, this.end.kind === 'signal' || !this.channelOpen, this.config);
       if (endsRun !== undefined) this.failed(endsRun); // before the copy: not pushed back to this run at once
@@ -234,14 +234,14 @@ export class ConsumeSession {
     this.stop();
   }
 
-  private fatal(err: WqError): void {
+  private fatal(err: WqError, cause = false): void {
+    // `cause`: err explains a lost connection (a result that made the broker close it): it replaces it, and no session follows.
+    if (cause && this.lost !== undefined && this.end.error === this.lost) this.end = { kind: 'fatal', exitCode: err.exitCode, error: err };
     this.escalate({ kind: 'fatal', exitCode: err.exitCode, error: err });
     this.stop('SIGTERM');
   }
 
-  // Nothing may throw past the session: a bug in an event handler ends the run as an internal error,
-  // with its commands stopped and their messages handed back, instead of vanishing in a callback. fn runs
-  // now, in the executor: a synchronous throw and a rejection both reach the catch.
+  // Nothing may throw past the session: a bug in a handler ends the run (70), its commands stopped. fn runs now, in the executor: a throw and a rejection both reach the catch.
   private guard(fn: () => void | Promise<void>): void {
     new Promise<void>((resolve) => resolve(fn())).catch((err: unknown) => this.fatal(new WqError('INTERNAL', `internal error in wq-consume: ${(err as Error)?.stack ?? String(err)}`, EXIT.INTERNAL, { cause: err })));
   }

@@ -349,6 +349,23 @@ describe.each(QUEUE_TYPES)('on a %s queue', (type, queueArgs) => {
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
 
+  // Before, the broker's close (541) was taken for a lost connection: reconnect, run the command again at
+  // once, for ever (hundreds of runs in ten seconds, --max-attempts never reached on a classic queue).
+  it('--reply to a direct reply-to name the broker cannot decode: it closes the connection; the run ends 65 after one run, one line, the message back', async () => {
+    const queue = await freshQueue('res-rpc-bad', queueArgs);
+    await publish(queue, ['ping'], { replyTo: 'amq.rabbitmq.reply-to.abc.def', messageId: 'bad-reply' });
+    const runs = join(mkdtempSync(join(tmpdir(), 'wq-test-')), 'runs');
+    const run = await cli('wq-consume', ['-q', queue, '--reply', '--max-attempts', '3', '--', 'sh', '-c', `echo run >> ${runs}; cat`]);
+    expect(run.exitCode).toBe(65);
+    expect(errors(run).map((l) => l.msg)).toEqual([expect.stringMatching(/^the broker closed the connection \(.*541.*\) when the result was published to the message's reply_to "amq\.rabbitmq\.reply-to\.abc\.def", which is no direct reply-to name it can decode: the message went back to the queue/)]);
+    expect(run.logs.some((l) => /reconnecting/.test(l.msg))).toBe(false);
+    expect(execFileSync('cat', [runs], { encoding: 'utf8' })).toBe('run\n');
+    forget(`${queue}.dead`); // declared at start-up for --max-attempts
+    expect(await readyCount(`${queue}.dead`)).toBe(0);
+    await waitFor(async () => (await queueState(queue)).ready === 1, 'the message back in the queue');
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+  });
+
   it('--reply to a requester that is gone: the result is dropped with a warning, the input acked', async () => {
     const queue = await freshQueue('res-rpc-gone', queueArgs);
     await publish(queue, ['ping'], { replyTo: `wq-test-nobody-${randomBytes(4).toString('hex')}`, correlationId: 'c-8' });
