@@ -99,10 +99,12 @@ function preconditionFailed(f: Failure, opts: WqErrorOptions): WqError {
   if (/unknown delivery tag/.test(f.detail)) {
     return new WqError('PROTOCOL', `${f.operation}: the broker did not know the delivery tag (406): this is a bug in wq. Please report it with the log line.`, EXIT.INTERNAL, { ...opts, retryable: false });
   }
-  const arg = /inequivalent arg '([^']*)' for (?:queue|exchange) '[^']*' in vhost '[^']*': received (.*) but current is (.*?)"?$/.exec(f.detail);
-  const which = arg ? `: ${arg[1]} is ${arg[3]} there, asked for ${arg[2]}` : '';
-  if (f.queue !== undefined) {
-    return new QueueConfigError(`${f.operation}: queue "${f.queue}" exists with other arguments (406 PRECONDITION_FAILED${which}). Use the queue's existing settings or delete it first.`, f.raw, opts);
+  const arg = /inequivalent arg '([^']*)' for (queue|exchange) '([^']*)' in vhost '[^']*': received (.*) but current is (.*?)"?$/.exec(f.detail);
+  const which = arg ? `: ${arg[1]} is ${arg[5]} there, asked for ${arg[4]}` : '';
+  // The queue named by the operation, or by the broker (a declare of wq's own: a retry wait queue).
+  const [kind, name] = f.queue !== undefined ? ['queue', f.queue] : arg ? [arg[2], arg[3]] : [];
+  if (name !== undefined) {
+    return new QueueConfigError(`${f.operation}: ${kind} "${name}" exists with other arguments (406 PRECONDITION_FAILED${which}). Use its existing settings or delete it first.`, f.raw, opts);
   }
   return new QueueConfigError(`${f.operation}: the broker at ${f.safeUrl} refused it (406 PRECONDITION_FAILED; the detail says why). Check the queue's or exchange's settings.`, f.raw, opts);
 }

@@ -132,7 +132,7 @@ export class ConsumeSession {
     this.lost = err;
     this.slots.dropWaiting(); // the broker has requeued them already
     if (this.state === 'closed') return;
-    if (this.end.kind === 'failed') this.stop('SIGTERM'); // a failure had ended the run: its status stands, and no other session follows
+    if (this.end.kind === 'failed' && err.retryable) this.stop('SIGTERM'); // a failure ended the run: its status stands, no session follows; a refusal (78) says why
     else this.fatal(err);
   }
 

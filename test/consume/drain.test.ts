@@ -123,6 +123,27 @@ describe(`--retry-delay (RabbitMQ ${broker})`, () => {
     }
   });
 
+  // Before, -c 1 exited with the command's status (3) and no error line: the 406 closed the channel, the
+  // retry copy was never sent, and the message came back with its attempt count unchanged, pod after pod.
+  it('a retry wait queue that exists with other arguments: exit 78 with the line that names it, the message back, also with -c 1', async () => {
+    for (const mode of [['-c', '1'], ['--until-empty', '--idle', '0.2']]) {
+      const queue = await freshQueue('retry-other-args');
+      const wait = waitQueueName(queue, 5000);
+      const ch = await (await admin()).createChannel();
+      await ch.assertQueue(wait, { durable: true }); // a plain classic queue: no TTL, no x-expires
+      await ch.close();
+      forget(wait);
+      await publish(queue, ['x']);
+      const run = await cli('wq-consume', ['-q', queue, ...mode, '--max-attempts', '3', '--retry-delay', '5', '--', 'sh', '-c', 'exit 3']);
+      expect(run.exitCode, run.stderr.slice(-1500)).toBe(78);
+      expect(run.logs.filter((l) => l.level >= 50).map((l) => l.msg)).toEqual([expect.stringMatching(new RegExp(`"${wait}".*(inequivalent arg|other arguments)`))]);
+      await waitFor(async () => (await queueState(queue)).ready === 1, 'the message back in the queue');
+      expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+      expect(await readyCount(wait)).toBe(0);
+      forget(`${queue}.dead`);
+    }
+  });
+
   it('--retry-delay-max doubles the delay per attempt, up to the max', async () => {
     const queue = await freshQueue('retry-backoff');
     for (const ms of [500, 1000, 1500]) forget(waitQueueName(queue, ms));
