@@ -97,8 +97,10 @@ export function deliveryCounts(msg: ConsumeMessage): DeliveryCounts {
   const headers = msg.properties.headers ?? {};
   const recorded = count(headers[ATTEMPTS_HEADER]) ?? 0;
   const recordedReturns = count(headers[RETURNS_HEADER]) ?? 0;
-  const brokerReturns = count(headers['x-delivery-count']);
-  const acquired = count(headers['x-acquired-count']);
+  // The broker sets its counts only on a redelivery: on a first delivery they are the publisher's own
+  // headers (a message copied out of a quorum queue with them), not counts of this queue.
+  const brokerReturns = msg.fields.redelivered ? count(headers['x-delivery-count']) : undefined;
+  const acquired = msg.fields.redelivered ? count(headers['x-acquired-count']) : undefined;
   const earlierDeliveries = Math.max(brokerReturns ?? 0, acquired ?? 0, msg.fields.redelivered ? 1 : 0);
   return { recorded, recordedReturns, brokerReturns, earlierDeliveries };
 }

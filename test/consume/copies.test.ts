@@ -114,6 +114,20 @@ describe.each(QUEUE_TYPES)('copies on a %s queue', (type, queueArgs) => {
     expect(await queueState(queue)).toMatchObject({ ready: 0, unacked: 0 });
   });
 
+  // Before, --max-attempts dead-lettered such a message without running it ("came back without a result
+  // after 9 attempts"); without it, the message ran as attempt 10.
+  it('a publisher\'s own x-delivery-count and x-acquired-count headers on a first delivery are not counts: the message runs as attempt 1', async () => {
+    const queue = await freshQueue('copy-foreign-count', queueArgs);
+    forget(`${queue}.dead`);
+    await publish(queue, ['item'], { headers: { 'x-delivery-count': 9, 'x-acquired-count': 9 } });
+    const out = tempDir();
+    const run = await cli('wq-consume', ['-q', queue, '--max-attempts', '3', '--', FIXTURE('record.sh')], { env: { OUT: out } });
+    expect(run.exitCode, run.stderr.slice(-1500)).toBe(0);
+    expect(recorded(out).map((r) => [r.body.toString(), r.env.WQ_DELIVERY_COUNT])).toEqual([['item', '1']]);
+    expect(await queueState(queue)).toMatchObject({ ready: 0, unacked: 0 });
+    expect(await drainMessages(`${queue}.dead`)).toEqual([]);
+  });
+
   it('a stop spends no attempt: the message of a command stopped by SIGTERM runs again as attempt 1, even with --max-attempts 1', async () => {
     const queue = await freshQueue('copy-stop', queueArgs);
     const dlq = `${queue}.dead`;
