@@ -1,4 +1,4 @@
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync, readSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { CommandError } from '../errors.js';
 
@@ -7,13 +7,17 @@ import { CommandError } from '../errors.js';
 export function resolveCommand(command: string, pathEnv = process.env.PATH ?? ''): string {
   if (command.includes('/')) {
     checkExecutable(command, command);
+    checkInterpreter(command, command);
     return command;
   }
   let nonExecutable: string | undefined;
   for (const dir of pathEnv.split(delimiter)) {
-    const candidate = join(dir || '.', command);
+    // Always with a slash ("./echo" for an empty or "." entry): without one, /bin/sh would run its own
+    // builtin of that name (node:child_process starts the command through it), not this file.
+    const joined = join(dir || '.', command);
+    const candidate = joined.includes('/') ? joined : `./${joined}`;
     if (!isFile(candidate)) continue;
-    if (isExecutable(candidate)) return candidate;
+    if (isExecutable(candidate)) return (checkInterpreter(candidate, command), candidate);
     nonExecutable ??= candidate;
   }
   if (nonExecutable) {
@@ -31,6 +35,37 @@ function checkExecutable(path: string, command: string): void {
   }
   if (!isExecutable(path)) {
     throw new CommandError('COMMAND_NOT_EXECUTABLE', `command "${command}" is not executable. Run chmod +x on it, or name an interpreter first (e.g. -- python3 ${command}).`);
+  }
+}
+
+// A script runs through the interpreter its #! line names: one that is missing fails every message's
+// start after the message was taken. The usual cause is a file saved with Windows line ends, whose "\r"
+// ends the interpreter's name (or its argument: "python3\r").
+function checkInterpreter(path: string, command: string): void {
+  const line = firstLine(path);
+  if (!line?.startsWith('#!')) return;
+  if (line.endsWith('\r')) {
+    throw new CommandError('COMMAND_NOT_FOUND', `command "${command}" has Windows line ends: its #! line, ${JSON.stringify(line)}, names a program whose name ends in "\\r", which does not exist. Convert it (dos2unix ${command}, or sed -i 's/\\r$//' ${command}).`);
+  }
+  const interpreter = line.slice(2).trim().split(/[ \t]/)[0] ?? '';
+  if (interpreter === '' || isExecutable(interpreter)) return;
+  const [code, what] = isFile(interpreter) ? (['COMMAND_NOT_EXECUTABLE', 'is not executable'] as const) : (['COMMAND_NOT_FOUND', 'was not found'] as const);
+  throw new CommandError(code, `command "${command}" names the interpreter ${interpreter} in its #! line, which ${what}. Install it, or fix that line.`);
+}
+
+/** The file's first line (of 256 bytes at most, as the kernel reads it), or undefined if it cannot be read. */
+function firstLine(path: string): string | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const head = Buffer.alloc(256);
+    const text = head.subarray(0, readSync(fd, head, 0, head.length, 0)).toString('latin1');
+    const end = text.indexOf('\n');
+    return end < 0 ? text : text.slice(0, end);
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 

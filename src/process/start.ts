@@ -57,10 +57,14 @@ function failed(err: NodeJS.ErrnoException): Started {
 // other status is the shell's exit status (a real-time signal: 128 + N, a failure). The shell catches
 // the stop signals only to wait for the command, which gets them from wq's signal to the group with
 // every disposition at its default (a caught signal is reset by exec). The command cannot be told from a
-// command that exits 128 + N itself; the exit status is the same.
+// command that exits 128 + N itself; the exit status is the same. The shell's own stderr is /dev/null,
+// so that it does not add its note of a death by a signal ("Terminated") to the command's: the command
+// gets the real stderr in a subshell that execs it (a redirection on the command itself would be the
+// shell's while it waits).
 const WAITER = [
   'trap : HUP INT QUIT TERM',
-  '"$0" "$@"',
+  'exec 3>&2 2>/dev/null',
+  '(exec 2>&3 3>&-; exec "$0" "$@")',
   's=$?',
   'case $((s - 128)) in 1|2|3|4|5|6|7|8|9|10|11|12|13|14|15|16|24|25|26|27|29|30|31) trap - $((s - 128)); kill -$((s - 128)) $$;; esac',
   'exit $s',

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { admin, brokerUrl, freshQueue, publish, queueExists, queueState, uniqueQueue } from '../helpers/broker.js';
@@ -378,6 +378,23 @@ describe('bad input: one clear line, a documented code, nothing consumed', () =>
     expect(errors(run)[0]?.msg).not.toContain('127.0.0.1:1');
     expect(run.stderr).not.toContain(secret);
     expect(await queueExists(queue)).toBe(false);
+  });
+
+  // Before, such a script passed the start-up check: each message was taken, spent an attempt and failed
+  // (127, "spawn ENOENT", as if the script itself were missing).
+  it.each([
+    ['Windows line ends', '#!/bin/sh\r\necho x\r\n', /has Windows line ends: its #! line, "#!\/bin\/sh\\r", names a program whose name ends in "\\r".*dos2unix/],
+    ['an interpreter that is not there', '#!/usr/bin/no-such-interpreter\necho x\n', /names the interpreter \/usr\/bin\/no-such-interpreter in its #! line, which was not found/],
+  ])('a script with %s: exit 127 before any message is taken, one line', async (_what, text, message) => {
+    const queue = await freshQueue('bad-interpreter');
+    await publish(queue, ['keep me']);
+    const script = join(tempDir(), 'work.sh');
+    writeFileSync(script, text, { mode: 0o755 });
+    const run = await cli('wq-consume', ['-q', queue, '--', script]);
+    expect(run.exitCode).toBe(127);
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+    expect(errors(run)[0]?.msg).toMatch(message);
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
   });
 
   // Before, it gave up when the next pause would pass the deadline: 1.5 s into --connect-timeout 3.

@@ -13,6 +13,31 @@ import { waitFor } from '../helpers/wait.js';
 // the fix): a stopped worker that exits 0, headers no environment can carry. Both ways of starting a command, classic and quorum queues.
 
 describe.each(SPAWNS)('with %s', (_spawn, spawnEnv) => {
+  // Before, with node:child_process the shell that waits for the command added its own "Terminated" to
+  // the command's stderr.
+  it('a command that dies by a signal leaves nothing of wq\'s on its stderr: only its own lines and wq\'s log', async () => {
+    const queue = await freshQueue('edge-sig-stderr');
+    await publish(queue, ['work']);
+    const run = await cli('wq-consume', ['-q', queue, '--', 'sh', '-c', 'echo its-own-line >&2; kill -TERM $$'], { env: spawnEnv });
+    expect(run.exitCode).toBe(143);
+    expect(run.otherStderr).toEqual(['its-own-line']);
+    expect(run.logs.some((l) => /killed by SIGTERM/.test(l.msg))).toBe(true);
+    expect(await queueState(queue)).toMatchObject({ ready: 1, unacked: 0 });
+  });
+
+  // Before, with node:child_process an empty or "." PATH entry gave the command's name without a slash, and
+  // the shell that starts it ran its own builtin echo: the wrong program ran, and its message was acked.
+  it('a command found through an empty PATH entry runs that file, never a shell builtin of the same name', async () => {
+    const queue = await freshQueue('edge-builtin');
+    await publish(queue, ['work']);
+    const dir = tempDir();
+    writeFileSync(join(dir, 'echo'), '#!/bin/sh\necho "my own echo: $*"\n', { mode: 0o755 });
+    const run = await cli('wq-consume', ['-q', queue, '--', 'echo', 'hi'], { env: { ...spawnEnv, PATH: `:${process.env.PATH}` }, cwd: dir });
+    expect(run.exitCode, run.stderr.slice(-1500)).toBe(0);
+    expect(run.stdout).toBe('my own echo: hi\n');
+    expect(await queueState(queue)).toMatchObject({ ready: 0, unacked: 0 });
+  });
+
   describe.each(QUEUE_TYPES)('on a %s queue', (_type, queueArgs) => {
     it('SIGTERM to a worker that traps it and exits 0 hands its message back: the work was not done', async () => {
       const queue = await freshQueue('edge-trap', queueArgs);
