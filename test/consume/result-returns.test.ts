@@ -35,7 +35,7 @@ const ran = (output: string): Outcome => ({ kind: 'exited', exitCode: 0, duratio
 
 async function twoResultsWithOneId() {
   const ch = new FakeChannel();
-  const conn = { createConfirmChannel: async () => ch } as unknown as Connection;
+  const conn = Object.assign(new EventEmitter(), { createConfirmChannel: async () => ch }) as unknown as Connection; // the publisher listens for the connection's error
   const publisher = new ResultPublisher(conn, { url: 'amqp://guest:guest@127.0.0.1:5672', queue: 'work', resultQueue: 'results', reply: false });
   const a = publisher.sendFor(input('dup'), ran('A'), 1, () => {});
   const b = publisher.sendFor(input('dup'), ran('B'), 1, () => {});
