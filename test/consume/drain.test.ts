@@ -128,6 +128,7 @@ describe(`--retry-delay (RabbitMQ ${broker})`, () => {
   it('a retry wait queue that exists with other arguments: exit 78 with the line that names it, the message back, also with -c 1', async () => {
     for (const mode of [['-c', '1'], ['--until-empty', '--idle', '0.2']]) {
       const queue = await freshQueue('retry-other-args');
+      forget(`${queue}.dead`); // declared at start-up for --max-attempts
       const wait = waitQueueName(queue, 5000);
       const ch = await (await admin()).createChannel();
       await ch.assertQueue(wait, { durable: true }); // a plain classic queue: no TTL, no x-expires
@@ -140,7 +141,6 @@ describe(`--retry-delay (RabbitMQ ${broker})`, () => {
       await waitFor(async () => (await queueState(queue)).ready === 1, 'the message back in the queue');
       expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
       expect(await readyCount(wait)).toBe(0);
-      forget(`${queue}.dead`);
     }
   });
 
