@@ -2,7 +2,6 @@ import { closeSync, fstatSync, mkdtempSync, openSync, readSync, rmSync, statfsSy
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
-import { killAllCommands } from '../process/runner.js';
 
 /** The variable that names the body file; message-env.ts keeps an inherited one out of the command's environment. */
 export const BODY_FILE_ENV = 'WQ_BODY_FILE';
@@ -149,7 +148,7 @@ export class ItemFiles {
   private directory(): string {
     if (this.dir === undefined) {
       const dir = mkdtempSync(join(resolve(tmpdir()), 'wq-consume-')); // absolute: a relative TMPDIR would not survive the command's cd
-      process.on('exit', () => (killAllCommands(), removeQuietly(dir))); // no command left to write there once it is gone
+      process.on('exit', () => removeQuietly(dir)); // after the commands are killed (runner.ts)
       this.dir = dir;
     }
     return this.dir;

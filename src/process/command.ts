@@ -17,7 +17,10 @@ export function resolveCommand(command: string, pathEnv = process.env.PATH ?? ''
     const joined = join(dir || '.', command);
     const candidate = joined.includes('/') ? joined : `./${joined}`;
     if (!isFile(candidate)) continue;
-    if (isExecutable(candidate)) return (checkInterpreter(candidate, command), candidate);
+    if (isExecutable(candidate)) {
+      checkInterpreter(candidate, command);
+      return candidate;
+    }
     nonExecutable ??= candidate;
   }
   if (nonExecutable) {
@@ -53,12 +56,12 @@ function checkInterpreter(path: string, command: string): void {
   throw new CommandError(code, `command "${command}" names the interpreter ${interpreter} in its #! line, which ${what}. Install it, or fix that line.`);
 }
 
-/** The file's first line (of 256 bytes at most, as the kernel reads it), or undefined if it cannot be read. */
-function firstLine(path: string): string | undefined {
+/** The file's first line, of `max` bytes at most (256: as the kernel reads a #! line), as latin1 (byte for byte), or undefined if it cannot be read. */
+export function firstLine(path: string, max = 256): string | undefined {
   let fd: number | undefined;
   try {
     fd = openSync(path, 'r');
-    const head = Buffer.alloc(256);
+    const head = Buffer.alloc(max);
     const text = head.subarray(0, readSync(fd, head, 0, head.length, 0)).toString('latin1');
     const end = text.indexOf('\n');
     return end < 0 ? text : text.slice(0, end);

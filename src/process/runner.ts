@@ -28,7 +28,8 @@ export interface Running {
 }
 
 // The process groups of the commands still running. Whatever way wq-consume exits (a fatal error's
-// process.exit included), the 'exit' handler kills them first: no command outlives its wq-consume.
+// process.exit included), the 'exit' handler kills them first, before any other exit handler (the
+// removal of their files in TMPDIR): no command outlives its wq-consume, nor writes where it is gone.
 const liveGroups = new Set<number>();
 let exitHookInstalled = false;
 
@@ -41,7 +42,7 @@ export function killAllCommands(): void {
 export function runCommand(opts: RunOptions): Running {
   if (!exitHookInstalled) {
     exitHookInstalled = true;
-    process.on('exit', killAllCommands);
+    process.prependListener('exit', killAllCommands);
   }
   const started = nowMs();
   const child = startCommand(opts, opts.native);

@@ -1,7 +1,8 @@
-import { accessSync, closeSync, constants as fsConstants, existsSync, openSync, readSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
+import { firstLine } from './command.js';
 import type { Environment } from './environment.js';
 import type { NativeSpawn } from './native-spawn.js';
 import type { StartError } from './outcome.js';
@@ -124,19 +125,9 @@ function startNative(native: NativeSpawn, spec: StartSpec): Started {
 }
 
 // What bash checks before it runs a file as a script: a NUL byte in its first line (of 80 bytes at most).
+// Unreadable: not binary, /bin/sh says why.
 function isBinary(file: string): boolean {
-  const head = Buffer.alloc(80);
-  let fd: number | undefined;
-  try {
-    fd = openSync(file, 'r');
-    const line = head.subarray(0, readSync(fd, head, 0, head.length, 0));
-    const end = line.indexOf(0x0a);
-    return line.subarray(0, end < 0 ? line.length : end).includes(0);
-  } catch {
-    return false; // unreadable: /bin/sh says why
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
+  return firstLine(file, 80)?.includes('\0') ?? false;
 }
 
 // os.constants.errno rather than util.getSystemErrorName: libuv 1.46 has no name for ENOEXEC.
