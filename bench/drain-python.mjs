@@ -10,6 +10,7 @@ import { mmm, pairedRatios, rotated } from './lib/stats.mjs';
 import { ratioRow, table } from './lib/report.mjs';
 
 const WORKER = fileURLToPath(new URL('./worker.py', import.meta.url));
+const HELD = 50;
 
 export async function drainPython(ctx) {
   const { node, url, admin, messages, rounds, statsDir, wqConsume, haveAmqpTools, before } = ctx;
@@ -24,6 +25,8 @@ export async function drainPython(ctx) {
     ...(before ? [{ key: 'old1', name: `wq-consume at ${before.sha} (before the simplification) -- worker.py`, argv: wq(before.bundle) }] : []),
     // amqplib and wq's spawn with nothing of wq's around them (bench/floor-drain.mjs), wq's default prefetch.
     ...(haveAddon ? [{ key: 'lean1', name: "lean Node consumer: amqplib + wq's addon, prefetch 2 -- worker.py", argv: () => [node, ctx.floors['floor-drain'], WORKER], env: { COUNT: String(messages), PREFETCH: '2', WQ_SPAWN_ADDON: addon } }] : []),
+    // The same, acks held and sent HELD at a time: what held acks would gain on this worker (they had to reach 1.10).
+    ...(haveAddon ? [{ key: 'leanHeld', name: `lean Node consumer, acks held and sent ${HELD} at a time, prefetch ${2 * HELD} -- worker.py`, argv: () => [node, ctx.floors['floor-drain'], WORKER], env: { COUNT: String(messages), PREFETCH: String(2 * HELD), ACK_EVERY: String(HELD), WQ_SPAWN_ADDON: addon } }] : []),
   ];
   const env = { ...process.env, BROKER_URL: url };
   const markLine = Math.floor(messages / 10);
@@ -49,6 +52,7 @@ export async function drainPython(ctx) {
       ? [
           ratioRow('lean Node consumer (amqplib + the addon) / amqp-consume, a Python worker (the most an amqplib consumer with this spawn reached)', pairedRatios(s.lean1.steady, s.amqp.steady), 'info'),
           ratioRow("wq-consume / lean Node consumer, a Python worker (what wq's own code costs)", pairedRatios(s.wq1.steady, s.lean1.steady), 'info'),
+          ratioRow(`lean Node consumer, acks sent ${HELD} at a time / one at a time, a Python worker (what held acks would gain; they had to reach 1.10 to stay)`, pairedRatios(s.leanHeld.steady, s.lean1.steady), 'info'),
         ]
       : []),
     ...(before ? [ratioRow(`wq-consume at ${before.sha} / now: what the removed machinery gained on this worker (it had to reach 1.10 to stay)`, pairedRatios(s.old1.steady, s.wq1.steady), 'info')] : []),

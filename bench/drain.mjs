@@ -13,6 +13,7 @@ import { ratioRow, table } from './lib/report.mjs';
 export async function drain(ctx) {
   const { node, url, admin, messages, rounds, statsDir, wqConsume, haveAmqpTools, variants, before } = ctx;
   const IDLE_S = 1;
+  const HELD = 50;
   const wqOf = (bundle) => (...flags) => (queue) => [node, bundle, '-q', queue, '--until-empty', '--idle', String(IDLE_S), ...flags, '--', 'cat'];
   const wq = wqOf(wqConsume);
   const addon = join(dirname(wqConsume), 'wq-spawn.node');
@@ -51,6 +52,8 @@ export async function drain(ctx) {
     { key: 'naive', name: 'naive Node consumer (bench/floor-drain.mjs, prefetch 2)', argv: () => [node, ctx.floors['floor-drain'], 'cat'], env: { COUNT: String(messages), PREFETCH: '2' } },
     // The same loop with wq's spawn: what any amqplib consumer with this addon reaches, wq's core left out.
     ...(haveAddon ? [leanConsumer(1), leanConsumer(2)] : []),
+    // The same, acks held and sent 50 at a time: what held acks (wq's before the simplification) would gain.
+    ...(haveAddon ? [{ ...leanConsumer(1), key: 'leanHeld', name: `lean Node consumer, 1 at a time, acks held and sent ${HELD} at a time, prefetch ${2 * HELD} (bench/floor-drain.mjs)`, env: { ...leanConsumer(1).env, PREFETCH: String(2 * HELD), ACK_EVERY: String(HELD) } }] : []),
     ...(variants
       ? [
           { key: 'wqp1', name: 'wq-consume --until-empty --prefetch 1 -- cat (no message ahead)', argv: wq('--prefetch', '1') },
@@ -110,6 +113,7 @@ export async function drain(ctx) {
               ratioRow('wq-consume / lean Node consumer, 1 at a time, msg/s (what wq\'s own code costs)', pairedRatios(s.wq1.steady, s.lean1.steady), 'info'),
               ratioRow('lean Node consumer 2 at a time / amqp-consume, msg/s', pairedRatios(s.lean2.steady, s.amqp.steady), 'info'),
               ratioRow('wq-consume --concurrency 2 / lean Node consumer 2 at a time, msg/s', pairedRatios(s.wq2.steady, s.lean2.steady), 'info'),
+              ratioRow(`lean Node consumer, acks sent ${HELD} at a time / one at a time, msg/s (what held acks would gain on a 1 ms command)`, pairedRatios(s.leanHeld.steady, s.lean1.steady), 'info'),
             ]
           : []),
         ...(variants

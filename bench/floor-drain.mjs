@@ -7,7 +7,9 @@
 // With RESULT_QUEUE (and the addon), results as wq sends them: stdout to an unlinked file, read back after
 // exit 0, published persistent and mandatory on a confirm channel of its own, the input acked after the
 // confirm. Nothing else of wq's: no headers but the correlation id, no return or size handling.
-// Usage: BROKER_URL=... QUEUE=... COUNT=N [PREFETCH=1] [CONCURRENCY=1] [WQ_SPAWN_ADDON=...] [RESULT_QUEUE=...] node floor-drain.mjs command [args...]
+// With ACK_EVERY=K (one at a time only), acks are held and sent K at a time (basic.ack with multiple): what
+// held acks, which wq no longer has, would gain, measured beside the rest so that the trade is on record.
+// Usage: BROKER_URL=... QUEUE=... COUNT=N [PREFETCH=1] [CONCURRENCY=1] [WQ_SPAWN_ADDON=...] [RESULT_QUEUE=...] [ACK_EVERY=K] node floor-drain.mjs command [args...]
 import amqp from 'amqplib';
 import { spawn } from 'node:child_process';
 import { closeSync, fstatSync, mkdtempSync, openSync, readSync, rmSync, unlinkSync } from 'node:fs';
@@ -18,6 +20,9 @@ import { join } from 'node:path';
 const [command, ...args] = process.argv.slice(2);
 const count = Number(process.env.COUNT);
 const concurrency = Number(process.env.CONCURRENCY ?? 1);
+const ackEvery = Number(process.env.ACK_EVERY ?? 1);
+// A multiple ack covers every earlier delivery: with more than one command at a time, a running one's too.
+if (ackEvery > 1 && concurrency > 1) throw new Error('ACK_EVERY needs CONCURRENCY=1');
 const addon = process.env.WQ_SPAWN_ADDON ? createRequire(import.meta.url)(process.env.WQ_SPAWN_ADDON) : undefined;
 const envp = Object.entries(process.env).map(([k, v]) => `${k}=${v}`);
 const conn = await amqp.connect(process.env.BROKER_URL, { noDelay: true });
@@ -46,8 +51,8 @@ function next() {
     if (code !== 0) process.exit(code ?? 1);
     next();
     if (results) await sendResult(msg, out);
-    ch.ack(msg);
-    if (++done === count) {
+    if (++done % ackEvery === 0 || done === count) ch.ack(msg, ackEvery > 1);
+    if (done === count) {
       await ch.close();
       await conn.close();
       if (dir) rmSync(dir, { recursive: true, force: true });
