@@ -136,12 +136,28 @@ export function parseConsumeArgs(argv: readonly string[], env: Record<string, st
   });
 }
 
-// A dead letter or a result sent to the work queue itself would come back as work, for ever.
+// A dead letter or a result sent to the work queue itself, or to one of its --retry-delay wait queues
+// (which expire into it), would come back as work, for ever.
 function withoutLoops(request: { kind: 'run'; config: ConsumeConfig }): ConsumeRequest {
   const { queue, deadLetter, resultQueue } = request.config;
-  if (deadLetter.kind === 'queue' && deadLetter.queue === queue) throw new UsageError(`--dead-letter-queue is the work queue "${queue}": a dead letter would come back as work. Give another queue.`);
-  if (resultQueue === queue) throw new UsageError(`--result-queue is the work queue "${queue}": each result would come back as work. Give another queue (the next stage's).`);
+  if (deadLetter.kind === 'queue') refuseLoop(deadLetter.queue, queue, '--dead-letter-queue', 'a dead letter', 'Give another queue.');
+  if (resultQueue) refuseLoop(resultQueue, queue, '--result-queue', 'each result', "Give another queue (the next stage's).");
   return request;
+}
+
+function refuseLoop(target: string, queue: string, option: string, what: string, hint: string): void {
+  if (target === queue) throw new UsageError(`${option} is the work queue "${queue}": ${what} would come back as work. ${hint}`);
+  if (isWaitQueueOf(target, queue)) throw new UsageError(`${option} "${target}" is a --retry-delay wait queue of "${queue}", whose messages expire back into it: ${what} would come back as work. ${hint}`);
+}
+
+/** The name of a --retry-delay wait queue of `queue` (src/consume/wait-queue.ts): "<queue>.retry-30s", or, past 255 bytes, "<queue cut>-<hash>.retry-30s". */
+export function isWaitQueueOf(name: string, queue: string): boolean {
+  const suffix = /\.retry-\d+m?s$/.exec(name);
+  if (!suffix) return false;
+  const head = name.slice(0, suffix.index);
+  if (head === queue) return true;
+  const hashed = /^(.*)-[0-9a-f]{12}$/s.exec(head);
+  return hashed !== null && Buffer.byteLength(`${queue}${suffix[0]}`) > 255 && queue.startsWith(hashed[1]);
 }
 
 // One message beyond the commands running, so that the next one is here when a command exits; never

@@ -1,7 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseArgv } from '../../src/config/args.js';
-import { parseConsumeArgs } from '../../src/config/consume.js';
+import { isWaitQueueOf, parseConsumeArgs } from '../../src/config/consume.js';
+import { waitQueueName } from '../../src/consume/wait-queue.js';
 import { parsePublishArgs } from '../../src/config/publish.js';
 import { UsageError } from '../../src/errors.js';
 import { redactText, redactUrl } from '../../src/redact.js';
@@ -121,12 +122,28 @@ describe('wq-consume options that would loop or do nothing', () => {
     [['-q', 'jobs', '--max-attempts', '3', '--dead-letter-queue', 'jobs', '--', 'cat'], /^--dead-letter-queue is the work queue "jobs": a dead letter would come back as work/],
     [['-q', 'jobs', '--result-queue', 'jobs', '--', 'cat'], /^--result-queue is the work queue "jobs": each result would come back as work/],
     [['-q', 'jobs', '--retry-delay-max', '60', '--', 'cat'], /^--retry-delay-max needs --retry-delay/],
+    // A wait queue expires into the work queue: the dead letters ran again every second, for ever.
+    [['-q', 'jobs', '--max-attempts', '1', '--dead-letter-queue', 'jobs.retry-1s', '--', 'cat'], /^--dead-letter-queue "jobs.retry-1s" is a --retry-delay wait queue of "jobs", whose messages expire back into it: a dead letter would come back as work/],
+    [['-q', 'jobs', '--result-queue', 'jobs.retry-1500ms', '--', 'cat'], /^--result-queue "jobs.retry-1500ms" is a --retry-delay wait queue of "jobs"/],
     // It was 77, "refused access ... check the user's permissions": the broker refuses to check the default exchange.
     [['-q', 'jobs', '--dead-letter-on', '3', '--dead-letter-exchange', '', '--', 'cat'], /^--dead-letter-exchange "" is the default exchange, which would route a dead letter back to the work queue/],
     [['-q', 'jobs', '--dead-letter-on', '3', '--dead-letter-exchange', 'amq.default', '--', 'cat'], /^--dead-letter-exchange "amq.default" is the default exchange/],
   ])('%j', (argv, message) => {
     expect(() => parseConsumeArgs(argv, {})).toThrow(UsageError);
     expect(() => parseConsumeArgs(argv, {})).toThrow(message);
+  });
+});
+
+describe('the wait queues a dead letter or a result must not go to', () => {
+  it('are every name waitQueueName() gives the work queue, and no other', () => {
+    const long = `q${'é'.repeat(125)}`; // 251 bytes: its wait queues' names are cut and hashed
+    for (const queue of ['jobs', 'a-0123456789ab', long]) {
+      for (const ms of [1000, 1500, 30_000, 86_400_000]) expect(isWaitQueueOf(waitQueueName(queue, ms), queue), `${queue} ${ms}`).toBe(true);
+    }
+    expect(waitQueueName(long, 1000)).not.toContain(long);
+    for (const [name, queue] of [['jobs.retry-1s', 'job'], ['jobs.retry-1s', 'jobs.retry'], ['jobs.retry-s', 'jobs'], ['jobs.retry-1sx', 'jobs'], ['jobs-0123456789ab.retry-1s', 'jobs'], ['other.retry-1s', 'jobs'], ['jobs.dead', 'jobs']]) {
+      expect(isWaitQueueOf(name, queue), `${name} of ${queue}`).toBe(false);
+    }
   });
 });
 
