@@ -156,8 +156,8 @@ export function isWaitQueueOf(name: string, queue: string): boolean {
   if (!suffix) return false;
   const head = name.slice(0, suffix.index);
   if (head === queue) return true;
-  const hashed = /^(.*)-[0-9a-f]{12}$/s.exec(head);
-  return hashed !== null && Buffer.byteLength(`${queue}${suffix[0]}`) > 255 && queue.startsWith(hashed[1]);
+  const cut = /^(.*)-[0-9a-f]{12}$/s.exec(head)?.[1];
+  return cut !== undefined && Buffer.byteLength(`${queue}${suffix[0]}`) > 255 && queue.startsWith(cut);
 }
 
 // One message beyond the commands running, so that the next one is here when a command exits; never

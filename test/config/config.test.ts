@@ -141,7 +141,7 @@ describe('the wait queues a dead letter or a result must not go to', () => {
       for (const ms of [1000, 1500, 30_000, 86_400_000]) expect(isWaitQueueOf(waitQueueName(queue, ms), queue), `${queue} ${ms}`).toBe(true);
     }
     expect(waitQueueName(long, 1000)).not.toContain(long);
-    for (const [name, queue] of [['jobs.retry-1s', 'job'], ['jobs.retry-1s', 'jobs.retry'], ['jobs.retry-s', 'jobs'], ['jobs.retry-1sx', 'jobs'], ['jobs-0123456789ab.retry-1s', 'jobs'], ['other.retry-1s', 'jobs'], ['jobs.dead', 'jobs']]) {
+    for (const [name, queue] of [['jobs.retry-1s', 'job'], ['jobs.retry-1s', 'jobs.retry'], ['jobs.retry-s', 'jobs'], ['jobs.retry-1sx', 'jobs'], ['jobs-0123456789ab.retry-1s', 'jobs'], ['other.retry-1s', 'jobs'], ['jobs.dead', 'jobs']] as [string, string][]) {
       expect(isWaitQueueOf(name, queue), `${name} of ${queue}`).toBe(false);
     }
   });

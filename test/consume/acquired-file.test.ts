@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { consumerCount, freshQueue, publish, queueState } from '../helpers/broker.js';
@@ -65,6 +65,32 @@ describe('--acquired-file exists only while a message is held', () => {
     expect(run.logs.find((l) => /drain finished/.test(String(l.msg)))).toMatchObject({ queue, processed: 0, idleSeconds: 3 });
     expect(existsSync(out)).toBe(false);
     expect(existsSync(acq)).toBe(false);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  // It emptied and removed whatever was at the path, even on a run that took no message.
+  it('a file there that wq did not write: exit 78, the file untouched; one it wrote (a dead container\'s) is removed', async () => {
+    const queue = await freshQueue('acq-other');
+    await publish(queue, ['kept']);
+    const dir = tempDir();
+    const other = join(dir, 'important');
+    writeFileSync(other, 'keep me\n');
+    const run = await cli('wq-consume', ['-q', queue, '--acquired-file', other, '--', 'true']);
+    expect(run.exitCode).toBe(78);
+    expect(run.stderr).toContain(`--acquired-file ${other} is a file wq did not write`);
+    expect(readFileSync(other, 'utf8')).toBe('keep me\n');
+    const notFile = join(dir, 'a-dir');
+    mkdirSync(notFile);
+    expect((await cli('wq-consume', ['-q', queue, '--acquired-file', notFile, '--', 'true'])).stderr).toContain('is not a regular file');
+    expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
+    // Left by a container that was killed while its command ran: the next one in the pod starts as usual.
+    const stale = join(dir, 'acquired');
+    writeFileSync(stale, '12345\n');
+    const out = join(dir, 'out');
+    const again = await cli('wq-consume', ['-q', queue, '--acquired-file', stale, '--', ...PROBE], { env: { ACQ: stale, OUT: out } });
+    expect(again.exitCode).toBe(0);
+    expect(readFileSync(out, 'utf8')).toBe('present\n');
+    expect(existsSync(stale)).toBe(false);
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
 
