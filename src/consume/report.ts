@@ -10,12 +10,14 @@ import { retryDelaySeconds } from './retry-delay.js';
 
 // The log line that says what became of one message: the command's outcome, then its message's fate.
 
-export function logSettled(log: Logger, config: ConsumeConfig, slot: Slot, outcome: Outcome, decision: Verdict, settled: Settled, result?: ResultSent): void {
+// `consumerCancelled`: the broker cancelled the consumer (basic.cancel), the channel still open.
+export function logSettled(log: Logger, config: ConsumeConfig, slot: Slot, outcome: Outcome, decision: Verdict, settled: Settled, result?: ResultSent, consumerCancelled = false): void {
   const { msg } = slot;
   const sent = result?.bytes !== undefined ? { resultQueue: result.target.queue, resultBytes: result.bytes } : {};
   const fields = { queue: config.queue, deliveryTag: msg.fields.deliveryTag, messageId: msg.properties.messageId, redelivered: msg.fields.redelivered, attempt: slot.attempt, ...outcomeFields(outcome), ...sent };
   const what = `${outcomeText(outcome)}${result?.bytes !== undefined ? `, its result (${result.bytes} bytes) published to "${result.target.queue}"` : ''}${result?.note ? `, but ${result.note}` : ''}`;
   if (settled === 'acked') (result?.note ? log.warn(fields, `${what}: acked`) : log.info(fields, `${what}: acked`));
+  else if (settled === 'stale' && consumerCancelled) log.warn(fields, `${what}; the broker cancelled the consumer (its queue was deleted, or, on RabbitMQ 4.3+, a quorum queue's delivery timeout expired) and took this message back with it: back in the queue, or deleted with it; not acking on a cancelled delivery`);
   else if (settled === 'stale') log.warn(fields, `${what}; the channel is gone, so this message goes back to the queue when the broker notices (at the latest once that channel's node is back, if it went down); not acking on a stale delivery tag`);
   else if (settled === 'handed-back') log.warn(fields, `${what}: message handed back to the queue`);
   else if (settled === 'refreshed') log.warn(fields, `${what}: message handed back (a fresh copy, no attempt spent); ${result?.unsent ? 'the run ends, so that it does not come straight back' : shortOf(outcome)}`);

@@ -159,7 +159,7 @@ export class ConsumeSession {
       const settled = await this.settleSafely(slot.msg, decision);
       if (copyRefused(decision, settled)) this.failed(succeeded(outcome) ? EXIT.BROKER_UNAVAILABLE : exitStatusOf(outcome));
       this.stats.count(settled);
-      logSettled(this.log, this.config, slot, outcome, decision, settled, result);
+      logSettled(this.log, this.config, slot, outcome, decision, settled, result, !this.deliveriesValid);
     } finally {
       this.release(slot);
     }

@@ -338,6 +338,27 @@ describe('empty and deleted queues do not hang', () => {
     expect(errors(run)).toHaveLength(1);
     expect(errors(run)[0]?.msg).toMatch(/was deleted/);
   });
+
+  // The message's line said "the channel is gone, so this message goes back to the queue when the broker
+  // notices": the channel was open, and the queue gone.
+  it('a queue deleted while its message runs: exit 78, and the message\'s line says the broker cancelled the consumer', async () => {
+    const queue = await freshQueue('deleted-running');
+    await publish(queue, ['x']);
+    const began = join(tempDir(), 'began');
+    // A drain: a -c 1 run has cancelled its consumer already when the command starts, and hears of no deletion.
+    const child = start('wq-consume', ['-q', queue, '--until-empty', '--', 'sh', '-c', `cat >/dev/null; touch ${began}; sleep 5`]);
+    await waitFor(async () => existsSync(began), 'the command');
+    const ch = await (await admin()).createChannel();
+    await ch.deleteQueue(queue);
+    await ch.close();
+    const run = toRun(await child);
+    expect(run.exitCode).toBe(78);
+    const line = run.logs.find((l) => l.deliveryTag === 1);
+    expect(line?.msg).toMatch(/the broker cancelled the consumer \(its queue was deleted.*not acking on a cancelled delivery/);
+    expect(line?.msg).not.toMatch(/channel is gone/);
+    expect(errors(run)[0]?.msg).toMatch(/was deleted/);
+    expect(await queueExists(queue)).toBe(false);
+  });
 });
 
 describe('bad input: one clear line, a documented code, nothing consumed', () => {
