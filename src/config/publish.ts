@@ -98,7 +98,7 @@ export function parsePublishArgs(argv: readonly string[], env: Record<string, st
   const expandPath = str(values.expand);
   const connection = resolveConnection(values, env, exchange === '' && expandPath === undefined);
   const { queue } = connection;
-  const routingKey = amqpName(str(values['routing-key']) ?? queue, '--routing-key');
+  const routingKey = amqpName(str(values['routing-key']) ?? queue, '--routing-key', undefined, true);
   if (!routingKey && expandPath === undefined) throw new UsageError('no routing key: with --exchange and no -q, pass --routing-key KEY.');
   // The default exchange routes by the key alone: another key than -q would fill another queue than the one counted.
   if (exchange === '' && queue && routingKey !== queue && expandPath === undefined) {

@@ -57,8 +57,11 @@ export function queueType(value: unknown): QueueType {
 export const MAX_NAME_BYTES = 255;
 
 /** Reject a name AMQP cannot carry before anything connects. */
-export function amqpName(value: string, what: string, fix = 'Use a shorter one.'): string {
+export function amqpName(value: string, what: string, fix = 'Use a shorter one.', routingKey = false): string {
   const bytes = Buffer.byteLength(value, 'utf8');
   if (bytes > MAX_NAME_BYTES) throw new UsageError(`${what} is ${bytes} bytes long: AMQP names are at most ${MAX_NAME_BYTES} bytes (UTF-8). ${fix}`);
+  // RabbitMQ strips CR and LF from the name of a queue or exchange it declares or checks, never from a
+  // routing key: "job1\n" (a YAML block scalar in a ConfigMap) would declare "job1", and route nothing to it.
+  if (!routingKey && /[\r\n]/.test(value)) throw new UsageError(`${what} ${JSON.stringify(value)} holds a line break, which RabbitMQ drops from queue and exchange names but not from routing keys: nothing would reach it. Remove it (a ConfigMap value written with "|" ends with one; use "queue: job1").`);
   return value;
 }

@@ -97,6 +97,9 @@ describe('argv: everything after "--" (or the first word that is not an option) 
     [['-q', 'q', '--until-empty', '--wait', '1', '--', 'cat'], /--wait does not apply/],
     [['-q', 'q', '--url'], /--url needs a value/],
     [['-q', 'q', '--log-level', 'loud', '--', 'cat'], /--log-level must be one of/],
+    // RabbitMQ declared "q" and routed nothing to "q\n": every message came back unroutable (wq-publish 65).
+    [['-q', 'q\n', '--', 'cat'], /^the queue name \(-q or QUEUE\) "q\\n" holds a line break, which RabbitMQ drops from queue and exchange names/],
+    [['-q', 'q', '--max-attempts', '2', '--dead-letter-queue', 'dead\r\n', '--', 'cat'], /^--dead-letter-queue "dead\\r\\n" holds a line break/],
   ])('rejects %j with a usage error', (argv, message) => {
     expect(() => parseConsumeArgs(argv, {})).toThrow(UsageError);
     expect(() => parseConsumeArgs(argv, {})).toThrow(message);
@@ -144,6 +147,14 @@ describe('the wait queues a dead letter or a result must not go to', () => {
     for (const [name, queue] of [['jobs.retry-1s', 'job'], ['jobs.retry-1s', 'jobs.retry'], ['jobs.retry-s', 'jobs'], ['jobs.retry-1sx', 'jobs'], ['jobs-0123456789ab.retry-1s', 'jobs'], ['other.retry-1s', 'jobs'], ['jobs.dead', 'jobs']] as [string, string][]) {
       expect(isWaitQueueOf(name, queue), `${name} of ${queue}`).toBe(false);
     }
+  });
+});
+
+describe('a line break in a name', () => {
+  it('QUEUE from a ConfigMap block scalar, or --exchange: a usage error; a routing key may hold one', () => {
+    expect(() => parsePublishArgs(['x'], { QUEUE: 'job1\n' }, false)).toThrow(/^the queue name \(-q or QUEUE\) "job1\\n" holds a line break/);
+    expect(() => parsePublishArgs(['--exchange', 'ex\n', '--routing-key', 'k', 'x'], {}, false)).toThrow(/^--exchange "ex\\n" holds a line break/);
+    expect(() => parsePublishArgs(['--exchange', 'ex', '--routing-key', 'a\nb', 'x'], {}, false)).not.toThrow();
   });
 });
 
