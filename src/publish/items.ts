@@ -1,4 +1,4 @@
-import { closeSync, createReadStream, fstatSync, openSync } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, openSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { UsageError } from '../errors.js';
@@ -10,6 +10,16 @@ import type { ItemSource } from '../config/publish.js';
  */
 export type OnItem = (body: Buffer) => Promise<void> | undefined;
 
+/**
+ * The largest item the broker takes (undefined while unknown), and the refusal of a larger one, which the
+ * reader meets before its end: it throws that error, or, for an item --skip passes over (undefined),
+ * reads on to its end without keeping it. Memory stays bounded by it even on input with no line end.
+ */
+export interface ItemLimit {
+  maxBytes(): number | undefined;
+  oversized(atLeast: number): Error | undefined;
+}
+
 /** How far the reader got, for the progress bar. total is undefined when unknown (stdin). */
 export interface ReadProgress {
   done: number;
@@ -19,8 +29,10 @@ export interface ReadProgress {
 // Line mode, the rules docs/publish.md "Items" documents: each line is one message, bytes as they are
 // (no decoding); the line ending (\n or \r\n) is stripped; empty lines are skipped; a last line
 // without a newline still counts. amqp-publish -l differs: it keeps the \n and publishes empty lines.
-export async function readLines(stream: AsyncIterable<Buffer>, onItem: OnItem, progress?: ReadProgress): Promise<void> {
+export async function readLines(stream: AsyncIterable<Buffer>, onItem: OnItem, progress?: ReadProgress, limit?: ItemLimit): Promise<void> {
   let carry: Buffer[] = [];
+  let carried = 0;
+  let skipping = false; // the rest of an item too large to keep, which --skip passes over
   let base = 0; // bytes before this chunk; progress counts the bytes handed on, not the bytes read ahead
   for await (const chunk of stream) {
     let start = 0;
@@ -29,10 +41,15 @@ export async function readLines(stream: AsyncIterable<Buffer>, onItem: OnItem, p
       if (nl === -1) break;
       let line = chunk.subarray(start, nl);
       start = nl + 1;
+      if (skipping) {
+        skipping = false;
+        continue;
+      }
       if (carry.length > 0) {
         carry.push(line);
         line = Buffer.concat(carry);
         carry = [];
+        carried = 0;
       }
       const end = line.length > 0 && line[line.length - 1] === 13 ? line.length - 1 : line.length;
       if (end === 0) continue;
@@ -40,7 +57,12 @@ export async function readLines(stream: AsyncIterable<Buffer>, onItem: OnItem, p
       const wait = onItem(end === line.length ? line : line.subarray(0, end));
       if (wait) await wait;
     }
-    if (start < chunk.length) carry.push(chunk.subarray(start));
+    if (start < chunk.length && !skipping) {
+      carry.push(chunk.subarray(start));
+      carried += chunk.length - start;
+      skipping = tooLarge(carried, limit, 1); // 1: a CRLF line's CR is not the item's
+      if (skipping) carry = [];
+    }
     base += chunk.length;
   }
   if (progress) progress.done = base;
@@ -67,7 +89,7 @@ export function openProgress(source: ItemSource): ReadProgress {
 }
 
 /** Feed every message of the source to onItem, in order. `stop` ends a read that waits for input (stdin that stays open). */
-export async function readItems(source: ItemSource, onItem: OnItem, progress: ReadProgress, stop: AbortSignal, stdin: Readable = process.stdin): Promise<void> {
+export async function readItems(source: ItemSource, onItem: OnItem, progress: ReadProgress, stop: AbortSignal, limit?: ItemLimit, stdin: Readable = process.stdin): Promise<void> {
   switch (source.kind) {
     case 'none':
       return;
@@ -78,9 +100,11 @@ export async function readItems(source: ItemSource, onItem: OnItem, progress: Re
       return;
     }
     case 'files': {
-      // Whole files, one message each, bytes intact (held in memory one at a time).
+      // Whole files, one message each, bytes intact (held in memory one at a time); one too large is
+      // refused from its size, before it is read.
       for (const path of source.paths) {
-        const wait = onItem(path === '-' ? await readAll(addAbortSignal(stop, stdin)) : await readFile(path));
+        const body = path === '-' ? await readAll(addAbortSignal(stop, stdin), limit) : tooLarge(statSync(path).size, limit) ? undefined : await readFile(path);
+        const wait = body && onItem(body);
         if (wait) await wait;
         progress.done++;
       }
@@ -95,9 +119,9 @@ export async function readItems(source: ItemSource, onItem: OnItem, progress: Re
       return;
     }
     case 'stdin':
-      return readLines(addAbortSignal(stop, stdin), onItem, progress);
+      return readLines(addAbortSignal(stop, stdin), onItem, progress, limit);
     case 'file':
-      return readLines(addAbortSignal(stop, createReadStream(source.path, { highWaterMark: 256 * 1024 })), onItem, progress);
+      return readLines(addAbortSignal(stop, createReadStream(source.path, { highWaterMark: 256 * 1024 })), onItem, progress, limit);
   }
 }
 
@@ -116,8 +140,25 @@ function fileSize(path: string, flag: string): number | undefined {
   }
 }
 
-async function readAll(stream: AsyncIterable<Buffer>): Promise<Buffer> {
+/** The whole stream; undefined when it was too large for the broker and --skip passes over it. */
+async function readAll(stream: AsyncIterable<Buffer>, limit: ItemLimit | undefined): Promise<Buffer | undefined> {
   const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk);
-  return Buffer.concat(chunks);
+  let size = 0;
+  let skipped = false;
+  for await (const chunk of stream) {
+    if (skipped) continue; // read to its end, not kept
+    chunks.push(chunk);
+    size += chunk.length;
+    skipped = tooLarge(size, limit);
+  }
+  return skipped ? undefined : Buffer.concat(chunks);
+}
+
+/** True when `size` is over the limit and the item is skipped; throws the refusal when it is not. */
+function tooLarge(size: number, limit: ItemLimit | undefined, slack = 0): boolean {
+  const max = limit?.maxBytes();
+  if (max === undefined || size <= max + slack) return false;
+  const refusal = limit!.oversized(size - slack);
+  if (refusal) throw refusal;
+  return true;
 }

@@ -80,7 +80,7 @@ function skippedAll(config: PublishConfig, items: number | undefined, log: Logge
 
 async function readAll(config: PublishConfig, w: ConfirmWindow, progress: ReturnType<typeof openProgress>, signal: AbortSignal): Promise<{ complete: boolean; error?: unknown }> {
   try {
-    await readItems(config.source, w.send, progress, signal);
+    await readItems(config.source, w.send, progress, signal, w);
     return { complete: true };
   } catch (err) {
     return { complete: false, error: err !== STOPPED && !signal.aborted ? err : undefined };

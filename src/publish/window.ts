@@ -125,6 +125,18 @@ export class ConfirmWindow {
     if (position !== undefined && (this.lowestRefused === undefined || position < this.lowestRefused)) this.lowestRefused = position;
   }
 
+  /** The largest item the broker takes by default, once connected (items.ts's ItemLimit). */
+  readonly maxBytes = (): number | undefined => this.maxSize?.bytes;
+
+  /** An item the reader found over maxBytes before its end: counted and refused as send() would, or skipped (undefined). */
+  readonly oversized = (atLeast: number): Error | undefined => {
+    if (this.closed || this.stop.aborted) throw STOPPED;
+    const position = ++this.position;
+    if (position <= this.config.skip || !this.maxSize) return undefined;
+    this.refused(position);
+    return tooLarge(atLeast, this.maxSize, messageId(this.config.runId, position), position, 'over ');
+  };
+
   /** Publish one item; a promise when the reader must wait (window full, socket busy, no channel). */
   readonly send = (body: Buffer): Promise<void> | undefined => {
     if (this.closed || this.stop.aborted) throw STOPPED;
@@ -228,8 +240,8 @@ function positionOf(runId: string, id: unknown): number | undefined {
   return Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
 
-function tooLarge(size: number, limit: { bytes: number; version: string }, id: string, position: number): TooLargeError {
+function tooLarge(size: number, limit: { bytes: number; version: string }, id: string, position: number, over = ''): TooLargeError {
   return new TooLargeError(
-    `item ${position} (message id ${id}) is ${size} bytes, larger than RabbitMQ ${limit.version}'s default max_message_size of ${limit.bytes} bytes: it was not sent. Split the item: wq-publish sends nothing over that default, since AMQP does not tell it a limit the broker was configured with.`,
+    `item ${position} (message id ${id}) is ${over}${size} bytes, larger than RabbitMQ ${limit.version}'s default max_message_size of ${limit.bytes} bytes: it was not sent. Split the item: wq-publish sends nothing over that default, since AMQP does not tell it a limit the broker was configured with.`,
   );
 }
