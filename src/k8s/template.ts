@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { parseAllDocuments, type Document } from 'yaml';
+import { Document, isScalar, parseAllDocuments, visit } from 'yaml';
 import { UsageError } from '../errors.js';
 
 /** A template for --job or --expand: its text and its YAML documents (none for an empty file), each valid YAML. */
@@ -10,11 +10,31 @@ export function readTemplate(path: string, flag: '--job' | '--expand'): { text: 
   } catch (err) {
     throw new UsageError(`cannot read ${flag} template ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}. Check the path.`);
   }
-  const parsed = parseAllDocuments(text);
+  // Merge keys (<<) as Kubernetes reads them.
+  const parsed = parseAllDocuments(text, { merge: true });
   const docs = Array.isArray(parsed) ? parsed : [];
   for (const doc of docs) {
     const first = doc.errors[0];
     if (first) throw new UsageError(`${flag} template ${path} is not valid YAML: ${first.message.split('\n')[0]?.replace(/:$/, '')}. Correct it there and run again.`);
   }
-  return { text, docs };
+  return { text, docs: docs.map((doc) => resolved(doc, path, flag)) };
+}
+
+// A document with aliases or merge keys, as the plain values they stand for: what is read and changed
+// (a container's env, a name) is then the node itself, never an alias shared with another place (whose
+// env was replaced, not added to) or a << the fields do not show. Its comments go with it.
+function resolved(doc: Document.Parsed, path: string, flag: string): Document {
+  let indirect = false;
+  visit(doc, {
+    Alias: () => ((indirect = true), visit.BREAK),
+    Pair: (_, pair) => (isScalar(pair.key) && pair.key.value === '<<' ? ((indirect = true), visit.BREAK) : undefined),
+  });
+  if (!indirect) return doc;
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 1000 });
+  } catch (err) {
+    throw new UsageError(`${flag} template ${path}: ${(err as Error).message.split('\n')[0]} (an alias names an anchor this document does not define). Correct it there and run again.`);
+  }
+  return new Document(value);
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Job } from 'kubernetes-types/batch/v1.js';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
+import { UsageError } from '../../src/errors.js';
 import { loadJobTemplate, renderJob } from '../../src/k8s/job-render.js';
 import { admin, brokerUrl, freshQueue, publish, queueExists, queueState, readyCount, uniqueQueue } from '../helpers/broker.js';
 import { execa } from 'execa';
@@ -231,6 +232,38 @@ describe('renderJob (no broker)', () => {
     expect(env(job)).toEqual({ BROKER_URL_FILE: '/etc/wq/url', QUEUE: 'q1' });
     expect(r.manifest).not.toMatch(PASSWORD_URL);
     expect(r.notes).toEqual([expect.stringMatching(/dropped AMQP_URL/)]);
+  });
+
+  // The worker's env was an alias of the init container's: it was replaced by QUEUE and BROKER_URL alone.
+  // An alias with no anchor was exit 70, "internal error"; a merge key, "containers[0] needs a name and an image".
+  it('aliases and merge keys are read as Kubernetes reads them; an alias with no anchor is a usage error', () => {
+    const aliased = template(`apiVersion: batch/v1
+kind: Job
+metadata: {name: aliased}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      initContainers:
+        - &base
+          name: init
+          image: busybox
+          env: &common
+            - {name: FOO, value: bar}
+      containers:
+        - <<: *base
+          name: worker
+          image: wq:latest
+          env: *common
+`);
+    const job = parse(renderJob(loadJobTemplate(jobOptions(aliased), 'qa'), 'qa', 3).manifest) as Job;
+    expect(jobProblems(job)).toEqual([]);
+    expect(env(job)).toEqual({ FOO: 'bar', QUEUE: 'qa', BROKER_URL: { secretKeyRef: { name: 'wq-broker', key: 'url' } } });
+    expect(container(job)).toMatchObject({ name: 'worker', image: 'wq:latest' });
+    expect(job.spec?.template?.spec?.initContainers?.[0]?.env).toEqual([{ name: 'FOO', value: 'bar' }]);
+    const dangling = template('apiVersion: batch/v1\nkind: Job\nmetadata: {name: a}\nspec: {template: {spec: {restartPolicy: Never, containers: [*x]}}}\n');
+    expect(() => loadJobTemplate(jobOptions(dangling), 'qa')).toThrow(UsageError);
+    expect(() => loadJobTemplate(jobOptions(dangling), 'qa')).toThrow(/Unresolved alias.*: x \(an alias names an anchor this document does not define\)/);
   });
 
   it('wires the container --job-container names, and keeps the other documents of the file', () => {
