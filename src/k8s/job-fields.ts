@@ -34,9 +34,9 @@ export function applyJobFields(job: Document, container: YAMLMap, options: Pick<
 
 /** The pod deadline for a one-message wq-consume whose args set --timeout; undefined otherwise. */
 export function podDeadline(container: YAMLMap): number | undefined {
-  const args = container.get('args');
-  if (!isSeq(args)) return undefined;
-  const a = consumeArgs(args.items.map((i) => String((i as { value?: unknown }).value ?? i)));
+  const argv = workerArgv(container);
+  if (!argv) return undefined;
+  const a = consumeArgs(argv);
   if (a.timeout === undefined || a.count !== 1) return undefined;
   const grace = a.grace ?? DEFAULTS.graceSeconds;
   const idle = a.untilEmpty ? (a.idle ?? DEFAULTS.idleSeconds) : 0;
@@ -46,12 +46,21 @@ export function podDeadline(container: YAMLMap): number | undefined {
   return Math.ceil(waiting + a.timeout + grace + idle + DEFAULTS.jobDeadlineMarginSeconds);
 }
 
-/** The container's wq-consume drains the queue (--until-empty, no --count): a Job of such pods takes no completions. */
-export function drainsQueue(container: YAMLMap): boolean {
-  const args = container.get('args');
-  if (!isSeq(args)) return false;
-  const a = consumeArgs(args.items.map((i) => String((i as { value?: unknown }).value ?? i)));
-  return a.untilEmpty && a.count === 0;
+/** How the container's wq-consume takes messages: a drain (--until-empty, no --count), or --count (undefined: not a number here). */
+export function takes(container: YAMLMap): { drains: boolean; count: number | undefined } {
+  const argv = workerArgv(container);
+  const a = argv ? consumeArgs(argv) : undefined;
+  return { drains: a !== undefined && a.untilEmpty && a.count === 0, count: a ? a.count : DEFAULTS.count };
+}
+
+// wq-consume's arguments: `args`, after those of `command` that follow wq-consume when the command runs it
+// (command: ["wq-consume", "-c", "1", ...], or through an init such as tini); undefined when there are none.
+function workerArgv(container: YAMLMap): string[] | undefined {
+  const strings = (node: unknown) => (isSeq(node) ? node.items.map((i) => String((i as { value?: unknown }).value ?? i)) : undefined);
+  const command = strings(container.get('command')) ?? [];
+  const args = strings(container.get('args'));
+  const at = command.findIndex((c) => c === 'wq-consume' || c.endsWith('/wq-consume'));
+  return at >= 0 ? [...command.slice(at + 1), ...(args ?? [])] : args;
 }
 
 interface ConsumeArgs {

@@ -1,7 +1,7 @@
 import { isMap, isSeq, type Document, type YAMLMap, type YAMLSeq } from 'yaml';
 import { UsageError } from '../errors.js';
 import { checkJob } from './job-check.js';
-import { applyJobFields, drainsQueue } from './job-fields.js';
+import { applyJobFields, takes } from './job-fields.js';
 import { findLeak } from './leaks.js';
 import type { JobOptions } from '../config/publish.js';
 import { readTemplate } from './template.js';
@@ -11,10 +11,11 @@ import { readTemplate } from './template.js';
  * - spec.completions = the queue's ready messages; spec.parallelism capped at completions;
  * - the worker container's env: QUEUE as a literal value; BROKER_URL from a Secret (valueFrom.secretKeyRef,
  *   the template's own reference kept, else --job-secret/--job-secret-key), or left to BROKER_URL_FILE
- *   when the template mounts the URL as a file;
+ *   when the template mounts the URL as a file, or to envFrom when the worker has it and no BROKER_URL entry;
  * - a literal URL is never written: a literal BROKER_URL or AMQP_URL is replaced or dropped, and a template
  *   that still holds a URL with a password anywhere is refused.
- * Everything else in the template, comments included, is written back as it was.
+ * Everything else in the template, comments included, is written back as it was (a document with aliases
+ * or merge keys is written resolved, without its comments: template.ts).
  */
 
 export interface JobTemplate {
@@ -50,8 +51,12 @@ export function loadJobTemplate(options: JobOptions, queue: string): JobTemplate
   const containers = job.toJS().spec.template.spec.containers as Array<{ name: string }>;
   const container = options.container === undefined ? 0 : containers.findIndex((c) => c.name === options.container);
   if (container === -1) throw new UsageError(`--job-container ${options.container}: the template has no such container (it has ${containers.map((c) => c.name).join(', ')}).`);
-  if (drainsQueue((job.getIn(['spec', 'template', 'spec', 'containers']) as YAMLSeq).items[container] as YAMLMap)) {
+  const worker = takes((job.getIn(['spec', 'template', 'spec', 'containers']) as YAMLSeq).items[container] as YAMLMap);
+  if (worker.drains) {
     throw new UsageError(`--job template ${path} runs wq-consume --until-empty (a drain Job), which takes no completions: apply it as it is (kubectl apply -f ${path}) once the queue is filled.`);
+  }
+  if (worker.count !== undefined && worker.count !== 1) {
+    throw new UsageError(`--job template ${path} runs wq-consume --count ${worker.count}, but completions counts one message per pod: the pods past the messages would wait for ones that never come. Use --count 1 (the default) there, or a drain Job (--until-empty) applied as it is.`);
   }
   const template: JobTemplate = { path, docs, job, container, options };
   const copies = docs.map((d) => d.clone());
@@ -112,6 +117,9 @@ function wireEnv(doc: Document, container: YAMLMap, queue: string, options: JobO
     url.delete('value');
     url.set('valueFrom', secretRef());
     notes.push(`BROKER_URL was not from a Secret: now from secret ${options.secretName} key ${options.secretKey}`);
+  } else if (!url && !find('BROKER_URL_FILE') && isSeq(container.get('envFrom'))) {
+    // An env entry would win over the template's envFrom, which may hold the URL.
+    notes.push('the worker has envFrom and no BROKER_URL entry: BROKER_URL is left to envFrom (a Secret it lists must hold it)');
   } else if (!url && !find('BROKER_URL_FILE')) {
     list.add(doc.createNode({ name: 'BROKER_URL', valueFrom: { secretKeyRef: { name: options.secretName, key: options.secretKey } } }));
   }

@@ -47,7 +47,7 @@ describe('rendered Jobs carry the modern Job fields', () => {
     expect(pod(['--until-empty', '-c', '$(N)', '--timeout', '60', '--', 'w'])).toBeUndefined();
     expect(pod(['--grace', '20', '--', '/app/worker.sh'])).toBeUndefined();
     expect(() => pod(['--until-empty', '--timeout', '60', '--', 'w'])).toThrow(/a drain Job/); // --job refuses drain Jobs
-    expect(pod(['-c', '5', '--timeout', '60', '--', 'w'])).toBeUndefined();
+    expect(() => pod(['-c', '5', '--timeout', '60', '--', 'w'])).toThrow(/--count 5, but completions counts one message per pod/); // and a --count other than 1
     // --wait for the message, and a --connect-timeout above the default, come before the command: a pod
     // that got its message at 590 s of --wait 600 was killed 150 s into its --timeout 600 (deadline 740).
     expect(pod(['--wait', '600', '--timeout', '600', '--grace', '20', '--', 'w'])).toBe(600 + 600 + 20 + margin);

@@ -266,6 +266,31 @@ spec:
     expect(() => loadJobTemplate(jobOptions(dangling), 'qa')).toThrow(/Unresolved alias.*: x \(an alias names an anchor this document does not define\)/);
   });
 
+  // The env entry wq added won over envFrom: pods read another Secret, or none that exists.
+  it('leaves BROKER_URL to envFrom when the worker has it and names no BROKER_URL, with a note', () => {
+    const path = template(tutorial.replace(/\n\s+env:[\s\S]*?value: job1/, '\n          envFrom:\n            - secretRef: {name: my-broker}'));
+    const r = renderJob(loadJobTemplate(jobOptions(path), 'qe'), 'qe', 2);
+    const job = parse(r.manifest) as Job;
+    expect(jobProblems(job)).toEqual([]);
+    expect(env(job)).toEqual({ QUEUE: 'qe' });
+    expect(container(job)?.envFrom).toEqual([{ secretRef: { name: 'my-broker' } }]);
+    expect(r.notes).toEqual([expect.stringMatching(/BROKER_URL is left to envFrom/)]);
+  });
+
+  // completions = messages with 2 per pod: the pods past the messages waited until their deadline.
+  // A worker run as command: ["wq-consume", ...] had no drain check and no pod deadline.
+  it("reads the worker's wq-consume flags from command too, and refuses --count other than 1", () => {
+    const withWorker = (line: string) => template(tutorial.replace('          image: wq-example\n', `          image: wq-example\n          ${line}\n`));
+    expect(() => loadJobTemplate(jobOptions(withWorker('args: ["-c", "2", "--", "/app/w.sh"]')), 'qc')).toThrow(/runs wq-consume --count 2, but completions counts one message per pod/);
+    expect(() => loadJobTemplate(jobOptions(withWorker('command: ["wq-consume", "--until-empty", "--", "/app/w.sh"]')), 'qc')).toThrow(/runs wq-consume --until-empty \(a drain Job\)/);
+    expect(() => loadJobTemplate(jobOptions(withWorker('command: ["/usr/bin/tini", "--", "/usr/local/bin/wq-consume"]\n          args: ["-c", "3", "--", "w"]')), 'qc')).toThrow(/--count 3/);
+    const timed = renderJob(loadJobTemplate(jobOptions(withWorker('command: ["wq-consume", "--timeout", "600", "--", "/app/w.sh"]')), 'qc'), 'qc', 2);
+    expect((parse(timed.manifest) as Job).spec?.template?.spec?.activeDeadlineSeconds).toBe(600 + 20 + 120);
+    // The worker's own flags after -- are not wq-consume's.
+    const own = renderJob(loadJobTemplate(jobOptions(withWorker('command: ["wq-consume", "--", "/app/w.sh", "-c", "5"]')), 'qc'), 'qc', 2);
+    expect((parse(own.manifest) as Job).spec?.completions).toBe(2);
+  });
+
   it('wires the container --job-container names, and keeps the other documents of the file', () => {
     const twoContainers = tutorial.replace('      containers:\n', '      containers:\n        - name: sidecar\n          image: busybox\n');
     const path = template(`apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  a: b\n---\n${twoContainers}`);
