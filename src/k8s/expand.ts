@@ -50,14 +50,21 @@ export function loadExpandTemplate(options: ExpandOptions): ExpandTemplate {
 export function expandJobs(t: ExpandTemplate, items: readonly string[]): { manifest: string; names: string[]; notes: string[] } {
   const notes: string[] = [];
   const used = new Set<string>();
+  /** The next suffix to try for a name given already: a thousand repeats of one item cost no more than a thousand items. */
+  const nextSuffix = new Map<string, number>();
   const names: string[] = [];
   const texts = items.map((item) => {
     const job = t.doc.clone();
     const templateName = String(job.getIn(['metadata', 'name']) ?? job.getIn(['metadata', 'generateName']) ?? '');
     substitute(job, item);
-    let name = jobName(templateName, item);
-    for (let n = 2; used.has(name); n++) name = `${jobName(templateName, item, NAME_MAX - String(n).length - 1)}-${n}`;
-    if (name !== jobName(templateName, item)) notes.push(`item ${JSON.stringify(short(item))} repeats a name: Job ${name}`);
+    const first = jobName(templateName, item);
+    let name = first;
+    let n = nextSuffix.get(first) ?? 2;
+    for (; used.has(name); n++) name = `${jobName(templateName, item, NAME_MAX - String(n).length - 1)}-${n}`;
+    if (name !== first) {
+      nextSuffix.set(first, n);
+      notes.push(`item ${JSON.stringify(short(item))} repeats a name: Job ${name}`);
+    }
     used.add(name);
     names.push(name);
     job.deleteIn(['metadata', 'generateName']);
@@ -80,7 +87,8 @@ function substitute(job: Document, item: string): void {
       const map = path[path.length - 2];
       const grand = path[path.length - 3];
       const inLabels = isPair(parent) && isMap(map) && isPair(grand) && isScalar(grand.key) && grand.key.value === 'labels';
-      node.value = node.value.split(PLACEHOLDER).join(inLabels ? labelValue(item) : item);
+      const value = node.value.split(PLACEHOLDER).join(item);
+      node.value = inLabels ? labelValue(value) : value; // the whole value, text around $ITEM too
     },
   });
 }

@@ -68,16 +68,21 @@ describe('wq-publish --expand: one Job per item, no broker', () => {
 
   it('labels with $ITEM stay valid label values; a name without $ITEM (in any case) gets the item appended; a repeated item a suffix', async () => {
     const path = join(tempDir(), 't.yaml');
-    writeFileSync(path, readFileSync(TEMPLATE, 'utf8').replace('name: process-item-$ITEM', 'name: Batch').replace('    jobgroup: jobexample\nspec', '    jobgroup: jobexample\n    item: $ITEM\nspec'));
-    const run = await cli('wq-publish', ['--expand', path, 'Apple', 'Apple', 'ok', 'has space/and:colon']);
-    expect(run.exitCode).toBe(0);
+    // A label with text around $ITEM: "pre-" and a 63-character item went over 63 (exit 64).
+    writeFileSync(path, readFileSync(TEMPLATE, 'utf8').replace('name: process-item-$ITEM', 'name: Batch').replace('    jobgroup: jobexample\nspec', '    jobgroup: jobexample\n    item: $ITEM\n    tagged: pre-$ITEM\nspec'));
+    const long = 'x'.repeat(63);
+    const run = await cli('wq-publish', ['--expand', path, 'Apple', 'Apple', 'ok', 'has space/and:colon', 'Apple', long]);
+    expect(run.exitCode, run.stderr).toBe(0);
     const list = jobs(run.stdout);
     const names = list.map((j) => j.metadata?.name);
     expect(names[0]).toMatch(/^batch-apple-[0-9a-f]{8}$/); // upper case cannot stay as it is
     expect(names[1]).toBe(`${names[0]}-2`);
     expect(names[2]).toBe('batch-ok');
-    expect(list.map((j) => j.metadata?.labels?.item)).toEqual(['Apple', 'Apple', 'ok', expect.stringMatching(/^has-space-and-colon-[0-9a-f]{8}$/)]);
+    expect(names[4]).toBe(`${names[0]}-3`);
+    expect(list.map((j) => j.metadata?.labels?.item)).toEqual(['Apple', 'Apple', 'ok', expect.stringMatching(/^has-space-and-colon-[0-9a-f]{8}$/), 'Apple', long]);
+    expect(list.map((j) => j.metadata?.labels?.tagged)).toEqual(['pre-Apple', 'pre-Apple', 'pre-ok', expect.stringMatching(/^pre-has-space-and-colon-[0-9a-f]{8}$/), 'pre-Apple', expect.stringMatching(/^pre-x{50}-[0-9a-f]{8}$/)]);
     for (const j of list) expect(j.metadata?.labels?.item).toMatch(LABEL);
+    for (const j of list) expect(j.metadata?.labels?.tagged).toMatch(LABEL);
     expect(run.logs.some((l) => /repeats a name/.test(l.msg))).toBe(true);
   });
 
