@@ -45,7 +45,7 @@ export async function connectAny(config: ConnectionConfig, clientName: string, l
     const url = urls[index] as string;
     cursor.next = (index + 1) % urls.length;
     try {
-      const conn = await connectOnce(config, url, clientName, deadline - Date.now());
+      const conn = await unlessAborted(connectOnce(config, url, clientName, deadline - Date.now()), abort);
       if (urls.length > 1) log.info({ address: index + 1, of: urls.length }, `connected to the broker at ${redactUrl(url)}`);
       return { conn, url, index };
     } catch (raw) {
@@ -100,6 +100,24 @@ function connectOnce(config: ConnectionConfig, address: string, clientName: stri
     timeout: Math.max(1_000, Math.min(SOCKET_TIMEOUT_MS, leftMs)),
     clientProperties: { connection_name: `${clientName} (pid ${process.pid})`, product: 'wq' },
     ...config.tls,
+  });
+}
+
+// A signal ends a connect that waits on a broker that does not answer at once, not after the socket's
+// timeout (up to 10 s): the attempt is left behind, and a connection it still makes is closed.
+function unlessAborted(attempt: Promise<Connection>, abort: AbortSignal | undefined): Promise<Connection> {
+  if (!abort) return attempt;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      attempt.then((conn) => conn.close().catch(() => undefined), () => undefined);
+      reject(new Error(`connect: stopped by ${String(abort.reason ?? 'a signal')}`));
+    };
+    if (abort.aborted) return onAbort();
+    abort.addEventListener('abort', onAbort, { once: true });
+    attempt.then(
+      (conn) => (abort.removeEventListener('abort', onAbort), resolve(conn)),
+      (err: unknown) => (abort.removeEventListener('abort', onAbort), reject(err)),
+    );
   });
 }
 

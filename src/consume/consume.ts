@@ -70,8 +70,9 @@ async function runSessions(config: ConsumeConfig, log: Logger, stop: AbortSignal
       ({ conn, url } = await connectAny(config, 'wq-consume', log, stop)); // the same config object: the next address first
       batchSocketWrites(conn); // frames sent in one turn of the event loop go out in one write
     } catch (err) {
-      if (stop.aborted) return signalled();
-      throw err;
+      if (!stop.aborted) throw err;
+      log.warn({ queue: config.queue, signal: String(stop.reason) }, `received ${String(stop.reason)} while connecting to the broker: exiting`);
+      return signalled();
     }
     // A setup tried again after a lost connection: the time spent connecting is --connect-timeout's, not the setup's.
     if (setupDeadline !== undefined) setupDeadline += performance.now() - connecting;

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { admin, brokerUrl, freshQueue, publish, queueExists, queueState, uniqueQueue } from '../helpers/broker.js';
@@ -253,6 +254,26 @@ describe('signals', () => {
     expect(last?.msg).toMatch(/^run finished in \d+\.\d s: the command ran 2 times \(.*\); of the messages, 1 acked, 0 retried, 0 dead-lettered, 2 handed back$/);
     expect(last).toMatchObject({ processed: 2, acked: 1, handedBack: 2 });
     expect(await queueState(queue)).toEqual({ ready: 2, unacked: 0, consumers: 0 });
+  });
+
+  // A broker that takes the connection and never answers: the signal waited for the socket's 10 s
+  // timeout (this test's time limit is below it), and said nothing.
+  it('SIGTERM while connecting to a broker that does not answer: exit 143 at once, one line that says so', { timeout: 8000 }, async () => {
+    const held = new Set<Socket>();
+    const silent = createServer((socket) => void held.add(socket.on('error', () => {})));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (silent.address() as AddressInfo).port;
+      const child = start('wq-consume', ['--url', `amqp://guest:guest@127.0.0.1:${port}`, '--connect-timeout', '120', '-q', 'wq-test-never-reached', '--', 'cat']);
+      await waitFor(async () => held.size === 1, 'the connection');
+      child.kill('SIGTERM');
+      const run = toRun(await child);
+      expect(run.exitCode).toBe(143);
+      expect(run.logs.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual(['received SIGTERM while connecting to the broker: exiting']);
+    } finally {
+      for (const socket of held) socket.destroy();
+      silent.close();
+    }
   });
 
   it('SIGTERM while waiting on an empty queue exits 143 at once', async () => {

@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { freshQueue, queueState } from '../helpers/broker.js';
 import { cli, errors, start, toRun } from '../helpers/cli.js';
@@ -33,6 +34,26 @@ describe('a broker that does not answer what wq-publish asks outside its window'
     const run = toRun(await child);
     expect(run.exitCode, run.stderr).toBe(143);
     expect(run.logs.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual(['stopped by SIGTERM before publishing began: nothing was published']);
+    expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
+  });
+
+  // It waited for the socket's 10 s timeout (this test's time limit is below it).
+  it('SIGTERM while connecting to a broker that does not answer: the run ends at once (143), nothing published', { timeout: 8000 }, async () => {
+    const queue = await freshQueue('answer-connect');
+    const held = new Set<Socket>();
+    const silent = createServer((socket) => void held.add(socket.on('error', () => {})));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const child = start('wq-publish', ['--url', urlVia((silent.address() as AddressInfo).port), '--connect-timeout', '120', '-q', queue, 'a', 'b']);
+      await waitFor(async () => held.size === 1, 'the connection');
+      child.kill('SIGTERM');
+      const run = toRun(await child);
+      expect(run.exitCode, run.stderr).toBe(143);
+      expect(run.logs.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual(['stopped by SIGTERM before publishing began: nothing was published']);
+    } finally {
+      for (const socket of held) socket.destroy();
+      silent.close();
+    }
     expect(await queueState(queue)).toEqual({ ready: 0, unacked: 0, consumers: 0 });
   });
 
