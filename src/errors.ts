@@ -99,7 +99,8 @@ export function oneLine(text: string): string {
 
 /** wq-publish: a message larger than the broker's max_message_size; it and the rest were not published (65). */
 export class TooLargeError extends WqError {
-  constructor(message: string, cause?: unknown) {
+  /** `position`: the item's, from 1, when wq-publish refused it before sending. */
+  constructor(message: string, cause?: unknown, readonly position?: number) {
     super('TOO_LARGE', message, EXIT.REFUSED, { cause });
   }
 }

@@ -58,7 +58,7 @@ async function publishAndRender(config: PublishConfig, log: Logger, stop: AbortS
   }
   const sent = r.confirmed - r.returned;
   const target = config.queue || `exchange ${config.exchange}`;
-  const depth = r.ready === undefined ? '' : `, the queue now holds ${r.ready} ready messages`;
+  const depth = r.ready === undefined ? '' : `, the queue now holds ${r.ready} ready ${r.ready === 1 ? 'message' : 'messages'}`;
   // Stopped with everything sent confirmed: this line is the last, so it says where to resume.
   const stopped = r.signal && !r.complete ? ` (stopped by ${r.signal}; the rest of the input was not published)${r.error || !resumeHint(r) ? '' : `.${resumeHint(r)}`}` : '';
   const again = r.reconnects > 0 || r.republished > 0 ? `; ${r.republished} published again after ${r.reconnects} ${r.reconnects === 1 ? 'reconnect' : 'reconnects'} (possible duplicates, with the same message ids)` : '';
@@ -86,7 +86,7 @@ async function publishAndRender(config: PublishConfig, log: Logger, stop: AbortS
     }
     const job = renderJob(template, config.queue, r.ready);
     for (const note of job.notes) log.warn({ job: job.name }, note);
-    await writeOut(job.manifest, 'the Job manifest', `The ${sent} messages are in the queue: do not publish them again; render the manifest alone with wq-publish -q ${config.queue} --job ${config.job?.template ?? 'TEMPLATE'} < /dev/null > job.yaml`);
+    await writeOut(job.manifest, 'the Job manifest', `${sent === 1 ? 'The message is' : `The ${sent} messages are`} in the queue: do not publish ${sent === 1 ? 'it' : 'them'} again; render the manifest alone with wq-publish -q ${config.queue} --job ${config.job?.template ?? 'TEMPLATE'} < /dev/null > job.yaml`);
     log.info({ job: job.name, completions: job.completions, parallelism: job.parallelism }, `wrote Job ${job.name}: completions ${job.completions}, parallelism ${job.parallelism}`);
   }
   return 0;

@@ -45,20 +45,23 @@ export function outcomeError(config: PublishConfig, r: PublishResult, closedBy: 
   const notOk = r.published - ok;
   const rest = r.complete || r.signal ? '' : ' The rest of the input was not published.';
   if (readError instanceof TooLargeError) {
-    return new TooLargeError(`${readError.message} ${ok} messages before it were published and confirmed to ${target}${notOk ? `; ${notOk} more were not confirmed` : ''}; the rest of the input was not published.${resumeHint(r)}`);
+    // Resuming at the item itself would meet it again: past it, when nothing before it is missing.
+    const p = readError.position;
+    const hint = p !== undefined && r.resumeAt === p ? ` To go on without it, run again with the same input and --run-id ${r.runId} --skip ${p}: the items after it are published, with the same message ids; publish item ${p}, split into smaller items, in a run of its own.` : `${resumeHint(r)}${p !== undefined ? ` Item ${p} is refused again there: split it first.` : ''}`;
+    return new TooLargeError(`${readError.message} ${messages(ok)} before it ${were(ok)} published and confirmed to ${target}${notOk ? `; ${notOk} more were not confirmed` : ''}; the rest of the input was not published.${hint}`, undefined, p);
   }
   const tooBig = /message size (\d+) is larger than configured max size (\d+)/.exec(closedBy?.message ?? '');
   if (tooBig) {
     return new TooLargeError(
-      `the broker refused a message of ${tooBig[1]} bytes: its max_message_size is ${tooBig[2]} (set lower than the default, so wq-publish could not check it before sending). ${ok} messages were published and confirmed to ${target}${notOk ? `; ${notOk} were not confirmed (each may or may not be in the queue)` : ''}; the rest of the input was not published.`,
+      `the broker refused a message of ${tooBig[1]} bytes: its max_message_size is ${tooBig[2]} (set lower than the default, so wq-publish could not check it before sending). ${messages(ok)} ${were(ok)} published and confirmed to ${target}${notOk ? `; ${notOk} were not confirmed (each may or may not be in the queue)` : ''}; the rest of the input was not published.`,
       closedBy,
     );
   }
-  const confirmedPart = `${ok} of ${r.published} messages were published and confirmed to ${target}`;
+  const confirmedPart = `${ok} of ${r.published} ${r.published === 1 ? 'message was' : 'messages were'} published and confirmed to ${target}`;
   if (readError instanceof WqError) return withCounts(readError, `${confirmedPart}.${rest}${resumeHint(r)}`);
   if (readError !== undefined) {
     const text = readError instanceof Error ? readError.message : String(readError);
-    return new UsageError(`reading the input failed (${oneLine(text)}) after ${ok} messages were published and confirmed to ${target}${notOk ? `; ${notOk} more were not confirmed` : ''}.${rest}${resumeHint(r)}`);
+    return new UsageError(`reading the input failed (${oneLine(text)}) after ${messages(ok)} ${were(ok)} published and confirmed to ${target}${notOk ? `; ${notOk} more were not confirmed` : ''}.${rest}${resumeHint(r)}`);
   }
   // A channel the broker closed for a reason retrying cannot fix (a missing permission, a message too
   // large): its own code and sentence, not "the connection was lost".
@@ -69,7 +72,7 @@ export function outcomeError(config: PublishConfig, r: PublishResult, closedBy: 
   if (deleted) {
     const lost = notOk > 0 ? `, and ${notOk} more were not published` : '';
     return new QueueConfigError(
-      `queue "${config.queue}" was deleted while wq-publish published to it (404 NOT_FOUND): the ${ok} messages confirmed to it went with it${lost}. Publish the whole input again (a rerun declares the queue), with --run-id ${r.runId} to keep the same message ids.`,
+      `queue "${config.queue}" was deleted while wq-publish published to it (404 NOT_FOUND): ${ok === 1 ? 'the message' : `the ${ok} messages`} confirmed to it went with it${lost}. Publish the whole input again (a rerun declares the queue), with --run-id ${r.runId} to keep the same message ids.`,
       closedBy,
     );
   }
@@ -79,7 +82,7 @@ export function outcomeError(config: PublishConfig, r: PublishResult, closedBy: 
     return withCounts(cause, `${confirmedPart}${unsure}.${rest}${resumeHint(r)}`);
   }
   if (notOk === 0) {
-    if (!r.complete && !r.signal) return new BrokerUnavailableError(`lost the connection (${oneLine(closedBy?.message ?? 'closed')}) after ${ok} messages were published and confirmed to ${target}.${rest}${resumeHint(r)}`, closedBy);
+    if (!r.complete && !r.signal) return new BrokerUnavailableError(`lost the connection (${oneLine(closedBy?.message ?? 'closed')}) after ${messages(ok)} ${were(ok)} published and confirmed to ${target}.${rest}${resumeHint(r)}`, closedBy);
     if (closedBy && r.ready === undefined && config.queue && !r.signal) {
       return new BrokerUnavailableError(`all ${ok} messages were confirmed to ${target}, but the connection was lost before the queue's depth could be read (${oneLine(closedBy.message)}).`, closedBy);
     }
@@ -108,6 +111,10 @@ export function resumeHint(r: PublishResult): string {
   return ` To resume, run again with the same input and --run-id ${r.runId} --skip ${r.resumeAt - 1}: items from ${r.resumeAt} on are published again, with the same message ids.`;
 }
 
+
+/** "1 message", "2 messages". */
+export const messages = (n: number): string => `${n} ${n === 1 ? 'message' : 'messages'}`;
+const were = (n: number): string => (n === 1 ? 'was' : 'were');
 
 function withCounts(err: WqError, counts: string): WqError {
   return new WqError(err.code, `${err.message} ${counts}`, err.exitCode, { cause: err.cause, detail: err.detail, retryable: false });

@@ -243,5 +243,7 @@ function positionOf(runId: string, id: unknown): number | undefined {
 function tooLarge(size: number, limit: { bytes: number; version: string }, id: string, position: number, over = ''): TooLargeError {
   return new TooLargeError(
     `item ${position} (message id ${id}) is ${over}${size} bytes, larger than RabbitMQ ${limit.version}'s default max_message_size of ${limit.bytes} bytes: it was not sent. Split the item: wq-publish sends nothing over that default, since AMQP does not tell it a limit the broker was configured with.`,
+    undefined,
+    position,
   );
 }

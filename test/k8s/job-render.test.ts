@@ -91,7 +91,7 @@ describe('wq-publish --job renders the Job for the queue it filled', () => {
     const run = toRun(await child);
     expect(run.exitCode).toBe(78);
     expect(run.stdout).toBe('');
-    expect(errors(run).map((l) => l.msg)).toEqual([expect.stringMatching(/^queue "[^"]+" was deleted while wq-publish published to it \(404 NOT_FOUND\): the 1 messages confirmed to it went with it.*Publish the whole input again/)]);
+    expect(errors(run).map((l) => l.msg)).toEqual([expect.stringMatching(/^queue "[^"]+" was deleted while wq-publish published to it \(404 NOT_FOUND\): the message confirmed to it went with it.*Publish the whole input again/)]);
     expect(await queueExists(queue)).toBe(false);
   });
 

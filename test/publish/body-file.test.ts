@@ -46,7 +46,7 @@ describe('wq-publish --body-file', () => {
     const run = await cli('wq-publish', ['-q', queue, '--run-id', 'eio', '--body-file', join(dir, 'ok'), '--body-file', '/proc/self/mem']);
     expect(run.exitCode, run.stderr).toBe(64);
     // It said how many were published, and not where to resume.
-    expect(run.logs.at(-1)?.msg).toMatch(/^reading the input failed \(.*\) after 1 messages were published and confirmed to queue "[^"]+"\. The rest of the input was not published\. To resume, run again with the same input and --run-id eio --skip 1: items from 2 on are published again, with the same message ids\.$/);
+    expect(run.logs.at(-1)?.msg).toMatch(/^reading the input failed \(.*\) after 1 message was published and confirmed to queue "[^"]+"\. The rest of the input was not published\. To resume, run again with the same input and --run-id eio --skip 1: items from 2 on are published again, with the same message ids\.$/);
     expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
   });
 

@@ -24,7 +24,7 @@ describe(`a message above the broker's max_message_size (RabbitMQ ${broker})`, (
     }
     expect(run.exitCode).toBe(65);
     expect(errors(run)).toHaveLength(1);
-    expect(errors(run)[0]?.msg).toMatch(/item 3 \(message id \w+-000003\) is over \d+ bytes, larger than RabbitMQ 4\.\d+\.\d+'s default max_message_size of 16777216 bytes.*2 messages before it were published and confirmed.*the rest of the input was not published\. To resume, run again with the same input and --run-id \w+ --skip 2: items from 3 on are published again/);
+    expect(errors(run)[0]?.msg).toMatch(/item 3 \(message id \w+-000003\) is over \d+ bytes, larger than RabbitMQ 4\.\d+\.\d+'s default max_message_size of 16777216 bytes.*2 messages before it were published and confirmed.*the rest of the input was not published\. To go on without it, run again with the same input and --run-id \w+ --skip 3: the items after it are published, with the same message ids; publish item 3, split into smaller items, in a run of its own\.$/);
     expect(await queueState(queue)).toEqual({ ready: 2, unacked: 0, consumers: 0 });
   });
 
@@ -50,7 +50,7 @@ describe(`a message above the broker's max_message_size (RabbitMQ ${broker})`, (
     child.kill('SIGKILL');
     expect(code, stderr.slice(-500)).toBe(65);
     const run = toRun({ exitCode: 65, stdout, stderr });
-    expect(errors(run)[0]?.msg).toMatch(new RegExp(`item 2 \\(message id \\w+-000002\\) is over \\d+ bytes, larger than RabbitMQ [\\d.]+'s default max_message_size of ${is4 ? 16 * MiB : 128 * MiB} bytes.*1 messages before it were published and confirmed`));
+    expect(errors(run)[0]?.msg).toMatch(new RegExp(`item 2 \\(message id \\w+-000002\\) is over \\d+ bytes, larger than RabbitMQ [\\d.]+'s default max_message_size of ${is4 ? 16 * MiB : 128 * MiB} bytes.*1 message before it was published and confirmed`));
     expect(await queueState(queue)).toEqual({ ready: 1, unacked: 0, consumers: 0 });
   });
 
