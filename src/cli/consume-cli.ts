@@ -17,7 +17,7 @@ Exit status: 0 acked (or dead-lettered); the command's own status when it failed
 signal N); 64 usage, 65 a message refused (a body {} cannot carry, a result too large), 69 broker
 unreachable or lost, 70 internal, 71 short of a resource to start the command (its message handed
 back), 75 no message within --wait, 77 access refused, 78 queue missing/deleted/declared differently,
-124 --timeout, 126 not executable, 127 not found, 130/143 stopped by SIGINT/SIGTERM. Message metadata
+124 --timeout, 126 not executable, 127 not found, 130/143 stopped by SIGINT/SIGTERM (129/131: SIGHUP/SIGQUIT). Message metadata
 reaches the command as WQ_* environment variables.
 
 Examples:

@@ -26,7 +26,7 @@ template, an input that cannot be read, or a --skip past its end; 65 some messag
 after a lost connection), or the broker answered none of the messages in flight that long; 74 the
 manifest could not be written to stdout; 75 --job but the queue holds no ready message; 77 access
 refused; 78 queue or exchange missing (--no-declare) or declared differently, the queue deleted while
-publishing (publish the whole input again), or TLS that cannot work; 130/143 stopped by SIGINT/SIGTERM.
+publishing (publish the whole input again), or TLS that cannot work; 130/143 stopped by SIGINT/SIGTERM (129/131: SIGHUP/SIGQUIT).
 A run that did not publish everything ends with a line that says how to resume (--run-id and --skip).
 
 Examples:
