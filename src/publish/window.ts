@@ -132,9 +132,9 @@ export class ConfirmWindow {
   readonly oversized = (atLeast: number): Error | undefined => {
     if (this.closed || this.stop.aborted) throw STOPPED;
     const position = ++this.position;
-    if (position <= this.config.skip || !this.maxSize) return undefined;
+    if (position <= this.config.skip) return undefined;
     this.refused(position);
-    return tooLarge(atLeast, this.maxSize, messageId(this.config.runId, position), position, 'over ');
+    return tooLarge(atLeast, this.maxSize ?? { bytes: atLeast - 1, version: 'this' }, messageId(this.config.runId, position), position, 'over ');
   };
 
   /** Publish one item; a promise when the reader must wait (window full, socket busy, no channel). */
