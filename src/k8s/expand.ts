@@ -78,7 +78,10 @@ export function expandJobs(t: ExpandTemplate, items: readonly string[]): { manif
   return { manifest: texts.map((text) => (text.startsWith('---') ? text : `---\n${text}`)).join(''), names, notes };
 }
 
-// $ITEM in every string value; label values (a map under a "labels" key) in their own safe form.
+// Maps whose values are label values: labels, and the selectors that match them.
+const LABEL_MAPS = ['labels', 'matchLabels', 'nodeSelector'];
+
+// $ITEM in every string value; label values (a map under one of LABEL_MAPS) in their own safe form.
 function substitute(job: Document, item: string): void {
   visit(job, {
     Scalar(key, node, path) {
@@ -86,7 +89,7 @@ function substitute(job: Document, item: string): void {
       const parent = path[path.length - 1];
       const map = path[path.length - 2];
       const grand = path[path.length - 3];
-      const inLabels = isPair(parent) && isMap(map) && isPair(grand) && isScalar(grand.key) && grand.key.value === 'labels';
+      const inLabels = isPair(parent) && isMap(map) && isPair(grand) && isScalar(grand.key) && LABEL_MAPS.includes(String(grand.key.value));
       const value = node.value.split(PLACEHOLDER).join(item);
       node.value = inLabels ? labelValue(value) : value; // the whole value, text around $ITEM too
     },

@@ -86,6 +86,17 @@ describe('wq-publish --expand: one Job per item, no broker', () => {
     expect(run.logs.some((l) => /repeats a name/.test(l.msg))).toBe(true);
   });
 
+  // A nodeSelector value is a node's label value: "has space" put there raw made a Job the API server refuses.
+  it('$ITEM in a nodeSelector value is made a label value too; elsewhere in the pod it stays as it is', async () => {
+    const path = join(tempDir(), 't.yaml');
+    writeFileSync(path, readFileSync(TEMPLATE, 'utf8').replace('    spec:\n      containers:', '    spec:\n      nodeSelector:\n        pool: $ITEM\n      containers:'));
+    const run = await cli('wq-publish', ['--expand', path, 'fast', 'has space']);
+    expect(run.exitCode, run.stderr).toBe(0);
+    const list = jobs(run.stdout);
+    expect(list.map((j) => j.spec?.template?.spec?.nodeSelector?.pool)).toEqual(['fast', expect.stringMatching(/^has-space-[0-9a-f]{8}$/)]);
+    expect(list.map(itemEnv)).toEqual(['fast', 'has space']);
+  });
+
   it('--suspend and --kueue-queue apply to every expanded Job', async () => {
     const run = await cli('wq-publish', ['--expand', TEMPLATE, '--kueue-queue', 'team-a', 'a', 'b']);
     expect(run.exitCode).toBe(0);
