@@ -61,7 +61,10 @@ export async function readLines(stream: AsyncIterable<Buffer>, onItem: OnItem, p
       carry.push(chunk.subarray(start));
       carried += chunk.length - start;
       skipping = tooLarge(carried, limit, 1); // 1: a CRLF line's CR is not the item's
-      if (skipping) carry = [];
+      if (skipping) {
+        carry = [];
+        carried = 0;
+      }
     }
     base += chunk.length;
   }
@@ -103,7 +106,7 @@ export async function readItems(source: ItemSource, onItem: OnItem, progress: Re
       // Whole files, one message each, bytes intact (held in memory one at a time); one too large is
       // refused from its size, before it is read.
       for (const path of source.paths) {
-        const body = path === '-' ? await readAll(addAbortSignal(stop, stdin), limit) : tooLarge(statSync(path).size, limit) ? undefined : await readFile(path);
+        const body = path === '-' ? await readAll(addAbortSignal(stop, stdin), limit) : await readFileWithin(path, limit, stop);
         const wait = body && onItem(body);
         if (wait) await wait;
         progress.done++;
@@ -138,6 +141,13 @@ function fileSize(path: string, flag: string): number | undefined {
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+/** A --body-file: a regular file refused from its size before it is read; a pipe or device read within the limit. */
+async function readFileWithin(path: string, limit: ItemLimit | undefined, stop: AbortSignal): Promise<Buffer | undefined> {
+  const stat = statSync(path);
+  if (!stat.isFile()) return readAll(addAbortSignal(stop, createReadStream(path)), limit);
+  return tooLarge(stat.size, limit) ? undefined : readFile(path);
 }
 
 /** The whole stream; undefined when it was too large for the broker and --skip passes over it. */
