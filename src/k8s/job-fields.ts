@@ -53,14 +53,16 @@ export function takes(container: YAMLMap): { drains: boolean; count: number | un
   return { drains: a !== undefined && a.untilEmpty && a.count === 0, count: a ? a.count : DEFAULTS.count };
 }
 
-// wq-consume's arguments: `args`, after those of `command` that follow wq-consume when the command runs it
-// (command: ["wq-consume", "-c", "1", ...], or through an init such as tini); undefined when there are none.
+// wq-consume's arguments: `args` (the image's entrypoint runs wq-consume), after those of `command` that
+// follow wq-consume when the command runs it (["wq-consume", "-c", "1", ...], or through an init such as
+// tini); undefined when there are none, or when `command` runs another program.
 function workerArgv(container: YAMLMap): string[] | undefined {
   const strings = (node: unknown) => (isSeq(node) ? node.items.map((i) => String((i as { value?: unknown }).value ?? i)) : undefined);
   const command = strings(container.get('command')) ?? [];
   const args = strings(container.get('args'));
   const at = command.findIndex((c) => c === 'wq-consume' || c.endsWith('/wq-consume'));
-  return at >= 0 ? [...command.slice(at + 1), ...(args ?? [])] : args;
+  if (at >= 0) return [...command.slice(at + 1), ...(args ?? [])];
+  return command.length > 0 ? undefined : args; // another program's args are not wq-consume's
 }
 
 interface ConsumeArgs {

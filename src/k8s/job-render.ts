@@ -117,9 +117,9 @@ function wireEnv(doc: Document, container: YAMLMap, queue: string, options: JobO
     url.delete('value');
     url.set('valueFrom', secretRef());
     notes.push(`BROKER_URL was not from a Secret: now from secret ${options.secretName} key ${options.secretKey}`);
-  } else if (!url && !find('BROKER_URL_FILE') && isSeq(container.get('envFrom'))) {
-    // An env entry would win over the template's envFrom, which may hold the URL.
-    notes.push('the worker has envFrom and no BROKER_URL entry: BROKER_URL is left to envFrom (a Secret it lists must hold it)');
+  } else if (!url && !find('BROKER_URL_FILE') && fromEnvFromSecret(container)) {
+    // An env entry would win over the Secret the template's envFrom lists, which may hold the URL.
+    notes.push('the worker has envFrom with a Secret and no BROKER_URL entry: BROKER_URL is left to envFrom (that Secret must hold it)');
   } else if (!url && !find('BROKER_URL_FILE')) {
     list.add(doc.createNode({ name: 'BROKER_URL', valueFrom: { secretKeyRef: { name: options.secretName, key: options.secretKey } } }));
   }
@@ -128,4 +128,10 @@ function wireEnv(doc: Document, container: YAMLMap, queue: string, options: JobO
     list.delete(list.items.indexOf(amqpUrl));
     notes.push('dropped AMQP_URL: it was not from a Secret (BROKER_URL takes precedence anyway)');
   }
+}
+
+/** The container's envFrom lists a Secret (a broker URL belongs in one, never in a ConfigMap). */
+function fromEnvFromSecret(container: YAMLMap): boolean {
+  const envFrom = container.get('envFrom');
+  return isSeq(envFrom) && envFrom.items.some((item) => isMap(item) && item.has('secretRef'));
 }

@@ -10,8 +10,9 @@ export function readTemplate(path: string, flag: '--job' | '--expand'): { text: 
   } catch (err) {
     throw new UsageError(`cannot read ${flag} template ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}. Check the path.`);
   }
-  // Merge keys (<<) as Kubernetes reads them.
-  const parsed = parseAllDocuments(text, { merge: true });
+  // YAML 1.1, as Kubernetes reads it: 0644 is octal (1.2 read it as 644, and wrote it so), yes and on are
+  // booleans, << merges.
+  const parsed = parseAllDocuments(text, { version: '1.1', merge: true });
   const docs = Array.isArray(parsed) ? parsed : [];
   for (const doc of docs) {
     const first = doc.errors[0];
@@ -27,7 +28,8 @@ function resolved(doc: Document.Parsed, path: string, flag: string): Document {
   let indirect = false;
   visit(doc, {
     Alias: () => ((indirect = true), visit.BREAK),
-    Pair: (_, pair) => (isScalar(pair.key) && pair.key.value === '<<' ? ((indirect = true), visit.BREAK) : undefined),
+    // A merge key reads as a symbol.
+    Pair: (_, pair) => (isScalar(pair.key) && typeof pair.key.value === 'symbol' ? ((indirect = true), visit.BREAK) : undefined),
   });
   if (!indirect) return doc;
   let value: unknown;
@@ -36,5 +38,6 @@ function resolved(doc: Document.Parsed, path: string, flag: string): Document {
   } catch (err) {
     throw new UsageError(`${flag} template ${path}: ${(err as Error).message.split('\n')[0]} (an alias names an anchor this document does not define). Correct it there and run again.`);
   }
-  return new Document(value);
+  // Written out whole: an object met twice is written twice, never as an alias again.
+  return new Document(value, { version: '1.1', aliasDuplicateObjects: false });
 }

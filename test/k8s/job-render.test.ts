@@ -261,9 +261,50 @@ spec:
     expect(env(job)).toEqual({ FOO: 'bar', QUEUE: 'qa', BROKER_URL: { secretKeyRef: { name: 'wq-broker', key: 'url' } } });
     expect(container(job)).toMatchObject({ name: 'worker', image: 'wq:latest' });
     expect(job.spec?.template?.spec?.initContainers?.[0]?.env).toEqual([{ name: 'FOO', value: 'bar' }]);
+    // A plain alias, an inline merge key, and the worker holding the anchor: nothing wired into one
+    // container reaches another through an alias; a quoted "yes" stays a string, 0644 stays octal.
+    const plain = template(`apiVersion: batch/v1
+kind: Job
+metadata: {name: plain}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      volumes: [{name: cfg, configMap: {name: cfg, defaultMode: 0644}}]
+      initContainers:
+        - name: init
+          image: busybox
+          env: &common
+            - {name: FOO, value: "yes"}
+      containers:
+        - name: worker
+          image: wq:latest
+          env: *common
+        - <<: {image: busybox}
+          name: side
+          env: *common
+`);
+    const r = renderJob(loadJobTemplate(jobOptions(plain), 'qp'), 'qp', 2);
+    expect(r.manifest).not.toMatch(/[&*]\w/);
+    expect(r.manifest).toMatch(/defaultMode: 420\b|defaultMode: 0644\b/);
+    const wired = parse(r.manifest) as Job;
+    expect(jobProblems(wired)).toEqual([]);
+    expect(env(wired)).toEqual({ FOO: 'yes', QUEUE: 'qp', BROKER_URL: { secretKeyRef: { name: 'wq-broker', key: 'url' } } });
+    expect(wired.spec?.template?.spec?.containers[1]).toEqual({ name: 'side', image: 'busybox', env: [{ name: 'FOO', value: 'yes' }] });
+    expect(wired.spec?.template?.spec?.initContainers?.[0]?.env).toEqual([{ name: 'FOO', value: 'yes' }]);
     const dangling = template('apiVersion: batch/v1\nkind: Job\nmetadata: {name: a}\nspec: {template: {spec: {restartPolicy: Never, containers: [*x]}}}\n');
     expect(() => loadJobTemplate(jobOptions(dangling), 'qa')).toThrow(UsageError);
     expect(() => loadJobTemplate(jobOptions(dangling), 'qa')).toThrow(/Unresolved alias.*: x \(an alias names an anchor this document does not define\)/);
+  });
+
+  // YAML 1.2 read 0644 as 644 and wrote it so: a mode Kubernetes reads as decimal 644, which it refuses.
+  it('reads and writes the template as Kubernetes does (YAML 1.1): an octal mode stays octal, a quoted "on" a string', () => {
+    const path = template(tutorial.replace('      restartPolicy: OnFailure', '      restartPolicy: OnFailure\n      volumes: [{name: cfg, configMap: {name: cfg, defaultMode: 0644}}]').replace('value: job1', 'value: job1\n            - name: FLAG\n              value: "on"'));
+    const r = renderJob(loadJobTemplate(jobOptions(path), 'on'), 'on', 2);
+    expect(r.manifest).toContain('defaultMode: 0644');
+    const job = parseAllDocuments(r.manifest, { version: '1.1' })[0]?.toJS() as Job;
+    expect(job.spec?.template?.spec?.volumes?.[0]?.configMap?.defaultMode).toBe(0o644);
+    expect(env(job)).toMatchObject({ FLAG: 'on', QUEUE: 'on' });
   });
 
   // The env entry wq added won over envFrom: pods read another Secret, or none that exists.
@@ -275,6 +316,9 @@ spec:
     expect(env(job)).toEqual({ QUEUE: 'qe' });
     expect(container(job)?.envFrom).toEqual([{ secretRef: { name: 'my-broker' } }]);
     expect(r.notes).toEqual([expect.stringMatching(/BROKER_URL is left to envFrom/)]);
+    // A ConfigMap holds no password: the URL still comes from the Secret.
+    const configMap = template(tutorial.replace(/\n\s+env:[\s\S]*?value: job1/, '\n          envFrom:\n            - configMapRef: {name: settings}'));
+    expect(env(parse(renderJob(loadJobTemplate(jobOptions(configMap), 'qe'), 'qe', 2).manifest) as Job)).toEqual({ QUEUE: 'qe', BROKER_URL: { secretKeyRef: { name: 'wq-broker', key: 'url' } } });
   });
 
   // completions = messages with 2 per pod: the pods past the messages waited until their deadline.
@@ -286,7 +330,8 @@ spec:
     expect(() => loadJobTemplate(jobOptions(withWorker('command: ["/usr/bin/tini", "--", "/usr/local/bin/wq-consume"]\n          args: ["-c", "3", "--", "w"]')), 'qc')).toThrow(/--count 3/);
     const timed = renderJob(loadJobTemplate(jobOptions(withWorker('command: ["wq-consume", "--timeout", "600", "--", "/app/w.sh"]')), 'qc'), 'qc', 2);
     expect((parse(timed.manifest) as Job).spec?.template?.spec?.activeDeadlineSeconds).toBe(600 + 20 + 120);
-    // The worker's own flags after -- are not wq-consume's.
+    // Another program's args are not wq-consume's; nor are the worker's own flags after --.
+    expect(loadJobTemplate(jobOptions(withWorker('command: ["python", "worker.py"]\n          args: ["-c", "4"]')), 'qc').container).toBe(0);
     const own = renderJob(loadJobTemplate(jobOptions(withWorker('command: ["wq-consume", "--", "/app/w.sh", "-c", "5"]')), 'qc'), 'qc', 2);
     expect((parse(own.manifest) as Job).spec?.completions).toBe(2);
   });
