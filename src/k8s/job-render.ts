@@ -117,11 +117,10 @@ function wireEnv(doc: Document, container: YAMLMap, queue: string, options: JobO
     url.delete('value');
     url.set('valueFrom', secretRef());
     notes.push(`BROKER_URL was not from a Secret: now from secret ${options.secretName} key ${options.secretKey}`);
-  } else if (!url && !find('BROKER_URL_FILE') && fromEnvFromSecret(container)) {
-    // An env entry would win over the Secret the template's envFrom lists, which may hold the URL.
-    notes.push('the worker has envFrom with a Secret and no BROKER_URL entry: BROKER_URL is left to envFrom (that Secret must hold it)');
   } else if (!url && !find('BROKER_URL_FILE')) {
-    list.add(doc.createNode({ name: 'BROKER_URL', valueFrom: { secretKeyRef: { name: options.secretName, key: options.secretKey } } }));
+    // An env entry would win over the Secret the template's envFrom lists, which may hold the URL.
+    if (fromEnvFromSecret(container)) notes.push('the worker has envFrom with a Secret and no BROKER_URL entry: BROKER_URL is left to envFrom (that Secret must hold it)');
+    else list.add(doc.createNode({ name: 'BROKER_URL', valueFrom: secretRef() }));
   }
   const amqpUrl = find('AMQP_URL');
   if (amqpUrl && !fromSecret(amqpUrl)) {

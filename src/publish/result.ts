@@ -57,7 +57,7 @@ export function outcomeError(config: PublishConfig, r: PublishResult, closedBy: 
       closedBy,
     );
   }
-  const confirmedPart = `${ok} of ${r.published} ${r.published === 1 ? 'message was' : 'messages were'} published and confirmed to ${target}`;
+  const confirmedPart = `${ok} of ${messages(r.published)} ${were(r.published)} published and confirmed to ${target}`;
   if (readError instanceof WqError) return withCounts(readError, `${confirmedPart}.${rest}${resumeHint(r)}`);
   if (readError !== undefined) {
     const text = readError instanceof Error ? readError.message : String(readError);
@@ -84,7 +84,7 @@ export function outcomeError(config: PublishConfig, r: PublishResult, closedBy: 
   if (notOk === 0) {
     if (!r.complete && !r.signal) return new BrokerUnavailableError(`lost the connection (${oneLine(closedBy?.message ?? 'closed')}) after ${messages(ok)} ${were(ok)} published and confirmed to ${target}.${rest}${resumeHint(r)}`, closedBy);
     if (closedBy && r.ready === undefined && config.queue && !r.signal) {
-      return new BrokerUnavailableError(`${ok === 1 ? 'the message was' : `all ${ok} messages were`} confirmed to ${target}, but the connection was lost before the queue's depth could be read (${oneLine(closedBy.message)}).`, closedBy);
+      return new BrokerUnavailableError(`${ok === 1 ? 'the message' : `all ${ok} messages`} ${were(ok)} confirmed to ${target}, but the connection was lost before the queue's depth could be read (${oneLine(closedBy.message)}).`, closedBy);
     }
     return undefined;
   }
@@ -99,7 +99,7 @@ export function outcomeError(config: PublishConfig, r: PublishResult, closedBy: 
   const redo = refusedOnly ? ' Those messages are not in the queue: publish them again once the cause is fixed.' : r.resumeAt === undefined ? ' Publish again what must not be missing.' : '';
   // Stopped by a signal with messages unconfirmed: the signal's code (130, 143), as any stop; refused ones keep 65.
   const exitCode = r.signal && !refusedOnly ? signalExitCode(r.signal) : undefined;
-  return new UnconfirmedError(`${notOk} of ${r.published} ${r.published === 1 ? 'message was' : notOk === 1 ? 'messages was' : 'messages were'} not confirmed to ${target}: ${parts.join('; ')}.${redo}${rest}${resumeHint(r)}`, notOk, refusedOnly, closedBy, exitCode);
+  return new UnconfirmedError(`${notOk} of ${messages(r.published)} ${were(r.published)} not confirmed to ${target}: ${parts.join('; ')}.${redo}${rest}${resumeHint(r)}`, notOk, refusedOnly, closedBy, exitCode);
 }
 
 /**

@@ -134,7 +134,7 @@ export class ConfirmWindow {
     const position = ++this.position;
     if (position <= this.config.skip) return undefined;
     this.refused(position);
-    return tooLarge(atLeast, this.maxSize ?? { bytes: atLeast - 1, version: 'this' }, messageId(this.config.runId, position), position, 'over ');
+    return tooLarge(atLeast, this.maxSize!, messageId(this.config.runId, position), position, 'over '); // known: maxBytes() gave it
   };
 
   /** Publish one item; a promise when the reader must wait (window full, socket busy, no channel). */
